@@ -1,0 +1,26 @@
+# batchintory: PGXS build of the extension, its command-line client and tests
+
+EXTENSION = batchintory
+EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
+
+MODULE_big = batchintory
+OBJS = src/batchintory.o src/spi_util.o src/filter.o src/job.o src/cut.o \
+	src/guard.o src/acquire.o src/release.o
+
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = $(DATA_built)
+
+REGRESS = core
+REGRESS_OPTS = --inputdir=test
+
+PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+ifdef WERROR
+PG_CPPFLAGS += -Werror
+endif
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
+	cat $^ > $@

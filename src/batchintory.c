@@ -1,0 +1,22 @@
+/*
+ * batchintory.c
+ *	  Module entry point of batchintory: the magic block and _PG_init.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("batchintory");
+#else
+	EmitWarningsOnPlaceholders("batchintory");
+#endif
+}

@@ -1,0 +1,188 @@
+/*
+ * spi_util.c
+ *	  Running SQL through SPI with plans prepared once per backend and kept,
+ *	  reading results, returning tuplestores, and small numeric helpers.
+ */
+#include "postgres.h"
+
+#include "batchintory.h"
+
+#include "common/hashfn.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/numeric.h"
+
+/*
+ * Kept plans, keyed by the hash of their SQL text.  Entries whose hashes
+ * collide are chained; the text itself decides.
+ */
+typedef struct PlanEntry
+{
+	uint32		hash;			/* hash key */
+	struct PlanChain *chain;
+} PlanEntry;
+
+typedef struct PlanChain
+{
+	char	   *sql;
+	SPIPlanPtr	plan;
+	struct PlanChain *next;
+} PlanChain;
+
+static HTAB *plan_cache = NULL;
+
+/*
+ * bi_plan
+ *		Return the kept plan for sql, preparing and keeping it on first use.
+ *
+ * The caller must be connected to SPI.  Kept plans are revalidated by the
+ * plan cache when the objects they use change.
+ */
+SPIPlanPtr
+bi_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	uint32		hash = string_hash(sql, strlen(sql) + 1);
+	PlanEntry  *entry;
+	PlanChain  *link;
+	SPIPlanPtr	plan;
+	bool		found;
+
+	if (plan_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint32);
+		ctl.entrysize = sizeof(PlanEntry);
+		plan_cache = hash_create("batchintory plans", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS);
+	}
+
+	entry = hash_search(plan_cache, &hash, HASH_ENTER, &found);
+	if (!found)
+		entry->chain = NULL;
+	for (link = entry->chain; link != NULL; link = link->next)
+		if (strcmp(link->sql, sql) == 0)
+			return link->plan;
+
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_FAST_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+
+	link = MemoryContextAlloc(TopMemoryContext, sizeof(PlanChain));
+	link->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	link->plan = plan;
+	link->next = entry->chain;
+	entry->chain = link;
+	return plan;
+}
+
+/*
+ * bi_exec
+ *		Execute sql with parameters through its kept plan; return the number
+ *		of rows processed.  expected is the SPI result code the statement
+ *		must give (SPI_OK_SELECT, SPI_OK_UPDATE, ...).
+ */
+uint64
+bi_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
+		const char *nulls, int expected)
+{
+	SPIPlanPtr	plan = bi_plan(sql, nargs, argtypes);
+	int			rc;
+
+	rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_plan returned %s for \"%s\"",
+			 SPI_result_code_string(rc), sql);
+	return SPI_processed;
+}
+
+/* Column col (1-based) of result row row */
+Datum
+bi_get(uint64 row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						 col, isnull);
+}
+
+/* An int8 (or int4/int2) column; 0 with *isnull when NULL */
+int64
+bi_get_int64(uint64 row, int col, bool *isnull)
+{
+	Oid			type = SPI_gettypeid(SPI_tuptable->tupdesc, col);
+	Datum		value = bi_get(row, col, isnull);
+
+	if (*isnull)
+		return 0;
+	if (type == INT4OID)
+		return DatumGetInt32(value);
+	if (type == INT2OID)
+		return DatumGetInt16(value);
+	return DatumGetInt64(value);
+}
+
+/* A column as a palloc'd string in the caller's context, NULL when NULL */
+char *
+bi_get_text(uint64 row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+/*
+ * bi_materialize
+ *		Set up a set-returning function to return its rows in a tuplestore
+ *		(materialize mode), described by the function's declared result type.
+ */
+void
+bi_materialize(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcontext;
+	TupleDesc	tupdesc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	MemoryContextSwitchTo(oldcontext);
+}
+
+Datum
+bi_numeric_from_int64(int64 value)
+{
+	return DirectFunctionCall1(int8_numeric, Int64GetDatum(value));
+}
+
+int
+bi_numeric_cmp(Datum a, Datum b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b));
+}
+
+Datum
+bi_numeric_add(Datum a, Datum b)
+{
+	return DirectFunctionCall2(numeric_add, a, b);
+}
+
+/* An interval as milliseconds, for waits; months count as 30 days */
+int64
+bi_interval_ms(Datum interval)
+{
+	Interval   *span = DatumGetIntervalP(interval);
+
+	return span->time / 1000 +
+		((int64) span->month * DAYS_PER_MONTH + span->day) * (USECS_PER_DAY / 1000);
+}
