@@ -10,8 +10,13 @@ OBJS = src/batchintory.o src/spi_util.o src/filter.o src/job.o src/cut.o \
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(DATA_built)
 
+# pg_regress: sql/*.sql against expected/*.out; isolation: test/specs/*.spec
+# against test/expected/*.out; TAP: test/t/*.pl
 REGRESS = core
-REGRESS_OPTS = --inputdir=test
+ISOLATION =
+ISOLATION_OPTS = --inputdir=test
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
 
 PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 ifdef WERROR

@@ -47,12 +47,20 @@ weight_expr(BatchintoryJob *job)
 	return psprintf("%s::pg_catalog.numeric", quote_identifier(job->weight_column));
 }
 
+/* Report a negative weight among the assets with keys in [first, last] */
 static void
-negative_weight(BatchintoryJob *job, int64 key)
+negative_weight(BatchintoryJob *job, int64 first, int64 last)
 {
+	if (first == last)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("asset " INT64_FORMAT " of job \"%s\" has a negative weight",
+						first, job->name),
+				 errdetail("Weights must be zero or more; a NULL weight counts as zero.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-			 errmsg("asset " INT64_FORMAT " of job \"%s\" has a negative weight", key, job->name),
+			 errmsg("an asset of job \"%s\" with a key from " INT64_FORMAT " to " INT64_FORMAT " has a negative weight",
+					job->name, first, last),
 			 errdetail("Weights must be zero or more; a NULL weight counts as zero.")));
 }
 
@@ -139,7 +147,7 @@ range_stats(BatchintoryJob *job, int64 first_id, int64 last_id,
 			*first_key = first;
 		if (!no_min_weight &&
 			bi_numeric_cmp(min_weight, bi_numeric_from_int64(0)) < 0)
-			negative_weight(job, first);
+			negative_weight(job, first, last_id);
 	}
 }
 
@@ -219,7 +227,7 @@ cut_range(BatchintoryJob *job, int64 start, int64 limit,
 			if (isnull)
 				asset_weight = bi_numeric_from_int64(0);
 			else if (bi_numeric_cmp(asset_weight, bi_numeric_from_int64(0)) < 0)
-				negative_weight(job, key);
+				negative_weight(job, key, key);
 
 			if (limits->has_max_weight && count > 0 &&
 				bi_numeric_cmp(bi_numeric_add(weight, asset_weight),

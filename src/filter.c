@@ -137,6 +137,41 @@ column_check(Oid relid, const char *column, const char *role, bool weight)
 }
 
 /*
+ * Parse sql (a SELECT around filter); a syntax error is reported as an
+ * invalid filter, without a cursor position that would point into the
+ * caller's statement.
+ */
+static List *
+parse_filter(const char *sql, const char *filter)
+{
+	MemoryContext context = CurrentMemoryContext;
+	List	   *parsed = NIL;
+
+	PG_TRY();
+	{
+#if PG_VERSION_NUM >= 140000
+		parsed = raw_parser(sql, RAW_PARSE_DEFAULT);
+#else
+		parsed = raw_parser(sql);
+#endif
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("invalid filter: %s", filter),
+				 errdetail("%s.", edata->message)));
+	}
+	PG_END_TRY();
+	return parsed;
+}
+
+/*
  * filter_check
  *		Check that filter is exactly one boolean expression over the columns
  *		of relid.  It must parse on its own as the single target of a bare
@@ -155,11 +190,7 @@ filter_check(Oid relid, const char *filter)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s", filter);
-#if PG_VERSION_NUM >= 140000
-	parsed = raw_parser(sql.data, RAW_PARSE_DEFAULT);
-#else
-	parsed = raw_parser(sql.data);
-#endif
+	parsed = parse_filter(sql.data, filter);
 	if (list_length(parsed) == 1 &&
 		IsA(((RawStmt *) linitial(parsed))->stmt, SelectStmt))
 		select = (SelectStmt *) ((RawStmt *) linitial(parsed))->stmt;
