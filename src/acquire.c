@@ -73,18 +73,58 @@ emit_batch(ReturnSetInfo *rsinfo, BatchintoryJob *job, bool has_batch,
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
-/* Record a new attempt of a batch; returns its lease end */
-static Datum
-record_attempt(BatchintoryJob *job, int64 batch, int32 attempt,
-			   BatchRange *range, Datum worker, bool worker_isnull)
+/*
+ * Record an attempt: the CTE b (a new batch inserted, or a batch taken
+ * again) yields the batch's row, and the attempt is inserted from it with
+ * who took it.  Parameters: $1 job_id (new) or batch_id (again), $2 attempt,
+ * $3 asset_count, $4 weight, $5 lease, $6 worker, $7 config, $8 first_id,
+ * $9 last_id, $10 ended_by.
+ */
+#define INSERT_ATTEMPT_FROM_B \
+	" INSERT INTO batchintory.attempt (batch_id, attempt, status, asset_count," \
+	"  weight, lease_until, worker, application_name, client_addr, backend_pid," \
+	"  config)" \
+	" SELECT b.batch_id, b.attempt, 'processing', b.asset_count, b.weight," \
+	"  b.lease_until, $6," \
+	"  NULLIF(pg_catalog.current_setting('application_name'), '')," \
+	"  pg_catalog.inet_client_addr(), pg_catalog.pg_backend_pid(), $7" \
+	" FROM b RETURNING batch_id, lease_until"
+
+#define BATCH_RETURNING " RETURNING batch_id, attempt, asset_count, weight, lease_until"
+
+static const char *const insert_new_batch =
+"WITH b AS (INSERT INTO batchintory.batch (job_id, first_id, last_id,"
+"  asset_count, weight, ended_by, status, attempt, lease_until)"
+"  VALUES ($1, $8, $9, $3, $4, $10, 'processing', $2,"
+"  pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $5)"
+BATCH_RETURNING ")"
+INSERT_ATTEMPT_FROM_B;
+
+static const char *const take_batch_again =
+"WITH b AS (UPDATE batchintory.batch SET status = 'processing',"
+"  attempt = $2, asset_count = $3, weight = $4, retry_after = NULL,"
+"  lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $5"
+"  WHERE batch_id OPERATOR(pg_catalog.=) $1"
+BATCH_RETURNING ")"
+INSERT_ATTEMPT_FROM_B;
+
+/*
+ * Record attempt number attempt of a batch (sql: insert_new_batch with key
+ * the job's id, or take_batch_again with key the batch's id) and return the
+ * row for acquire's result.
+ */
+static void
+record_attempt(ReturnSetInfo *rsinfo, BatchintoryJob *job, const char *sql,
+			   int64 key, int32 attempt, BatchRange *range,
+			   Datum worker, bool worker_isnull)
 {
-	Oid			argtypes[7] = {INT8OID, INT4OID, INT8OID, NUMERICOID,
-		INTERVALOID, TEXTOID, JSONBOID};
-	Datum		args[7];
-	char		nulls[7] = "       ";
+	Oid			argtypes[10] = {INT8OID, INT4OID, INT8OID, NUMERICOID,
+		INTERVALOID, TEXTOID, JSONBOID, INT8OID, INT8OID, TEXTOID};
+	Datum		args[10];
+	char		nulls[10] = "          ";
 	bool		isnull;
 
-	args[0] = Int64GetDatum(batch);
+	args[0] = Int64GetDatum(key);
 	args[1] = Int32GetDatum(attempt);
 	args[2] = Int64GetDatum(range->asset_count);
 	args[3] = range->weight;
@@ -93,19 +133,12 @@ record_attempt(BatchintoryJob *job, int64 batch, int32 attempt,
 	args[5] = worker;
 	nulls[5] = worker_isnull ? 'n' : ' ';
 	args[6] = job->config;
-	bi_exec("WITH b AS (UPDATE batchintory.batch SET status = 'processing',"
-			"  attempt = $2, asset_count = $3, weight = $4, retry_after = NULL,"
-			"  lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $5"
-			"  WHERE batch_id OPERATOR(pg_catalog.=) $1 RETURNING lease_until)"
-			" INSERT INTO batchintory.attempt (batch_id, attempt, status,"
-			"  asset_count, weight, lease_until, worker, application_name,"
-			"  client_addr, backend_pid, config)"
-			" SELECT $1, $2, 'processing', $3, $4, b.lease_until, $6,"
-			"  NULLIF(pg_catalog.current_setting('application_name'), ''),"
-			"  pg_catalog.inet_client_addr(), pg_catalog.pg_backend_pid(), $7"
-			" FROM b RETURNING lease_until",
-			7, argtypes, args, nulls, SPI_OK_INSERT_RETURNING);
-	return bi_get(0, 1, &isnull);
+	args[7] = Int64GetDatum(range->first_id);
+	args[8] = Int64GetDatum(range->last_id);
+	args[9] = CStringGetTextDatum(range->ended_by);
+	bi_exec(sql, 10, argtypes, args, nulls, SPI_OK_INSERT_RETURNING);
+	emit_batch(rsinfo, job, true, bi_get_int64(0, 1, &isnull), attempt, range,
+			   true, bi_get(0, 2, &isnull));
 }
 
 /*
@@ -179,38 +212,9 @@ next_retry(ReturnSetInfo *rsinfo, BatchintoryJob *job, bool take,
 				" AND attempt OPERATOR(pg_catalog.=) $2",
 				2, types, values, NULL, SPI_OK_UPDATE);
 	}
-	emit_batch(rsinfo, job, true, batch, attempt, &range, true,
-			   record_attempt(job, batch, attempt, &range, worker, worker_isnull));
+	record_attempt(rsinfo, job, take_batch_again, batch, attempt, &range,
+				   worker, worker_isnull);
 	return true;
-}
-
-/* Insert a new batch for range and hand out its first attempt */
-static void
-take_new_batch(ReturnSetInfo *rsinfo, BatchintoryJob *job, BatchRange *range,
-			   Datum worker, bool worker_isnull)
-{
-	Oid			argtypes[6] = {INT4OID, INT8OID, INT8OID, INT8OID,
-		NUMERICOID, TEXTOID};
-	Datum		args[6];
-	char		nulls[6] = "      ";
-	bool		isnull;
-	int64		batch;
-
-	args[0] = Int32GetDatum(job->job_id);
-	args[1] = Int64GetDatum(range->first_id);
-	args[2] = Int64GetDatum(range->last_id);
-	args[3] = Int64GetDatum(range->asset_count);
-	args[4] = range->weight;
-	nulls[4] = range->has_weight ? ' ' : 'n';
-	args[5] = CStringGetTextDatum(range->ended_by);
-	bi_exec("INSERT INTO batchintory.batch (job_id, first_id, last_id,"
-			" asset_count, weight, ended_by, status, attempt)"
-			" VALUES ($1, $2, $3, $4, $5, $6, 'processing', 1)"
-			" RETURNING batch_id",
-			6, argtypes, args, nulls, SPI_OK_INSERT_RETURNING);
-	batch = bi_get_int64(0, 1, &isnull);
-	emit_batch(rsinfo, job, true, batch, 1, range, true,
-			   record_attempt(job, batch, 1, range, worker, worker_isnull));
 }
 
 static void
@@ -261,7 +265,8 @@ next_new_batches(ReturnSetInfo *rsinfo, BatchintoryJob *job, bool take,
 		}
 		if (take)
 		{
-			take_new_batch(rsinfo, job, &range, worker, worker_isnull);
+			record_attempt(rsinfo, job, insert_new_batch, job->job_id, 1,
+						   &range, worker, worker_isnull);
 			set_frontier(job, range.last_id);
 		}
 		else
