@@ -92,6 +92,7 @@ extern void filter_check(Oid relid, const char *filter);
 extern char *source_name(Oid relid);
 
 /* cut.c */
+extern char *job_query(BatchintoryJob *job, const char *what, const char *tail);
 extern BatchLimits limits_for(BatchintoryJob *job, Datum *args, bool *argnulls);
 extern bool cut_range(BatchintoryJob *job, int64 start, int64 limit,
 					  bool limit_is_window_end, BatchLimits *limits,

@@ -12,17 +12,19 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/memutils.h"
 
 /* rows fetched at a time from the cut cursor when only weight limits it */
 #define CUT_FETCH_ROWS 1000
 
 /*
- * Build "SELECT <what> FROM <source> WHERE <key in $1..$2> AND (<filter>)
- * <tail>" for a job.  The filter was checked to be one boolean expression
- * when the job was registered; the newline keeps a trailing "--" comment
- * from swallowing the closing parenthesis.
+ * job_query
+ *		Build "SELECT <what> FROM <source> WHERE <key in $1..$2> AND
+ *		(<filter>) <tail>" for a job.  The filter was checked to be one
+ *		boolean expression when the job was registered; the newline keeps a
+ *		trailing "--" comment from swallowing the closing parenthesis.
  */
-static char *
+char *
 job_query(BatchintoryJob *job, const char *what, const char *tail)
 {
 	StringInfoData sql;
@@ -171,7 +173,10 @@ cut_range(BatchintoryJob *job, int64 start, int64 limit,
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		args[2] = {Int64GetDatum(start), Int64GetDatum(limit)};
 	Portal		portal;
-	Datum		weight = bi_numeric_from_int64(0);
+	Datum		zero = bi_numeric_from_int64(0);
+	Datum		weight = zero;
+	MemoryContext chunk_context;
+	MemoryContext outer_context;
 	int64		count = 0;
 	int64		last_key = 0;
 	const char *ended_by = NULL;
@@ -195,6 +200,9 @@ cut_range(BatchintoryJob *job, int64 start, int64 limit,
 		return true;
 	}
 
+	chunk_context = AllocSetContextCreate(CurrentMemoryContext,
+										  "batchintory cut",
+										  ALLOCSET_DEFAULT_SIZES);
 	portal = SPI_cursor_open(NULL,
 							 bi_plan(job_query(job,
 											   psprintf("%s::pg_catalog.int8, %s",
@@ -217,21 +225,24 @@ cut_range(BatchintoryJob *job, int64 start, int64 limit,
 		if (SPI_processed == 0)
 			break;
 
+		/* per-row arithmetic in a context reset after every chunk */
+		outer_context = MemoryContextSwitchTo(chunk_context);
 		for (row = 0; row < SPI_processed; row++)
 		{
 			bool		isnull;
 			int64		key = bi_get_int64(row, 1, &isnull);
 			Datum		asset_weight = bi_get(row, 2, &isnull);
+			Datum		sum;
 
 			CHECK_FOR_INTERRUPTS();
 			if (isnull)
-				asset_weight = bi_numeric_from_int64(0);
-			else if (bi_numeric_cmp(asset_weight, bi_numeric_from_int64(0)) < 0)
+				asset_weight = zero;
+			else if (bi_numeric_cmp(asset_weight, zero) < 0)
 				negative_weight(job, key, key);
 
+			sum = bi_numeric_add(weight, asset_weight);
 			if (limits->has_max_weight && count > 0 &&
-				bi_numeric_cmp(bi_numeric_add(weight, asset_weight),
-							   limits->max_weight) > 0)
+				bi_numeric_cmp(sum, limits->max_weight) > 0)
 			{
 				ended_by = "max_weight";
 				break;
@@ -239,7 +250,7 @@ cut_range(BatchintoryJob *job, int64 start, int64 limit,
 
 			if (count == 0)
 				range->first_id = start == PG_INT64_MIN ? key : start;
-			weight = bi_numeric_add(weight, asset_weight);
+			weight = sum;
 			count++;
 			last_key = key;
 
@@ -251,9 +262,13 @@ cut_range(BatchintoryJob *job, int64 start, int64 limit,
 			if (ended_by != NULL)
 				break;
 		}
+		MemoryContextSwitchTo(outer_context);
+		weight = datumCopy(weight, false, -1);
+		MemoryContextReset(chunk_context);
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
+	MemoryContextDelete(chunk_context);
 
 	if (count == 0)
 		return false;

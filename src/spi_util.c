@@ -135,7 +135,8 @@ bi_get_text(uint64 row, int col)
 /*
  * bi_materialize
  *		Set up a set-returning function to return its rows in a tuplestore
- *		(materialize mode), described by the function's declared result type.
+ *		(materialize mode), described by the function's declared result type
+ *		(a row type, or one column of a scalar type for SETOF scalar).
  */
 void
 bi_materialize(FunctionCallInfo fcinfo)
@@ -143,6 +144,7 @@ bi_materialize(FunctionCallInfo fcinfo)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext oldcontext;
 	TupleDesc	tupdesc;
+	Oid			rettype;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		(rsinfo->allowedModes & SFRM_Materialize) == 0)
@@ -151,8 +153,17 @@ bi_materialize(FunctionCallInfo fcinfo)
 				 errmsg("set-valued function called in context that cannot accept a set")));
 
 	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	switch (get_call_result_type(fcinfo, &rettype, &tupdesc))
+	{
+		case TYPEFUNC_COMPOSITE:
+			break;
+		case TYPEFUNC_SCALAR:
+			tupdesc = CreateTemplateTupleDesc(1);
+			TupleDescInitEntry(tupdesc, 1, "value", rettype, -1, 0);
+			break;
+		default:
+			elog(ERROR, "return type must be a row type or a scalar type");
+	}
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
 	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
