@@ -5,15 +5,15 @@ EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*
 
 MODULE_big = batchintory
 OBJS = src/batchintory.o src/spi_util.o src/filter.o src/job.o src/cut.o \
-	src/guard.o src/acquire.o src/release.o
+	src/guard.o src/acquire.o src/release.o src/verify.o src/observe.o
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(DATA_built)
 
 # pg_regress: sql/*.sql against expected/*.out; isolation: test/specs/*.spec
 # against test/expected/*.out; TAP: test/t/*.pl
-REGRESS = core
-ISOLATION =
+REGRESS = core verify observe
+ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit
 ISOLATION_OPTS = --inputdir=test
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
@@ -29,3 +29,31 @@ include $(PGXS)
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
+
+# the command-line client, built against libpq and installed next to psql
+CLIENT_OBJS = client/batchintory.o client/args.o client/commands.o \
+	client/db.o client/output.o client/run.o
+
+all: client/batchintory
+
+client/%.o: client/%.c client/client.h
+	$(CC) $(CFLAGS) $(PG_CPPFLAGS) -DBATCHINTORY_VERSION='"$(EXTVERSION)"' \
+		-I$(shell $(PG_CONFIG) --includedir) -c -o $@ $<
+
+client/batchintory: $(CLIENT_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -L$(shell $(PG_CONFIG) --libdir) -lpq -lm
+
+install: install-client
+install-client: client/batchintory
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) client/batchintory '$(DESTDIR)$(bindir)/batchintory'
+
+uninstall: uninstall-client
+uninstall-client:
+	rm -f '$(DESTDIR)$(bindir)/batchintory'
+
+clean: clean-client
+clean-client:
+	rm -f client/batchintory $(CLIENT_OBJS)
+
+.PHONY: install-client uninstall-client clean-client

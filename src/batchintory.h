@@ -15,7 +15,7 @@
  * Advisory lock key space: every lock batchintory takes is a
  * transaction-scoped advisory lock on the two-int4 key
  * (BATCHINTORY_LOCK_SPACE, job_id), visible in pg_locks as
- * locktype = 'advisory', classid = 1651797097, objid = job_id, objsubid = 2.
+ * locktype = 'advisory', classid = 1651794792, objid = job_id, objsubid = 2.
  */
 #define BATCHINTORY_LOCK_SPACE 0x62746368	/* "btch" */
 

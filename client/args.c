@@ -1,0 +1,390 @@
+/*
+ * args.c
+ *	  The client's command line: global options, the command, its arguments
+ *	  and options checked against the command table, and the help texts.
+ */
+#include "client.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef BATCHINTORY_VERSION
+#define BATCHINTORY_VERSION "unknown"
+#endif
+
+static int
+count_specs(const ArgSpec *specs)
+{
+	int			n = 0;
+
+	while (specs && (specs[n].name || specs[n].metavar))
+		n++;
+	return n;
+}
+
+/* "JOB [ID]", the required options and what else the command takes */
+static void
+print_synopsis(FILE *out, const CommandSpec *cmd)
+{
+	int			npos = count_specs(cmd->positional);
+	int			nopt = count_specs(cmd->options);
+	bool		optional_options = false;
+	int			i;
+
+	fprintf(out, "batchintory [-d CONNINFO] [--json] %s", cmd->name);
+	for (i = 0; i < npos; i++)
+		fprintf(out, i >= npos - cmd->optional_positional ? " [%s]" : " %s",
+				cmd->positional[i].metavar);
+	for (i = 0; i < nopt; i++)
+	{
+		if (cmd->options[i].required)
+			fprintf(out, " --%s %s", cmd->options[i].name, cmd->options[i].metavar);
+		else
+			optional_options = true;
+	}
+	if (optional_options)
+		fputs(" [OPTION]...", out);
+	if (cmd->takes_command)
+		fputs(" -- COMMAND [ARG]...", out);
+	fputc('\n', out);
+}
+
+static void
+print_help(void)
+{
+	const CommandSpec *cmd;
+
+	printf("batchintory hands out batches of the rows of a metadata table to workers.\n\n"
+		   "Usage:\n"
+		   "  batchintory [-d CONNINFO] [--json] COMMAND [ARG]... [OPTION]...\n\n"
+		   "Commands:\n");
+	for (cmd = commands; cmd->name; cmd++)
+		printf("  %-10s %s\n", cmd->name, cmd->summary);
+	printf("\nOptions (before or after the command):\n"
+		   "  -d, --dbname=CONNINFO  database to connect to, as a connection string or\n"
+		   "                         URI (default: the PG* environment variables)\n"
+		   "      --json             print one JSON object per line instead of tables\n"
+		   "  -h, --help             show this help, or the help of COMMAND\n"
+		   "  -V, --version          show the version\n\n"
+		   "Exit status: 0 done (run: also when there was nothing to do), 1 acquire\n"
+		   "found no batch, 2 usage error, 3 connection or server error, 4 run: at\n"
+		   "least one batch failed.\n");
+}
+
+static void
+print_command_help(const CommandSpec *cmd)
+{
+	int			nopt = count_specs(cmd->options);
+	int			i;
+
+	printf("%s\n\nUsage:\n  ", cmd->summary);
+	print_synopsis(stdout, cmd);
+	if (nopt > 0)
+		printf("\nOptions:\n");
+	for (i = 0; i < nopt; i++)
+	{
+		const ArgSpec *opt = &cmd->options[i];
+		char		left[64];
+
+		snprintf(left, sizeof(left), "--%s%s%s", opt->name,
+				 opt->metavar ? " " : "", opt->metavar ? opt->metavar : "");
+		printf("  %-27s %s\n", left, opt->help);
+	}
+}
+
+#ifdef __GNUC__
+static int	usage_error(const CommandSpec *cmd, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
+#endif
+
+/* Report a bad command line; returns EXIT_USAGE */
+static int
+usage_error(const CommandSpec *cmd, const char *fmt,...)
+{
+	va_list		ap;
+
+	fputs("batchintory: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (cmd)
+	{
+		fputs("Usage: ", stderr);
+		print_synopsis(stderr, cmd);
+	}
+	fprintf(stderr, "Try \"batchintory %s%s--help\" for more information.\n",
+			cmd ? cmd->name : "", cmd ? " " : "");
+	return EXIT_USAGE;
+}
+
+/* Parse a whole string as a 64-bit integer */
+bool
+parse_int64(const char *s, long long *result)
+{
+	char	   *end;
+
+	errno = 0;
+	*result = strtoll(s, &end, 10);
+	return *s != '\0' && !isspace((unsigned char) *s) && *end == '\0' &&
+		errno == 0;
+}
+
+/* A positive, finite number of seconds, or -1 if s is not one */
+double
+parse_seconds(const char *s)
+{
+	char	   *end;
+	double		seconds;
+
+	errno = 0;
+	seconds = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(seconds) ||
+		seconds <= 0)
+		return -1;
+	return seconds;
+}
+
+/* Check that value has the form kind asks for; what names it for errors */
+static bool
+check_kind(const CommandSpec *cmd, ArgKind kind, const char *what,
+		   const char *value, int *exit_code)
+{
+	long long	number;
+
+	if (kind == ARG_INT && !parse_int64(value, &number))
+		*exit_code = usage_error(cmd, "invalid value \"%s\" for %s: must be an integer",
+								 value, what);
+	else if (kind == ARG_COUNT && (!parse_int64(value, &number) || number < 1))
+		*exit_code = usage_error(cmd, "invalid value \"%s\" for %s: must be a positive integer",
+								 value, what);
+	else if (kind == ARG_SECONDS && parse_seconds(value) < 0)
+		*exit_code = usage_error(cmd, "invalid value \"%s\" for %s: must be a positive number of seconds",
+								 value, what);
+	else
+		return true;
+	return false;
+}
+
+static const CommandSpec *
+find_command(const char *name)
+{
+	const CommandSpec *cmd;
+
+	for (cmd = commands; cmd->name; cmd++)
+		if (strcmp(cmd->name, name) == 0)
+			return cmd;
+	return NULL;
+}
+
+/* Take arg as the next positional argument of the command */
+static bool
+add_positional(Invocation *inv, int *npos, const char *arg, int *exit_code)
+{
+	const CommandSpec *cmd = inv->command;
+	const ArgSpec *spec;
+
+	if (*npos >= count_specs(cmd->positional))
+	{
+		*exit_code = usage_error(cmd, "too many arguments, starting with \"%s\"", arg);
+		return false;
+	}
+	spec = &cmd->positional[*npos];
+	if (!check_kind(cmd, spec->kind, spec->metavar, arg, exit_code))
+		return false;
+	inv->positional[(*npos)++] = arg;
+	return true;
+}
+
+/*
+ * Option argv[*i] of the command ("--name" or "--name=value"); a value that
+ * is not attached is the next argument.
+ */
+static bool
+add_option(Invocation *inv, int argc, char **argv, int *i, int *exit_code)
+{
+	const CommandSpec *cmd = inv->command;
+	const char *arg = argv[*i] + 2;
+	const char *eq = strchr(arg, '=');
+	size_t		len = eq ? (size_t) (eq - arg) : strlen(arg);
+	const char *value = eq ? eq + 1 : NULL;
+	int			nopt = count_specs(cmd ? cmd->options : NULL);
+	int			k;
+	char		what[64];
+
+	for (k = 0; k < nopt; k++)
+		if (strlen(cmd->options[k].name) == len &&
+			strncmp(cmd->options[k].name, arg, len) == 0)
+			break;
+	if (k == nopt)
+	{
+		*exit_code = usage_error(cmd, "unrecognized option \"--%.*s\"%s%s",
+								 (int) len, arg, cmd ? " for command " : "",
+								 cmd ? cmd->name : "");
+		return false;
+	}
+	if (cmd->options[k].kind == ARG_FLAG)
+	{
+		if (value)
+		{
+			*exit_code = usage_error(cmd, "option \"--%s\" takes no value",
+									 cmd->options[k].name);
+			return false;
+		}
+		inv->options[k] = "";
+		return true;
+	}
+	if (value == NULL)
+	{
+		if (*i + 1 >= argc)
+		{
+			*exit_code = usage_error(cmd, "option \"--%s\" needs a value",
+									 cmd->options[k].name);
+			return false;
+		}
+		value = argv[++*i];
+	}
+	snprintf(what, sizeof(what), "--%s", cmd->options[k].name);
+	if (!check_kind(cmd, cmd->options[k].kind, what, value, exit_code))
+		return false;
+	inv->options[k] = value;
+	return true;
+}
+
+/*
+ * Parse the command line into inv and the --json flag.  Returns true if the
+ * command is to be run; else false with the exit code in *exit_code (after
+ * an error message, or after --help and --version).
+ */
+bool
+parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
+				   int *exit_code)
+{
+	int			npos = 0;
+	bool		help = false;
+	int			i;
+
+	memset(inv, 0, sizeof(*inv));
+	*json = false;
+	*exit_code = EXIT_OK;
+
+	for (i = 1; i < argc; i++)
+	{
+		const char *arg = argv[i];
+
+		if (strcmp(arg, "--") == 0)
+		{
+			if (inv->command == NULL)
+			{
+				*exit_code = usage_error(NULL, "no command given before \"--\"");
+				return false;
+			}
+			if (inv->command->takes_command)
+			{
+				inv->child_argv = &argv[i + 1];
+				break;
+			}
+			/* the rest are arguments, even if they start with "-" */
+			while (++i < argc)
+				if (!add_positional(inv, &npos, argv[i], exit_code))
+					return false;
+			break;
+		}
+		else if (strcmp(arg, "--json") == 0)
+			*json = true;
+		else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
+			help = true;
+		else if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0)
+		{
+			printf("batchintory %s\n", BATCHINTORY_VERSION);
+			return false;
+		}
+		else if (strcmp(arg, "-d") == 0 || strcmp(arg, "--dbname") == 0)
+		{
+			if (++i >= argc)
+			{
+				*exit_code = usage_error(inv->command, "option \"%s\" needs a value", arg);
+				return false;
+			}
+			inv->conninfo = argv[i];
+		}
+		else if (strncmp(arg, "--dbname=", 9) == 0)
+			inv->conninfo = arg + 9;
+		else if (strncmp(arg, "-d", 2) == 0)
+			inv->conninfo = arg + 2;
+		else if (strncmp(arg, "--", 2) == 0)
+		{
+			if (!add_option(inv, argc, argv, &i, exit_code))
+				return false;
+		}
+		/* "-5" is a (negative) number, not an option */
+		else if (arg[0] == '-' && !isdigit((unsigned char) arg[1]))
+		{
+			*exit_code = usage_error(inv->command, "invalid option \"%s\"", arg);
+			return false;
+		}
+		else if (inv->command == NULL)
+		{
+			inv->command = find_command(arg);
+			if (inv->command == NULL)
+			{
+				*exit_code = usage_error(NULL, "unrecognized command \"%s\"", arg);
+				return false;
+			}
+		}
+		else if (!add_positional(inv, &npos, arg, exit_code))
+			return false;
+	}
+
+	if (help)
+	{
+		if (inv->command)
+			print_command_help(inv->command);
+		else
+			print_help();
+		return false;
+	}
+	if (inv->command == NULL)
+	{
+		*exit_code = usage_error(NULL, "no command given");
+		return false;
+	}
+	if (npos < count_specs(inv->command->positional) - inv->command->optional_positional)
+	{
+		*exit_code = usage_error(inv->command, "missing argument %s",
+								 inv->command->positional[npos].metavar);
+		return false;
+	}
+	for (i = 0; i < count_specs(inv->command->options); i++)
+		if (inv->command->options[i].required && inv->options[i] == NULL)
+		{
+			*exit_code = usage_error(inv->command, "option \"--%s\" is required",
+									 inv->command->options[i].name);
+			return false;
+		}
+	if (inv->command->takes_command &&
+		(inv->child_argv == NULL || inv->child_argv[0] == NULL))
+	{
+		*exit_code = usage_error(inv->command, "missing command to run after \"--\"");
+		return false;
+	}
+	return true;
+}
+
+/* The value of option --name of the invoked command; NULL if not given */
+const char *
+option_value(const Invocation *inv, const char *name)
+{
+	int			k;
+
+	for (k = 0; k < count_specs(inv->command->options); k++)
+		if (strcmp(inv->command->options[k].name, name) == 0)
+			return inv->options[k];
+	fprintf(stderr, "batchintory: internal error: command %s has no option --%s\n",
+			inv->command->name, name);
+	abort();
+}

@@ -1,0 +1,159 @@
+/*
+ * client.h
+ *	  Types and functions shared by the modules of the batchintory
+ *	  command-line client: exit codes, command specs, session, output.
+ */
+#ifndef BATCHINTORY_CLIENT_H
+#define BATCHINTORY_CLIENT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "libpq-fe.h"
+
+/* exit codes: documented in the usage text and in doc/cli.md */
+#define EXIT_OK				0	/* done (run: also when there was no work) */
+#define EXIT_NO_BATCH		1	/* acquire: no batch available now */
+#define EXIT_USAGE			2	/* bad command line */
+#define EXIT_SERVER			3	/* connection or server error */
+#define EXIT_BATCH_FAILED	4	/* run: at least one batch failed */
+
+/*
+ * batchintory_acquire with the job ($1), the limits ($2, $3), the worker
+ * ($4) and the number of batches ($5) as parameters; NULLs take the defaults
+ */
+#define ACQUIRE_CALL \
+	"@extschema@.batchintory_acquire(job => $1, max_count => $2," \
+	" max_weight => $3, worker => $4, batches => $5) AS a"
+
+/* type OIDs of the columns whose JSON form is not a string (pg_type.dat) */
+#define BOOLOID			16
+#define INT8OID			20
+#define INT2OID			21
+#define INT4OID			23
+#define OIDOID			26
+#define JSONOID			114
+#define FLOAT4OID		700
+#define FLOAT8OID		701
+#define NUMERICOID		1700
+#define JSONBOID		3802
+
+/* What a command-line argument must look like */
+typedef enum ArgKind
+{
+	ARG_FLAG,					/* option without a value */
+	ARG_TEXT,					/* any string; the server checks it */
+	ARG_INT,					/* a 64-bit integer */
+	ARG_COUNT,					/* a positive 64-bit integer */
+	ARG_SECONDS					/* a positive number of seconds */
+} ArgKind;
+
+/*
+ * A positional argument (name is NULL) or an option "--name" of a command.
+ * sql_arg names the SQL argument an option sets, for commands that pass
+ * their options through as named arguments (register).
+ */
+typedef struct ArgSpec
+{
+	const char *name;
+	const char *metavar;
+	ArgKind		kind;
+	const char *sql_arg;
+	bool		required;		/* an option the command cannot do without */
+	const char *help;
+} ArgSpec;
+
+#define MAX_ARGS 24
+
+struct Session;
+struct Invocation;
+
+typedef int (*CommandFunc) (struct Session *session,
+							const struct Invocation *inv);
+
+/* A command: its arguments, options and implementation */
+typedef struct CommandSpec
+{
+	const char *name;
+	const char *summary;
+	const ArgSpec *positional;	/* in order */
+	int			optional_positional;	/* how many of the last may be left out */
+	const ArgSpec *options;
+	bool		takes_command;	/* needs "-- COMMAND [ARG...]" */
+	CommandFunc func;
+} CommandSpec;
+
+/* A parsed command line */
+typedef struct Invocation
+{
+	const CommandSpec *command;
+	const char *conninfo;		/* -d, or NULL for the PG* environment */
+	const char *positional[MAX_ARGS];	/* NULL when an optional one is omitted */
+	const char *options[MAX_ARGS];	/* by index in command->options; NULL when
+									 * not given, "" for a given flag */
+	char	  **child_argv;		/* after "--", NULL-terminated */
+} Invocation;
+
+/* A connection to a database where the extension is installed */
+typedef struct Session
+{
+	PGconn	   *conn;
+	char	   *schema;			/* extension's schema, as a quoted identifier */
+	bool		json;
+} Session;
+
+/* args.c */
+extern bool parse_command_line(int argc, char **argv, Invocation *inv,
+							   bool *json, int *exit_code);
+extern const char *option_value(const Invocation *inv, const char *name);
+extern bool parse_int64(const char *s, long long *result);
+extern double parse_seconds(const char *s);
+
+/* db.c */
+extern int	session_open(Session *session, const char *conninfo);
+extern void session_close(Session *session);
+extern PGresult *session_exec(Session *session, const char *sql, int nparams,
+							  const char *const *params);
+
+/* output.c */
+typedef enum JsonKind
+{
+	JSON_STRING,
+	JSON_NUMBER,
+	JSON_BOOL,
+	JSON_RAW					/* already JSON (json, jsonb) */
+} JsonKind;
+
+typedef struct JsonObject
+{
+	FILE	   *out;
+	bool		first;
+} JsonObject;
+
+extern JsonKind json_kind(Oid type);
+extern void json_begin(JsonObject *obj, FILE *out);
+extern void json_field(JsonObject *obj, const char *key, const char *value,
+					   JsonKind kind);
+extern void json_end(JsonObject *obj);
+extern void print_result(const Session *session, const PGresult *res);
+extern void print_record(const Session *session, const PGresult *res);
+extern void print_progress(const char *percent, const char *done,
+						   const char *total);
+
+/* commands.c */
+extern int	cmd_jobs(Session *session, const Invocation *inv);
+extern int	cmd_status(Session *session, const Invocation *inv);
+extern int	cmd_register(Session *session, const Invocation *inv);
+extern int	cmd_acquire(Session *session, const Invocation *inv);
+extern int	cmd_release(Session *session, const Invocation *inv);
+extern int	cmd_heartbeat(Session *session, const Invocation *inv);
+extern int	cmd_backlog(Session *session, const Invocation *inv);
+extern int	cmd_lookup(Session *session, const Invocation *inv);
+
+/* run.c */
+extern int	cmd_run(Session *session, const Invocation *inv);
+
+/* the command table (batchintory.c) */
+extern const CommandSpec commands[];
+
+#endif							/* BATCHINTORY_CLIENT_H */

@@ -1,0 +1,160 @@
+/*
+ * db.c
+ *	  The client's connection: connecting through libpq, finding the schema
+ *	  of the extension, running parameterized SQL and reporting server errors.
+ */
+#include "client.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* placeholder in SQL texts for the quoted schema of the extension */
+#define EXTSCHEMA "@extschema@"
+
+/*
+ * Print a server message as "batchintory: SEVERITY: message", then its
+ * detail and hint, the way psql does.
+ */
+static void
+report_fields(const char *severity, const char *primary, const char *detail,
+			  const char *hint)
+{
+	fprintf(stderr, "batchintory: %s: %s\n", severity, primary);
+	if (detail)
+		fprintf(stderr, "DETAIL: %s\n", detail);
+	if (hint)
+		fprintf(stderr, "HINT: %s\n", hint);
+}
+
+/*
+ * Report the error of a failed query.  Errors that did not come from the
+ * server (a lost connection) have no fields: print libpq's message.
+ */
+static void
+report_server_error(const PGresult *res, PGconn *conn)
+{
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (primary)
+		report_fields(PQresultErrorField(res, PG_DIAG_SEVERITY), primary,
+					  PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
+					  PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+	else
+		fprintf(stderr, "batchintory: %s", PQerrorMessage(conn));
+}
+
+/* Notices and warnings of the server go to stderr like errors */
+static void
+notice_receiver(void *arg, const PGresult *res)
+{
+	report_fields(PQresultErrorField(res, PG_DIAG_SEVERITY),
+				  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY),
+				  PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
+				  PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+}
+
+/*
+ * Connect with conninfo (a connection string or URI; NULL: the PG*
+ * environment variables and defaults) and find the extension.  Returns
+ * EXIT_OK, or EXIT_SERVER after reporting why not.
+ */
+int
+session_open(Session *session, const char *conninfo)
+{
+	const char *const keywords[] = {"dbname", "fallback_application_name", NULL};
+	const char *const values[] = {conninfo, "batchintory", NULL};
+	PGresult   *res;
+
+	session->conn = PQconnectdbParams(keywords, values, 1);
+	if (PQstatus(session->conn) != CONNECTION_OK)
+	{
+		fprintf(stderr, "batchintory: could not connect: %s",
+				PQerrorMessage(session->conn));
+		return EXIT_SERVER;
+	}
+	PQsetNoticeReceiver(session->conn, notice_receiver, NULL);
+
+	res = PQexecParams(session->conn,
+					   "SELECT n.nspname FROM pg_catalog.pg_extension e"
+					   " JOIN pg_catalog.pg_namespace n"
+					   " ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
+					   " WHERE e.extname OPERATOR(pg_catalog.=) 'batchintory'",
+					   0, NULL, NULL, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		report_server_error(res, session->conn);
+		PQclear(res);
+		return EXIT_SERVER;
+	}
+	if (PQntuples(res) == 0)
+	{
+		report_fields("ERROR", "extension \"batchintory\" is not installed in this database",
+					  NULL, "Run CREATE EXTENSION batchintory as its owner.");
+		PQclear(res);
+		return EXIT_SERVER;
+	}
+	session->schema = PQescapeIdentifier(session->conn, PQgetvalue(res, 0, 0),
+										 strlen(PQgetvalue(res, 0, 0)));
+	PQclear(res);
+	if (session->schema == NULL)
+	{
+		fprintf(stderr, "batchintory: %s", PQerrorMessage(session->conn));
+		return EXIT_SERVER;
+	}
+	return EXIT_OK;
+}
+
+void
+session_close(Session *session)
+{
+	if (session->schema)
+		PQfreemem(session->schema);
+	PQfinish(session->conn);
+}
+
+/*
+ * Run sql, a single statement that may contain @extschema@ (replaced by the
+ * extension's schema) and the text parameters $1 .. $nparams (NULL
+ * elements are SQL NULLs).  Returns the result of a successful statement;
+ * on error, reports it and returns NULL.
+ */
+PGresult *
+session_exec(Session *session, const char *sql, int nparams,
+			 const char *const *params)
+{
+	size_t		len = strlen(sql) + 1;
+	const char *p;
+	char	   *text;
+	char	   *out;
+	PGresult   *res;
+	ExecStatusType status;
+
+	for (p = strstr(sql, EXTSCHEMA); p; p = strstr(p + 1, EXTSCHEMA))
+		len += strlen(session->schema);
+	text = out = malloc(len);
+	if (text == NULL)
+	{
+		fprintf(stderr, "batchintory: out of memory\n");
+		exit(EXIT_SERVER);
+	}
+	while ((p = strstr(sql, EXTSCHEMA)) != NULL)
+	{
+		memcpy(out, sql, p - sql);
+		out += p - sql;
+		strcpy(out, session->schema);
+		out += strlen(session->schema);
+		sql = p + strlen(EXTSCHEMA);
+	}
+	strcpy(out, sql);
+
+	res = PQexecParams(session->conn, text, nparams, NULL, params, NULL, NULL, 0);
+	free(text);
+	status = PQresultStatus(res);
+	if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)
+	{
+		report_server_error(res, session->conn);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}

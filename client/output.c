@@ -1,0 +1,284 @@
+/*
+ * output.c
+ *	  What the client prints: aligned tables and records for people, JSON
+ *	  Lines (one object per row) for scripts, and the progress bar.
+ */
+#include "client.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROGRESS_WIDTH 20
+
+/* How a value of a column of type `type` is written in JSON */
+JsonKind
+json_kind(Oid type)
+{
+	switch (type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			return JSON_NUMBER;
+		case BOOLOID:
+			return JSON_BOOL;
+		case JSONOID:
+		case JSONBOID:
+			return JSON_RAW;
+		default:
+			return JSON_STRING;
+	}
+}
+
+static void
+json_string(FILE *out, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', out);
+	for (p = (const unsigned char *) s; *p; p++)
+	{
+		switch (*p)
+		{
+			case '"':
+				fputs("\\\"", out);
+				break;
+			case '\\':
+				fputs("\\\\", out);
+				break;
+			case '\b':
+				fputs("\\b", out);
+				break;
+			case '\f':
+				fputs("\\f", out);
+				break;
+			case '\n':
+				fputs("\\n", out);
+				break;
+			case '\r':
+				fputs("\\r", out);
+				break;
+			case '\t':
+				fputs("\\t", out);
+				break;
+			default:
+				if (*p < 0x20)
+					fprintf(out, "\\u%04x", *p);
+				else
+					fputc(*p, out);
+		}
+	}
+	fputc('"', out);
+}
+
+void
+json_begin(JsonObject *obj, FILE *out)
+{
+	obj->out = out;
+	obj->first = true;
+	fputc('{', out);
+}
+
+/*
+ * Add "key": value; a NULL value is null.  Numbers that JSON cannot spell
+ * (NaN, Infinity) become strings; booleans come as PostgreSQL's t and f.
+ */
+void
+json_field(JsonObject *obj, const char *key, const char *value, JsonKind kind)
+{
+	if (!obj->first)
+		fputs(", ", obj->out);
+	obj->first = false;
+	json_string(obj->out, key);
+	fputs(": ", obj->out);
+	if (value == NULL)
+		fputs("null", obj->out);
+	else if (kind == JSON_BOOL)
+		fputs(strcmp(value, "t") == 0 ? "true" : "false", obj->out);
+	else if (kind == JSON_RAW ||
+			 (kind == JSON_NUMBER && strpbrk(value, "NI") == NULL))
+		fputs(value, obj->out);
+	else
+		json_string(obj->out, value);
+}
+
+void
+json_end(JsonObject *obj)
+{
+	fputs("}\n", obj->out);
+}
+
+/* Width of s on a terminal, in the client encoding */
+static int
+display_width(const char *s, int encoding)
+{
+	int			width = 0;
+
+	while (*s)
+	{
+		int			w = PQdsplen(s, encoding);
+
+		width += w > 0 ? w : 0;
+		s += PQmblen(s, encoding);
+	}
+	return width;
+}
+
+static void
+print_padded(const char *s, int width, int target, bool right)
+{
+	if (right)
+		printf("%*s%s", target - width, "", s);
+	else
+		printf("%s%*s", s, target - width, "");
+}
+
+/* Every row of res as a JSON object on a line of its own */
+static void
+print_json_rows(const PGresult *res)
+{
+	int			row;
+	int			col;
+
+	for (row = 0; row < PQntuples(res); row++)
+	{
+		JsonObject	obj;
+
+		json_begin(&obj, stdout);
+		for (col = 0; col < PQnfields(res); col++)
+			json_field(&obj, PQfname(res, col),
+					   PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col),
+					   json_kind(PQftype(res, col)));
+		json_end(&obj);
+	}
+}
+
+/*
+ * Print the rows of res: JSON Lines in JSON mode, else a table with a
+ * header, columns separated by two spaces, numbers aligned to the right and
+ * NULLs left empty.
+ */
+void
+print_result(const Session *session, const PGresult *res)
+{
+	int			encoding = PQclientEncoding(session->conn);
+	int			nrows = PQntuples(res);
+	int			ncols = PQnfields(res);
+	int		   *widths;
+	int			row;
+	int			col;
+
+	if (session->json)
+	{
+		print_json_rows(res);
+		return;
+	}
+
+	widths = calloc(ncols, sizeof(int));
+	if (widths == NULL)
+	{
+		fprintf(stderr, "batchintory: out of memory\n");
+		exit(EXIT_SERVER);
+	}
+	for (col = 0; col < ncols; col++)
+	{
+		widths[col] = display_width(PQfname(res, col), encoding);
+		for (row = 0; row < nrows; row++)
+		{
+			int			w = display_width(PQgetvalue(res, row, col), encoding);
+
+			if (w > widths[col])
+				widths[col] = w;
+		}
+	}
+
+	for (row = -1; row < nrows; row++)
+	{
+		for (col = 0; col < ncols; col++)
+		{
+			const char *s = row < 0 ? PQfname(res, col) : PQgetvalue(res, row, col);
+			bool		last = col == ncols - 1;
+			bool		right = row >= 0 && json_kind(PQftype(res, col)) == JSON_NUMBER;
+
+			if (col > 0)
+				fputs("  ", stdout);
+			/* no trailing blanks after a left-aligned last column */
+			print_padded(s, display_width(s, encoding),
+						 last && !right ? display_width(s, encoding) : widths[col],
+						 right);
+		}
+		putchar('\n');
+		if (row < 0)
+		{
+			for (col = 0; col < ncols; col++)
+			{
+				int			i;
+
+				if (col > 0)
+					fputs("  ", stdout);
+				for (i = 0; i < widths[col]; i++)
+					putchar('-');
+			}
+			putchar('\n');
+		}
+	}
+	free(widths);
+}
+
+/*
+ * Print the first row of res as "name: value" lines (JSON mode: as
+ * print_result does).
+ */
+void
+print_record(const Session *session, const PGresult *res)
+{
+	int			encoding = PQclientEncoding(session->conn);
+	int			width = 0;
+	int			col;
+
+	if (session->json)
+	{
+		print_json_rows(res);
+		return;
+	}
+	for (col = 0; col < PQnfields(res); col++)
+	{
+		int			w = display_width(PQfname(res, col), encoding);
+
+		if (w > width)
+			width = w;
+	}
+	for (col = 0; col < PQnfields(res); col++)
+	{
+		const char *name = PQfname(res, col);
+		const char *value = PQgetvalue(res, 0, col);
+
+		/* no trailing blanks after the name of an empty value */
+		printf("%s:%*s%s\n", name,
+			   *value ? width - display_width(name, encoding) + 1 : 0, "", value);
+	}
+}
+
+/*
+ * The progress of a backfill, as a bar like
+ * "[##########----------] 50.0% (350/700 assets)"
+ */
+void
+print_progress(const char *percent, const char *done, const char *total)
+{
+	int			filled = (int) floor(atof(percent) / 100 * PROGRESS_WIDTH);
+
+	if (filled < 0)
+		filled = 0;
+	if (filled > PROGRESS_WIDTH)
+		filled = PROGRESS_WIDTH;
+	printf("[%.*s%.*s] %s%% (%s/%s assets)\n",
+		   filled, "####################",
+		   PROGRESS_WIDTH - filled, "--------------------",
+		   percent, done, total);
+}
