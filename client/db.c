@@ -55,14 +55,18 @@ notice_receiver(void *arg, const PGresult *res)
 
 /*
  * Connect with conninfo (a connection string or URI; NULL: the PG*
- * environment variables and defaults) and find the extension.  Returns
+ * environment variables and defaults) and find the extension.  Set
+ * session->json first.  Returns
  * EXIT_OK, or EXIT_SERVER after reporting why not.
  */
 int
 session_open(Session *session, const char *conninfo)
 {
-	const char *const keywords[] = {"dbname", "fallback_application_name", NULL};
-	const char *const values[] = {conninfo, "batchintory", NULL};
+	const char *const keywords[] = {"dbname", "fallback_application_name",
+	"client_encoding", NULL};
+	/* JSON is UTF-8 whatever the environment asks for */
+	const char *const values[] = {conninfo, "batchintory",
+	session->json ? "UTF8" : NULL, NULL};
 	PGresult   *res;
 
 	session->conn = PQconnectdbParams(keywords, values, 1);
