@@ -143,7 +143,9 @@ record_attempt(ReturnSetInfo *rsinfo, BatchintoryJob *job, const char *sql,
 
 /*
  * Give up on abandoned batches that used their last attempt: they become
- * failed (visible, re-queued only by hand) and the attempt abandoned.
+ * failed (visible, re-queued only by hand) and the attempt abandoned.  A
+ * batch whose row is locked is being released or heartbeated by a live
+ * transaction: it is skipped, not waited for (see next_retry).
  */
 static void
 fail_exhausted(BatchintoryJob *job)
@@ -154,9 +156,11 @@ fail_exhausted(BatchintoryJob *job)
 
 	bi_exec("WITH exhausted AS (UPDATE batchintory.batch"
 			"  SET status = 'failed', lease_until = NULL"
-			"  WHERE job_id OPERATOR(pg_catalog.=) $1 AND status = 'processing'"
-			"  AND lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
-			"  AND (attempt OPERATOR(pg_catalog.-) requeued_after) OPERATOR(pg_catalog.>=) $2"
+			"  WHERE batch_id OPERATOR(pg_catalog.=) ANY (SELECT batch_id FROM batchintory.batch"
+			"   WHERE job_id OPERATOR(pg_catalog.=) $1 AND status = 'processing'"
+			"   AND lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
+			"   AND (attempt OPERATOR(pg_catalog.-) requeued_after) OPERATOR(pg_catalog.>=) $2"
+			"   FOR UPDATE SKIP LOCKED)"
 			"  RETURNING batch_id, attempt)"
 			" UPDATE batchintory.attempt a SET status = 'abandoned',"
 			"  message = 'lease ran out on the last attempt'"
@@ -168,6 +172,12 @@ fail_exhausted(BatchintoryJob *job)
 /*
  * Find the oldest batch waiting for a retry; with take, lock it, count its
  * range again and hand it out as a new attempt.  Returns false if none.
+ *
+ * With take, a batch whose row another transaction holds locked (a release,
+ * heartbeat or requeue in progress) is skipped rather than waited for: that
+ * transaction may be a worker that releases its batch and then acquires the
+ * next one, waiting for the job lock we hold, and waiting for its row would
+ * be a deadlock.
  */
 static bool
 next_retry(ReturnSetInfo *rsinfo, BatchintoryJob *job, bool take,
@@ -182,7 +192,7 @@ next_retry(ReturnSetInfo *rsinfo, BatchintoryJob *job, bool take,
 	int32		attempt;
 	bool		abandoned;
 
-	if (bi_exec(take ? RETRY_CANDIDATES " FOR UPDATE" : RETRY_CANDIDATES,
+	if (bi_exec(take ? RETRY_CANDIDATES " FOR UPDATE SKIP LOCKED" : RETRY_CANDIDATES,
 				2, argtypes, args, NULL, SPI_OK_SELECT) == 0)
 		return false;
 
