@@ -270,9 +270,23 @@ SELECT * FROM batchintory_peek('private');
 \echo :LAST_ERROR_SQLSTATE
 SELECT batchintory_register('stolen', 'private_files', 'id');
 \echo :LAST_ERROR_SQLSTATE
+-- the late-commit guard reads the key's sequence: a reader needs SELECT on it
+RESET ROLE;
+CREATE TABLE shared_files (id bigserial PRIMARY KEY);
+INSERT INTO shared_files DEFAULT VALUES;
+GRANT SELECT ON shared_files TO regress_bi_stranger;
+SELECT batchintory_register('shared', 'shared_files', 'id');
+SET ROLE regress_bi_stranger;
+SELECT * FROM take('shared');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+GRANT SELECT ON SEQUENCE shared_files_id_seq TO regress_bi_stranger;
+SET ROLE regress_bi_stranger;
+SELECT * FROM take('shared');
 RESET ROLE;
 SELECT batchintory_drop('private');
-DROP TABLE private_files;
+SELECT batchintory_drop('shared');
+DROP TABLE private_files, shared_files;
 REVOKE ALL ON ALL TABLES IN SCHEMA batchintory FROM regress_bi_owner, regress_bi_stranger;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA batchintory FROM regress_bi_owner, regress_bi_stranger;
 REVOKE ALL ON SCHEMA batchintory FROM regress_bi_owner, regress_bi_stranger;

@@ -17,6 +17,7 @@
 #if PG_VERSION_NUM < 170000
 #include "storage/sinvaladt.h"
 #endif
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -164,6 +165,13 @@ guard_cut_limit(BatchintoryJob *job, bool wait, int64 *limit)
 		bool		isnull;
 		int64		last;
 
+		if (pg_class_aclcheck(seq, GetUserId(), ACL_SELECT | ACL_USAGE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for sequence %s", get_rel_name(seq)),
+					 errdetail("The late-commit guard of job \"%s\" reads the last value of the key's sequence.",
+							   job->name),
+					 errhint("Grant SELECT on the sequence to the role, or set late_commit_guard => false for the job.")));
 		bi_exec("SELECT pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)",
 				1, argtypes, args, NULL, SPI_OK_SELECT);
 		last = bi_get_int64(0, 1, &isnull);
