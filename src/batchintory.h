@@ -102,6 +102,9 @@ extern void range_stats(BatchintoryJob *job, int64 first_id, int64 last_id,
 extern bool newest_key(BatchintoryJob *job, int64 *key);
 extern int64 next_start(BatchintoryJob *job);
 
+/* release.c */
+extern bool batch_requeue(int64 batch);
+
 /* guard.c */
 extern bool guard_cut_limit(BatchintoryJob *job, bool wait, int64 *limit);
 extern void guard_check_sequence(Oid relid, const char *column);

@@ -168,6 +168,26 @@ batchintory_heartbeat(PG_FUNCTION_ARGS)
 }
 
 /*
+ * batch_requeue
+ *		Put a failed or succeeded batch back in line for a retry, with the
+ *		job's full number of attempts again; false if the batch is in neither
+ *		state (being processed, or superseded).  The caller must be connected
+ *		to SPI.
+ */
+bool
+batch_requeue(int64 batch)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(batch)};
+
+	return bi_exec("UPDATE batchintory.batch SET status = 'failed',"
+				   " requeued_after = attempt, retry_after = NULL"
+				   " WHERE batch_id OPERATOR(pg_catalog.=) $1"
+				   " AND status IN ('failed', 'succeeded')",
+				   1, argtypes, args, NULL, SPI_OK_UPDATE) == 1;
+}
+
+/*
  * batchintory_requeue(batch bigint)
  *		Put a failed (or succeeded) batch back in line for a retry, with the
  *		job's full number of attempts again.  Locks the batch's row.
@@ -192,10 +212,7 @@ batchintory_requeue(PG_FUNCTION_ARGS)
 				 errmsg("cannot requeue batch " INT64_FORMAT " while it is %s",
 						batch, status),
 				 errhint("Only failed or succeeded batches can be requeued.")));
-	bi_exec("UPDATE batchintory.batch SET status = 'failed',"
-			" requeued_after = attempt, retry_after = NULL"
-			" WHERE batch_id OPERATOR(pg_catalog.=) $1",
-			1, argtypes, args, NULL, SPI_OK_UPDATE);
+	(void) batch_requeue(batch);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

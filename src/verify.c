@@ -34,23 +34,6 @@ enum
 };
 
 /*
- * Put a batch that is still succeeded back in line, as batchintory_requeue
- * does; false when a concurrent rewind or requeue changed it meanwhile.
- */
-static bool
-requeue_succeeded(int64 batch)
-{
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(batch)};
-
-	return bi_exec("UPDATE batchintory.batch SET status = 'failed',"
-				   " requeued_after = attempt, retry_after = NULL"
-				   " WHERE batch_id OPERATOR(pg_catalog.=) $1"
-				   " AND status = 'succeeded'",
-				   1, argtypes, args, NULL, SPI_OK_UPDATE) == 1;
-}
-
-/*
  * Recount row `row` of the fetched batches (batch_id, first_id, last_id,
  * asset_count, weight) and emit it if its assets changed.  A recorded weight
  * of NULL (no weight column when the batch was taken) is not compared.
@@ -90,7 +73,7 @@ verify_batch(ReturnSetInfo *rsinfo, BatchintoryJob *job, SPITupleTable *batches,
 		return;
 
 	values[V_REQUEUED] = BoolGetDatum(requeue &&
-									  requeue_succeeded(DatumGetInt64(values[V_BATCH])));
+									  batch_requeue(DatumGetInt64(values[V_BATCH])));
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
