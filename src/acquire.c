@@ -311,10 +311,6 @@ batchintory_acquire(PG_FUNCTION_ARGS)
 	int32		batches = PG_ARGISNULL(4) ? 1 : PG_GETARG_INT32(4);
 	int			handed = 0;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("job name must not be null")));
 	if (batches < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -329,8 +325,7 @@ batchintory_acquire(PG_FUNCTION_ARGS)
 
 	bi_materialize(fcinfo);
 	SPI_connect();
-	job = job_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
-	job_check_source(job);
+	job = job_from_arg(fcinfo, true);
 	limits = limits_for(job, limit_args, limit_nulls);
 
 	fail_exhausted(job);
@@ -358,15 +353,10 @@ batchintory_peek(PG_FUNCTION_ARGS)
 	Datum		limit_args[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
 	bool		limit_nulls[2] = {PG_ARGISNULL(1), PG_ARGISNULL(2)};
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("job name must not be null")));
 
 	bi_materialize(fcinfo);
 	SPI_connect();
-	job = job_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
-	job_check_source(job);
+	job = job_from_arg(fcinfo, false);
 	limits = limits_for(job, limit_args, limit_nulls);
 	if (!next_retry(rsinfo, job, false, (Datum) 0, true))
 		next_new_batches(rsinfo, job, false, &limits, 1, (Datum) 0, true);

@@ -84,6 +84,8 @@ extern BatchintoryJob *job_load(const char *name, bool lock);
 extern BatchintoryJob *job_load_by_id(int32 job_id);
 extern void job_lock(int32 job_id);
 extern void job_check_source(BatchintoryJob *job);
+extern const char *job_name_arg(FunctionCallInfo fcinfo);
+extern BatchintoryJob *job_from_arg(FunctionCallInfo fcinfo, bool lock);
 
 /* filter.c */
 extern AttrNumber column_check(Oid relid, const char *column,

@@ -290,7 +290,7 @@ settings_check(Datum *v, bool *n, bool has_frontier, int64 frontier)
 		guard_check_sequence(source, id_column);
 }
 
-static const char *
+const char *
 job_name_arg(FunctionCallInfo fcinfo)
 {
 	char	   *name;
@@ -305,6 +305,21 @@ job_name_arg(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("job name must not be empty")));
 	return name;
+}
+
+/*
+ * job_from_arg
+ *		The job named by the function's first argument, loaded (after taking
+ *		its lock, with lock) and checked to be readable by the caller.  The
+ *		caller must be connected to SPI.
+ */
+BatchintoryJob *
+job_from_arg(FunctionCallInfo fcinfo, bool lock)
+{
+	BatchintoryJob *job = job_load(job_name_arg(fcinfo), lock);
+
+	job_check_source(job);
+	return job;
 }
 
 /*

@@ -149,8 +149,7 @@ batchintory_backlog(PG_FUNCTION_ARGS)
 
 	bi_materialize(fcinfo);
 	SPI_connect();
-	job = job_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
-	job_check_source(job);
+	job = job_from_arg(fcinfo, false);
 
 	/* the keys no batch holds yet: (frontier, upper bound or newest key] */
 	start = next_start(job);

@@ -104,15 +104,10 @@ batchintory_verify(PG_FUNCTION_ARGS)
 	MemoryContext rowcontext;
 	MemoryContext oldcontext;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("job name must not be null")));
 
 	bi_materialize(fcinfo);
 	SPI_connect();
-	job = job_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
-	job_check_source(job);
+	job = job_from_arg(fcinfo, false);
 
 	args[0] = Int32GetDatum(job->job_id);
 	portal = SPI_cursor_open(NULL,
