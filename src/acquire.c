@@ -145,7 +145,9 @@ record_attempt(ReturnSetInfo *rsinfo, BatchintoryJob *job, const char *sql,
  * Give up on abandoned batches that used their last attempt: they become
  * failed (visible, re-queued only by hand) and the attempt abandoned.  A
  * batch whose row is locked is being released or heartbeated by a live
- * transaction: it is skipped, not waited for (see next_retry).
+ * transaction: it is skipped, not waited for (see next_retry).  The batches
+ * are found first, then changed one by one through their primary keys, so
+ * that no plan joins the whole inventory.
  */
 static void
 fail_exhausted(BatchintoryJob *job)
@@ -153,20 +155,35 @@ fail_exhausted(BatchintoryJob *job)
 	Oid			argtypes[2] = {INT4OID, INT4OID};
 	Datum		args[2] = {Int32GetDatum(job->job_id),
 	Int32GetDatum(job->max_attempts)};
+	SPITupleTable *exhausted;
+	uint64		count;
+	uint64		row;
 
-	bi_exec("WITH exhausted AS (UPDATE batchintory.batch"
-			"  SET status = 'failed', lease_until = NULL"
-			"  WHERE batch_id OPERATOR(pg_catalog.=) ANY (SELECT batch_id FROM batchintory.batch"
-			"   WHERE job_id OPERATOR(pg_catalog.=) $1 AND status = 'processing'"
-			"   AND lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
-			"   AND (attempt OPERATOR(pg_catalog.-) requeued_after) OPERATOR(pg_catalog.>=) $2"
-			"   FOR UPDATE SKIP LOCKED)"
-			"  RETURNING batch_id, attempt)"
-			" UPDATE batchintory.attempt a SET status = 'abandoned',"
-			"  message = 'lease ran out on the last attempt'"
-			" FROM exhausted e WHERE a.batch_id OPERATOR(pg_catalog.=) e.batch_id"
-			" AND a.attempt OPERATOR(pg_catalog.=) e.attempt",
-			2, argtypes, args, NULL, SPI_OK_UPDATE);
+	count = bi_exec("SELECT batch_id, attempt FROM batchintory.batch"
+					" WHERE job_id OPERATOR(pg_catalog.=) $1 AND status = 'processing'"
+					" AND lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
+					" AND (attempt OPERATOR(pg_catalog.-) requeued_after) OPERATOR(pg_catalog.>=) $2"
+					" FOR UPDATE SKIP LOCKED",
+					2, argtypes, args, NULL, SPI_OK_SELECT);
+	exhausted = SPI_tuptable;
+	for (row = 0; row < count; row++)
+	{
+		Oid			types[2] = {INT8OID, INT4OID};
+		Datum		values[2];
+		bool		isnull;
+
+		values[0] = SPI_getbinval(exhausted->vals[row], exhausted->tupdesc, 1, &isnull);
+		values[1] = SPI_getbinval(exhausted->vals[row], exhausted->tupdesc, 2, &isnull);
+		bi_exec("WITH b AS (UPDATE batchintory.batch"
+				"  SET status = 'failed', lease_until = NULL"
+				"  WHERE batch_id OPERATOR(pg_catalog.=) $1)"
+				" UPDATE batchintory.attempt SET status = 'abandoned',"
+				"  message = 'lease ran out on the last attempt'"
+				" WHERE batch_id OPERATOR(pg_catalog.=) $1"
+				" AND attempt OPERATOR(pg_catalog.=) $2",
+				2, types, values, NULL, SPI_OK_UPDATE);
+	}
+	SPI_freetuptable(exhausted);
 }
 
 /*
