@@ -243,6 +243,14 @@ ALTER SEQUENCE cached_id_seq CACHE 20;
 SELECT batchintory_register('cached', 'cached', 'id');
 \echo :LAST_ERROR_SQLSTATE
 SELECT batchintory_register('cached', 'cached', 'id', late_commit_guard => false);
+-- a sequence cached after the job was registered is reported at acquire
+CREATE TABLE recached (id bigserial PRIMARY KEY);
+INSERT INTO recached DEFAULT VALUES;
+SELECT batchintory_register('recached', 'recached', 'id');
+ALTER SEQUENCE recached_id_seq CACHE 5;
+SELECT * FROM take('recached');
+SELECT batchintory_drop('recached');
+DROP TABLE recached;
 -- a dropped metadata table is reported, and the job can still be dropped
 DROP TABLE cached;
 SELECT * FROM take('cached');

@@ -165,6 +165,12 @@ guard_cut_limit(BatchintoryJob *job, bool wait, int64 *limit)
 		bool		isnull;
 		int64		last;
 
+		if (cache > 1)
+			ereport(WARNING,
+					(errmsg("sequence \"%s\" of job \"%s\" has CACHE " INT64_FORMAT,
+							get_rel_name(seq), job->name, cache),
+					 errdetail("Keys that commit late may be skipped: the late-commit guard needs CACHE 1."),
+					 errhint("Run ALTER SEQUENCE %s CACHE 1.", get_rel_name(seq))));
 		if (pg_class_aclcheck(seq, GetUserId(), ACL_SELECT | ACL_USAGE) != ACLCHECK_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
