@@ -11,6 +11,9 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use Invariants;
 use Time::HiRes qw(sleep);
 
 my $dir = dirname(__FILE__);
@@ -29,16 +32,7 @@ $node->safe_psql('postgres', q{
 	SELECT batchintory_register('stress', 'assets', 'id', 'bytes', max_count => 10,
 		lease => '1s', guard_timeout => '5min');
 });
-$node->safe_psql('postgres', slurp_file("$dir/invariants.sql"));
-
-sub check_invariants
-{
-	my ($drained, $when) = @_;
-	my $bad = $node->safe_psql('postgres',
-		"SELECT invariant || ': ' || violations FROM invariants('stress', $drained)"
-		  . " WHERE violations <> 0");
-	is($bad, '', "every invariant holds $when");
-}
+install_invariants($node);
 
 # every btree index of the inventory (7) matches its table, heap tuple for
 # heap tuple (amcheck raises an error otherwise)
@@ -108,7 +102,7 @@ is( $node->safe_psql('postgres', q{
 	'the killed acquire left nothing: batch 1 still failed with one attempt');
 is($node->safe_psql('postgres', 'SELECT frontier FROM batchintory.job'),
 	'20', 'the frontier did not move');
-check_invariants('false', 'after the killed acquire');
+check_invariants($node, 'false', 'after the killed acquire');
 check_indexes('after the killed acquire');
 is( $node->safe_psql('postgres', q{
 		SELECT format('%s:%s:%s-%s', CASE WHEN attempt > 1 THEN batch::text ELSE 'new' END,
@@ -176,7 +170,7 @@ my @released = $witness_out =~ /^released ([1-9]\d*) (\d+)$/mg;
 cmp_ok(scalar(@acquired) / 2, '>=', 5, 'the witness acquired batches before the stop');
 
 $node->start;
-check_invariants('false', 'after the immediate shutdown');
+check_invariants($node, 'false', 'after the immediate shutdown');
 check_indexes('after the immediate shutdown');
 
 # what the witness saw committed is there
@@ -200,7 +194,7 @@ if (@released)
 # let the leases of the interrupted attempts run out, then finish the job
 sleep(1.2);
 $node->safe_psql('postgres', "SELECT drain('stress')");
-check_invariants('true', 'once the job is drained after the restart');
+check_invariants($node, 'true', 'once the job is drained after the restart');
 
 $node->stop;
 done_testing();

@@ -12,6 +12,9 @@ use File::Basename qw(dirname);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use Invariants;
 use Time::HiRes qw(sleep time);
 
 my $dir = dirname(__FILE__);
@@ -33,7 +36,7 @@ $node->safe_psql('postgres', qq{
 	SELECT batchintory_register('stress', 'assets', 'id', 'bytes',
 		lease => '${lease}s', max_attempts => 3);
 });
-$node->safe_psql('postgres', slurp_file("$dir/invariants.sql"));
+install_invariants($node);
 
 # the scripts go by weight: 8 workers, 2 writers, 1 rolled-back acquire
 my %scripts;
@@ -54,22 +57,13 @@ $node->pgbench(
 	'32 clients acquire, release, fail, abandon and roll back without an error',
 	\%scripts);
 
-sub check_invariants
-{
-	my ($drained, $when) = @_;
-	my $bad = $node->safe_psql('postgres',
-		"SELECT invariant || ': ' || violations FROM invariants('stress', $drained)"
-		  . " WHERE violations <> 0");
-	is($bad, '', "every invariant holds $when");
-}
-
-check_invariants('false', 'right after the load');
+check_invariants($node, 'false', 'right after the load');
 
 # let the abandoned batches' leases run out, then take all the work left
 sleep($lease + 0.2);
 my $drained = $node->safe_psql('postgres', "SELECT drain('stress')");
 note "drain took $drained batches";
-check_invariants('true', 'once the job is drained');
+check_invariants($node, 'true', 'once the job is drained');
 
 # the load did exercise retries, abandonment and failures
 my ($abandoned, $failed, $retried, $exhausted, $refused, $batches, $assets) =
