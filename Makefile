@@ -12,7 +12,7 @@ EXTRA_CLEAN = $(DATA_built)
 
 # pg_regress: sql/*.sql against expected/*.out; isolation: test/specs/*.spec
 # against test/expected/*.out; TAP: test/t/*.pl
-REGRESS = core verify observe
+REGRESS = core verify observe walkthrough
 ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit
 ISOLATION_OPTS = --inputdir=test
 TAP_TESTS = 1
