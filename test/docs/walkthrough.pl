@@ -11,16 +11,16 @@
 #                                               blocks from expected/walkthrough.out
 #
 # The walkthrough is the part of README.md between the lines
-# "<!-- walkthrough: begin -->" and "<!-- walkthrough: end -->". In it, every
+# "<!-- walkthrough: begin ..." and "<!-- walkthrough: end -->". In it, every
 # fenced block is either SQL (```sql) or output (```text). The SQL blocks,
 # joined by one empty line, are sql/walkthrough.sql (after a comment that
 # says so). pg_regress runs that file with "psql -a -q", so
-# expected/walkthrough.out is the file's lines, echoed in order (but the
-# blank lines between statements), with psql's output after each statement. The output of an
-# SQL block is what psql prints while its lines run (without the blank lines
-# around it); the block right after it must be a ```text block with exactly
-# that text (trailing blanks ignored), and an SQL block that prints nothing
-# must not be followed by one.
+# expected/walkthrough.out is its lines echoed in order (all but the blank
+# lines between statements) with psql's output after each statement. The
+# output of an SQL block is what psql prints while its lines run (without
+# the blank lines around it); the block right after it must be a ```text
+# block with exactly that text (trailing blanks ignored), and an SQL block
+# that prints nothing must not be followed by one.
 use strict;
 use warnings;
 use File::Basename qw(dirname);
@@ -171,10 +171,9 @@ if ($mode eq '--write-sql')
 	exit 0;
 }
 
-my @outputs = outputs($blocks);
-
 if ($mode eq '--write-readme')
 {
+	my @outputs = outputs($blocks);
 	# rebuild the walkthrough: each SQL block, then its output block (if it
 	# prints anything); prose between blocks stays as it is
 	my @new;
@@ -233,7 +232,9 @@ ok($makefile =~ /^REGRESS\s*[+:]?=.*\bwalkthrough\b/m,
 
 my $n = 0;
 my $mismatch = '';
-for (my $i = 0; $i < @$blocks; $i++)
+my @outputs = eval { outputs($blocks) };
+$mismatch = $@ if $@;
+for (my $i = 0; !$@ && $i < @$blocks; $i++)
 {
 	my $b = $blocks->[$i];
 	if ($b->{kind} ne 'sql')
