@@ -19,7 +19,7 @@ EXTRA_CLEAN = $(DATA_built)
 
 # pg_regress: sql/*.sql against expected/*.out; isolation: test/specs/*.spec
 # against test/expected/*.out; TAP: test/t/*.pl
-REGRESS = core verify observe security
+REGRESS = core verify observe security walkthrough
 ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit
 ISOLATION_OPTS = --inputdir=test
 TAP_TESTS = 1
@@ -73,3 +73,13 @@ clean-client:
 	rm -f client/batchintory $(CLIENT_OBJS)
 
 .PHONY: install-client uninstall-client clean-client
+
+# the source archive batchintory-<version>.zip of HEAD (committed files only),
+# under a top directory batchintory-<version>/, META.json at its root
+DISTNAME = $(EXTENSION)-$(EXTVERSION)
+dist:
+	@git diff --quiet HEAD -- 2>/dev/null || \
+		echo "make dist: warning: uncommitted changes are not in $(DISTNAME).zip (it archives HEAD)" >&2
+	git archive --format=zip --prefix=$(DISTNAME)/ -o $(DISTNAME).zip HEAD
+
+.PHONY: dist
