@@ -35,6 +35,13 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# the regression suite once more with every function of the extension run
+# under a hostile search_path (sql/hostile_setup.sql)
+installcheck-hostile:
+	$(MAKE) installcheck REGRESS="hostile_setup $(filter-out walkthrough,$(REGRESS))" \
+		ISOLATION= TAP_TESTS=
+.PHONY: installcheck-hostile
+
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
 

@@ -50,6 +50,21 @@ SELECT pg_temp.try($$SELECT batchintory_register('x', 'h', 'id', lease => '10 ye
 SELECT first_id, last_id FROM batchintory_acquire('x');
 SELECT batchintory_drop('x');
 
+-- a table OID that names no table
+SELECT pg_temp.try($$SELECT batchintory_register('x', 0, 'id')$$);
+SELECT pg_temp.try($$SELECT batchintory_register('x', 12345, 'id')$$);
+
+-- a batch may end at the largest key: the range index has no upper bound
+-- for it, and lookup finds it
+CREATE TABLE extreme (id bigint PRIMARY KEY);
+INSERT INTO extreme VALUES (1), (9223372036854775807);
+SELECT batchintory_register('extreme', 'extreme', 'id', late_commit_guard => false);
+SELECT first_id, last_id, asset_count FROM batchintory_acquire('extreme');
+SELECT first_id, last_id FROM batchintory_lookup('extreme', 9223372036854775807);
+SELECT count(*) FROM batchintory_acquire('extreme');
+SELECT batchintory_drop('extreme');
+DROP TABLE extreme;
+
 -- a temporary table would orphan the job at the end of the session
 CREATE TEMP TABLE scratch (id bigserial PRIMARY KEY);
 SELECT pg_temp.try($$SELECT batchintory_register('x', 'scratch', 'id')$$);
@@ -140,6 +155,8 @@ SELECT * FROM batchintory_peek('dropped_filter_column');
 SELECT * FROM batchintory_backlog('retyped_key');
 \set VERBOSITY terse
 SELECT pg_temp.try($$SELECT * FROM batchintory_acquire('dropped_table')$$);
+SELECT regexp_replace(pg_temp.try($$SELECT batchintory_alter('dropped_table', max_count => 2)$$),
+	'OID \d+', 'OID n');
 -- renaming the column back repairs the job
 ALTER TABLE broken1 RENAME COLUMN key TO id;
 SELECT first_id, last_id FROM batchintory_acquire('renamed_key');
@@ -150,6 +167,18 @@ SELECT batchintory_register('follows', 'followed', 'id', filter => $$kind = 'a'$
 ALTER TABLE followed RENAME COLUMN kind TO category;
 SELECT first_id, last_id, asset_count FROM batchintory_peek('follows');
 SELECT batchintory_predicate(batch) FROM batchintory_acquire('follows');
+-- a job whose owner role was dropped: only a superuser may use it, to give
+-- it to another role or drop it
+CREATE ROLE regress_hard_gone;
+ALTER TABLE followed OWNER TO regress_hard_gone;
+SELECT batchintory_alter('follows', owner => 'regress_hard_gone');
+ALTER TABLE followed OWNER TO CURRENT_USER;
+DROP ROLE regress_hard_gone;
+SELECT job, regexp_replace(problem, 'OID \d+', 'OID n') AS problem
+FROM batchintory.jobs WHERE job = 'follows';
+SELECT pg_temp.try($$SELECT * FROM batchintory_peek('follows')$$);
+SELECT batchintory_alter('follows', owner => CURRENT_USER::regrole);
+SELECT first_id, last_id FROM batchintory_peek('follows');
 SELECT batchintory_drop(job) FROM unnest(ARRAY['renamed_key', 'dropped_filter_column',
 	'dropped_table', 'retyped_key', 'fine', 'follows']) job;
 DROP TABLE broken1, broken2, broken4, followed;

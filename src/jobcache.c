@@ -449,13 +449,16 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 												  ALLOCSET_SMALL_SIZES);
 	MemoryContext oldcontext = MemoryContextSwitchTo(context);
 	BiReader   *reader = palloc0(sizeof(BiReader));
-	Node	   *filter = job_filter_node(job);
+	Node	   *filter = NULL;
 	const char *key;
 	const char *weight = "";
 	BiAsRole	as_owner;
 
 	reader->context = context;
-	*problem = bi_source_problem(job, filter, reader, sqlstate);
+	/* the table and columns first: the filter is analyzed against them */
+	*problem = bi_source_problem(job, NULL, reader, sqlstate);
+	if (*problem == NULL && (filter = job_filter_node(job)) != NULL)
+		*problem = bi_source_problem(job, filter, reader, sqlstate);
 	if (*problem != NULL)
 	{
 		MemoryContextSwitchTo(oldcontext);
@@ -519,8 +522,10 @@ bi_job_reader(BiJob *job)
 				 table ? errmsg("job \"%s\" cannot read table \"%s\"", job->name, table) :
 				 errmsg("job \"%s\" cannot read its metadata table", job->name),
 				 errdetail("%s", problem),
-				 errhint("Change the job with batchintory_alter(%s, ...) or drop it with batchintory_drop(%s).",
-						 quote_literal_cstr(job->name), quote_literal_cstr(job->name))));
+				 table ? errhint("Change the job with batchintory_alter(%s, ...) or drop it with batchintory_drop(%s).",
+								 quote_literal_cstr(job->name), quote_literal_cstr(job->name)) :
+				 errhint("Drop the job with batchintory_drop(%s).",
+						 quote_literal_cstr(job->name))));
 	}
 	return job->reader;
 }

@@ -400,8 +400,8 @@ batchintory_check_job(PG_FUNCTION_ARGS)
 	" FROM batchintory.batch b" \
 	" JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id" \
 	" JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id" \
-	" WHERE pg_catalog.int8range(b.first_id, b.last_id, '[]')" \
-	"  OPERATOR(pg_catalog.@>) $2"
+	" WHERE pg_catalog.int8range(b.first_id," \
+	"  NULLIF(b.last_id, 9223372036854775807), '[]') OPERATOR(pg_catalog.@>) $2"
 
 /*
  * batchintory_lookup(job text, id bigint) RETURNS TABLE (job, batch,

@@ -123,10 +123,17 @@ live_column(Oid relid, const char *column)
 void
 bi_source_check(Oid relid, const char *id_column, const char *weight_column)
 {
-	Relation	rel = relation_open(relid, AccessShareLock);
-	const char *relname = RelationGetRelationName(rel);
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+	const char *relname;
 	AttrNumber	key;
 	Oid			type;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("A job whose table was dropped can only be dropped, or given another table before it handed out batches.")));
+	relname = RelationGetRelationName(rel);
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION &&
 		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
@@ -272,7 +279,11 @@ bi_filter_analyze(Oid relid, const char *filter)
 	callback.previous = error_context_stack;
 	error_context_stack = &callback;
 
-	rel = relation_open(relid, AccessShareLock);
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 	pstate = make_parsestate(NULL);
 	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
 										   NULL, false, true);
@@ -396,8 +407,8 @@ check_column(Oid relid, const char *column, const char *role, bool weight,
 /*
  * bi_source_problem
  *		What keeps job from reading its metadata table now, as a sentence
- *		(with its SQLSTATE in *sqlstate), or NULL if nothing does: the table
- *		was dropped, its key or weight column was dropped, renamed or changed
+ *		(with its SQLSTATE in *sqlstate), or NULL if nothing does: its owner
+ *		role or its table was dropped, its key or weight column was dropped, renamed or changed
  *		its type, or its filter reads a column or calls a function that is
  *		gone.  On success, sets the reader's column numbers and whether the
  *		weights are integers.
@@ -408,6 +419,11 @@ bi_source_problem(BiJob *job, Node *filter, BiReader *reader, int *sqlstate)
 	char	   *problem = NULL;
 	Oid			type;
 
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(job->owner)))
+	{
+		*sqlstate = ERRCODE_UNDEFINED_OBJECT;
+		return psprintf("Its owner role (OID %u) no longer exists.", job->owner);
+	}
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(job->source)))
 	{
 		*sqlstate = ERRCODE_UNDEFINED_TABLE;

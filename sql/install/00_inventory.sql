@@ -89,9 +89,11 @@ CREATE INDEX batch_job_range ON batchintory.batch (job_id, first_id);
 -- the few batches that can still be handed out again
 CREATE INDEX batch_job_open ON batchintory.batch (job_id, first_id)
 	WHERE status IN ('processing', 'failed');
--- asset id -> batches covering it, in O(log B)
+-- asset id -> batches covering it, in O(log B); a range ending at the
+-- largest bigint has no upper bound ([x,max] would overflow int8range)
 CREATE INDEX batch_range ON batchintory.batch
-	USING gist (pg_catalog.int8range(first_id, last_id, '[]'));
+	USING gist (pg_catalog.int8range(first_id,
+		NULLIF(last_id, 9223372036854775807), '[]'));
 
 -- One row per attempt: who took the batch, when, with which configuration,
 -- how it ended and what it reported.  Never deleted while its job exists:

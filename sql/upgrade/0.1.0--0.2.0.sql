@@ -75,6 +75,12 @@ SELECT pg_catalog.pg_extension_config_dump('batchintory.progress', '');
 ALTER TABLE batchintory.batch DROP CONSTRAINT batch_job_id_fkey;
 ALTER TABLE batchintory.attempt DROP CONSTRAINT attempt_batch_id_fkey;
 
+-- the range index no longer overflows on a batch ending at the largest bigint
+DROP INDEX batchintory.batch_range;
+CREATE INDEX batch_range ON batchintory.batch
+	USING gist (pg_catalog.int8range(first_id,
+		NULLIF(last_id, 9223372036854775807), '[]'));
+
 -- batches batchintory_verify creates over uncovered assets
 ALTER TABLE batchintory.batch DROP CONSTRAINT batch_ended_by_check,
 	ADD CONSTRAINT batch_ended_by_check

@@ -1,0 +1,190 @@
+# Upgrade from 0.1.0: a server runs the real 0.1.0 extension (built from the
+# git history by test/run, installed into a relocated copy of PostgreSQL),
+# jobs register and run batches, then the same data directory is served by
+# this build and ALTER EXTENSION batchintory UPDATE runs.  Every batch and
+# attempt must be kept, each job owned by its table's owner, the 0.1.0
+# grants on the inventory gone, the counters right, acquire going on where
+# it stopped -- and the upgraded extension must look exactly like a fresh
+# install of this version.
+use strict;
+use warnings;
+use File::Copy qw(copy);
+use File::Path qw(make_path);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $old_build = $ENV{BATCHINTORY_OLD_BUILD};
+ok(defined $old_build && -f "$old_build/batchintory.so",
+	'test/run built 0.1.0 from the git history (tag v0.1.0)')
+  or BAIL_OUT('no 0.1.0 build: run this test through test/run, in a clone with its history');
+
+# a copy of this PostgreSQL installation, relocated (its binaries find
+# share/ and lib/ next to themselves), holding the 0.1.0 extension
+my ($bindir, $sharedir, $pkglibdir) =
+  map { my $d = `pg_config --$_`; chomp $d; $d } qw(bindir sharedir pkglibdir);
+my $root = PostgreSQL::Test::Utils::tempdir;
+my $prefix = dirname_of($bindir);
+system_or_bail('mkdir', '-p', "$root" . dirname_of($prefix), "$root" . dirname_of($sharedir));
+system_or_bail('cp', '-a', $prefix, "$root" . dirname_of($prefix));
+system_or_bail('cp', '-a', $sharedir, "$root" . dirname_of($sharedir));
+unlink glob("$root$sharedir/extension/batchintory*");
+copy("$old_build/batchintory.so", "$root$pkglibdir/batchintory.so") or die $!;
+copy("$old_build/batchintory.control", "$root$sharedir/extension/") or die $!;
+copy("$old_build/batchintory--0.1.0.sql", "$root$sharedir/extension/") or die $!;
+
+sub dirname_of
+{
+	my ($path) = @_;
+	$path =~ s{/[^/]+/?$}{};
+	return $path;
+}
+
+my $node = PostgreSQL::Test::Cluster->new('old', install_path => "$root$prefix");
+$node->init;
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION batchintory;
+	CREATE ROLE pipeline;
+	CREATE ROLE worker IN ROLE pipeline;
+	CREATE TABLE files (id bigserial PRIMARY KEY, bytes bigint, kind text);
+	INSERT INTO files (bytes, kind)
+	SELECT g, CASE WHEN g % 2 = 0 THEN 'csv' ELSE 'json' END FROM generate_series(1, 40) g;
+	ALTER TABLE files OWNER TO pipeline;
+	-- 0.1.0 asked workers for grants on the inventory
+	GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA batchintory TO worker;
+	SELECT batchintory_register('csv', 'files', 'id', 'bytes', filter => $$kind = 'csv'$$,
+		max_count => 4);
+	SELECT batchintory_register('all', 'files', 'id', 'bytes', upper_bound => 30,
+		max_weight => 50);
+	SELECT count(*) FROM batchintory_acquire('csv', batches => 3);
+	SELECT batchintory_release(1, 1, 'succeeded');
+	SELECT batchintory_release(2, 1, 'failed', 'boom');
+	SELECT count(*) FROM batchintory_acquire('csv');
+	SELECT count(*) FROM batchintory_acquire('all', batches => 2);
+	SELECT batchintory_release(batch_id, attempt, 'succeeded')
+	FROM batchintory.batch WHERE job_id = 2 AND batch_id = (SELECT min(batch_id)
+		FROM batchintory.batch WHERE job_id = 2);
+});
+is($node->safe_psql('postgres',
+		q{SELECT extversion FROM pg_extension WHERE extname = 'batchintory'}),
+	'0.1.0', 'the old server runs 0.1.0');
+
+# the inventory as 0.1.0 left it
+my $inventory = q{
+	SELECT string_agg(format('%s:%s:%s-%s:%s:%s:%s', b.batch_id, b.job_id, b.first_id,
+		b.last_id, b.asset_count, b.status, b.attempt), ' ' ORDER BY b.batch_id)
+	FROM batchintory.batch b};
+my $attempts = q{
+	SELECT string_agg(format('%s.%s:%s:%s:%s', batch_id, attempt, status, asset_count,
+		coalesce(message, '')), ' ' ORDER BY batch_id, attempt)
+	FROM batchintory.attempt};
+my $before_batches = $node->safe_psql('postgres', $inventory);
+my $before_attempts = $node->safe_psql('postgres', $attempts);
+my $before_frontiers = $node->safe_psql('postgres',
+	'SELECT string_agg(name || ' . "'='" . ' || frontier, \' \' ORDER BY name) FROM batchintory.job');
+note "0.1.0 batches: $before_batches";
+
+# the same data directory, served by this build (stopped however the test
+# ends: the node object only knows the old server)
+$node->stop;
+system_or_bail("$bindir/pg_ctl", '-D', $node->data_dir, '-l', $node->logfile,
+	'-o', "-p " . $node->port . " -k " . $node->host, '-w', 'start');
+my $new_server = $node->data_dir;
+END
+{
+	system("$bindir/pg_ctl", '-D', $new_server, '-m', 'immediate', '-w', 'stop')
+	  if defined $new_server && -f "$new_server/postmaster.pid";
+}
+$node->safe_psql('postgres', 'ALTER EXTENSION batchintory UPDATE');
+is($node->safe_psql('postgres',
+		q{SELECT extversion FROM pg_extension WHERE extname = 'batchintory'}),
+	'0.2.0', 'ALTER EXTENSION UPDATE brings it to 0.2.0');
+
+is($node->safe_psql('postgres', $inventory), $before_batches, 'every batch is kept');
+is($node->safe_psql('postgres', $attempts), $before_attempts, 'every attempt is kept');
+is( $node->safe_psql('postgres',
+		'SELECT string_agg(name || ' . "'='" . ' || frontier, \' \' ORDER BY name) FROM batchintory.job'),
+	$before_frontiers, 'the frontiers are kept');
+is( $node->safe_psql('postgres',
+		q{SELECT string_agg(name || '=' || owner, ' ' ORDER BY name) FROM batchintory.job}),
+	'all=pipeline csv=pipeline', "each job is owned by its table's owner");
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a
+		  WHERE c.relnamespace = 'batchintory'::regnamespace AND c.relkind IN ('r', 'S')
+		  AND a.grantee <> c.relowner}),
+	'0', 'no grant on the inventory is left');
+is( $node->safe_psql('postgres',
+		q{SELECT string_agg(format('%s:%s/%s:%s/%s', name, cut_batches, cut_assets,
+			done_batches, done_assets), ' ' ORDER BY name) FROM batchintory.job}),
+	$node->safe_psql('postgres', q{
+		SELECT string_agg(format('%s:%s/%s:%s/%s', name, c.cut, c.cut_assets, c.done,
+			c.done_assets), ' ' ORDER BY name)
+		FROM batchintory.job j, LATERAL (
+			SELECT count(*) FILTER (WHERE b.status <> 'superseded') AS cut,
+				coalesce(sum(b.asset_count) FILTER (WHERE b.status <> 'superseded'), 0) AS cut_assets,
+				count(*) FILTER (WHERE b.status = 'succeeded') AS done,
+				coalesce(sum(b.asset_count) FILTER (WHERE b.status = 'succeeded'), 0) AS done_assets
+			FROM batchintory.batch b WHERE b.job_id = j.job_id) c}),
+	'the counters are set from the batches');
+is( $node->safe_psql('postgres',
+		q{SELECT filter || ' ' || (SELECT count(*) FROM batchintory.job_filter f
+			WHERE f.job_id = j.job_id) FROM batchintory.job j WHERE name = 'csv'}),
+	q{(kind = 'csv'::text) 1}, 'the filter is stored analyzed, with its deparse');
+
+# the worker, a member of the owner role without grants, goes on where
+# 0.1.0 stopped: new ranges after the frontier (the others are leased)
+is( $node->safe_psql('postgres', q{
+		SET ROLE worker;
+		SELECT string_agg(format('%s:%s:%s-%s', batch, attempt, first_id, last_id), ' ')
+		FROM batchintory_acquire('csv', batches => 2)}),
+	'6:1:25-32 7:1:33-40', 'acquire goes on after the frontier');
+$node->safe_psql('postgres', q{
+	SET ROLE worker;
+	SELECT batchintory_release(3, 1, 'succeeded')});
+is( $node->safe_psql('postgres', q{
+		SET ROLE worker;
+		SELECT succeeded FROM batchintory.jobs WHERE job = 'csv'}),
+	'2', 'the batch acquired under 0.1.0 is released under 0.2.0 by the worker');
+my ($rc, $out, $err) = $node->psql('postgres',
+	q{SET ROLE worker; UPDATE batchintory.batch SET status = 'succeeded'});
+like($err, qr/permission denied for table batch/, 'the worker cannot write the inventory any more');
+
+# the upgraded extension is exactly a fresh install of 0.2.0
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('fresh', 'CREATE EXTENSION batchintory');
+my $shape = q{
+	SELECT string_agg(d, E'\n' ORDER BY d) FROM (
+		SELECT format('function %s %s %s %s %s %s', p.oid::regprocedure,
+			pg_get_function_result(p.oid), p.provolatile, p.proisstrict,
+			md5(p.prosrc || coalesce(p.probin, '')), obj_description(p.oid, 'pg_proc')) AS d
+		FROM pg_proc p JOIN pg_depend dep ON dep.objid = p.oid AND dep.deptype = 'e'
+		WHERE dep.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'batchintory')
+		UNION ALL
+		SELECT format('relation %s %s %s %s', c.relname, c.relkind, c.relacl,
+			coalesce(pg_get_viewdef(c.oid), ''))
+		FROM pg_class c WHERE c.relnamespace = 'batchintory'::regnamespace
+		UNION ALL
+		SELECT format('column %s.%s %s %s %s %s', c.relname, a.attname,
+			format_type(a.atttypid, a.atttypmod), a.attnotnull,
+			pg_get_expr(ad.adbin, ad.adrelid), a.attnum > 0)
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+		LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+		WHERE c.relnamespace = 'batchintory'::regnamespace AND c.relkind IN ('r', 'v')
+		AND a.attnum > 0 AND NOT a.attisdropped
+		UNION ALL
+		SELECT format('constraint %s %s', c.conrelid::regclass, pg_get_constraintdef(c.oid))
+		FROM pg_constraint c WHERE c.connamespace = 'batchintory'::regnamespace
+		UNION ALL
+		SELECT format('index %s', pg_get_indexdef(i.indexrelid))
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE c.relnamespace = 'batchintory'::regnamespace
+		UNION ALL
+		SELECT format('dumped %s %s', unnest(e.extconfig)::regclass, '')
+		FROM pg_extension e WHERE e.extname = 'batchintory') x};
+my $upgraded = $node->safe_psql('postgres', $shape);
+my $fresh = $node->safe_psql('fresh', $shape);
+is($upgraded, $fresh, 'the upgraded extension has the shape of a fresh install')
+  or diag(join("\n", grep { my $l = $_; index($fresh, $l) < 0 } split /\n/, $upgraded));
+
+done_testing();
