@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -32,12 +32,12 @@ _RETRY_AFTER_ERROR = 1.0
 class Heartbeater:
     """Heartbeats registered batches from a background thread."""
 
-    def __init__(self, connect: Callable[[], psycopg.Connection]) -> None:
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]]) -> None:
         self._connect = connect
         self._cond = threading.Condition()
         self._due: dict[Batch, tuple[float, float]] = {}  # batch: (next, interval)
         self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection | None = None
+        self._conn: psycopg.Connection[Any] | None = None
         self._stopping = False
 
     def add(self, batch: Batch, interval: float) -> None:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -91,11 +92,11 @@ class Listener:
     re-checks for work on that slow timer anyway, so nothing ever stalls.
     """
 
-    def __init__(self, connect: Callable[[], psycopg.Connection], job: str) -> None:
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], job: str) -> None:
         self._connect = connect
         self.job = job
         self.channel: str | None = None
-        self._conn: psycopg.Connection | None = None
+        self._conn: psycopg.Connection[Any] | None = None
         self._supported = True
 
     def open(self) -> bool:

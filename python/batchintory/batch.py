@@ -6,6 +6,7 @@ import logging
 import threading
 from datetime import datetime
 from decimal import Decimal
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,7 @@ class Batch:
         self._lost: LeaseLost | None = None
         self._lock = threading.Lock()
         self._transaction = transaction
-        self._tx: psycopg.Transaction | None = None
+        self._tx: AbstractContextManager[psycopg.Transaction] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -113,7 +114,7 @@ class Batch:
     # --- what the body uses -----------------------------------------------
 
     @property
-    def connection(self) -> psycopg.Connection:
+    def connection(self) -> psycopg.Connection[Any]:
         """The client's connection; with ``transaction=True`` inside the batch's transaction."""
         return self._client.connection
 
@@ -299,7 +300,7 @@ class Batch:
             return
         tx, self._tx = self._tx, None
         if exc is None:
-            exc = psycopg.Rollback(tx)
+            exc = psycopg.Rollback()
         try:
             tx.__exit__(type(exc), exc, exc.__traceback__)
         except psycopg.Error as err:

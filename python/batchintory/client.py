@@ -100,7 +100,7 @@ class Client:
 
     def __init__(
         self,
-        conninfo: str | psycopg.Connection = "",
+        conninfo: str | psycopg.Connection[Any] = "",
         *,
         worker: str | None = None,
         application_name: str = "batchintory-python",
@@ -111,7 +111,7 @@ class Client:
                     "the connection must be in autocommit mode "
                     "(psycopg.connect(..., autocommit=True)): acquire must commit on its own"
                 )
-            self.connection: psycopg.Connection = conninfo
+            self.connection: psycopg.Connection[Any] = conninfo
             self._owned = False
             params = {
                 o.keyword.decode(): o.val.decode()
@@ -127,7 +127,7 @@ class Client:
             self._owned = True
         self.worker = worker if worker is not None else default_worker()
         self._heartbeater = Heartbeater(self._connect)
-        self._spare: psycopg.Connection | None = None
+        self._spare: psycopg.Connection[Any] | None = None
         self._sources: dict[str, str] = {}
         self._result_support: bool | None = None
         self._stops: set[Stop] = set()
@@ -170,11 +170,11 @@ class Client:
         for s in stops:
             s.set()
 
-    def _connect(self) -> psycopg.Connection:
+    def _connect(self) -> psycopg.Connection[Any]:
         """A new connection with the client's parameters (autocommit)."""
         return psycopg.connect(self._conninfo, autocommit=True)
 
-    def _extra(self) -> psycopg.Connection:
+    def _extra(self) -> psycopg.Connection[Any]:
         """A spare connection for calls that must not join the main one's transaction."""
         with self._lock:
             if self._spare is None or self._spare.closed:

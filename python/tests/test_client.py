@@ -223,7 +223,7 @@ def test_batches_iteration(client: Client, table, insert, job) -> None:
 def test_batches_exception_releases_failed_and_ends_loop(client: Client, table, insert, job) -> None:
     insert(6)
     client.register(job, table, "id", max_count=2)
-    done = []
+    done: list[Batch] = []
     with pytest.raises(RuntimeError, match="third"):
         for b in client.batches(job):
             with b:
