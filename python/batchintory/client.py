@@ -377,8 +377,9 @@ class Client:
             self._sources[job] = str(row[0])
         return self._sources[job]
 
-    def _require_result_support(self) -> None:
-        """Raise unless batchintory_release takes a ``result`` (0.2.0)."""
+    @property
+    def stores_results(self) -> bool:
+        """True if the installed extension stores a result with the release (0.2.0)."""
         if self._result_support is None:
             row = self._extra().execute(
                 "SELECT EXISTS (SELECT FROM pg_catalog.pg_proc"
@@ -386,7 +387,11 @@ class Client:
                 " AND 'result' = ANY (proargnames))"
             ).fetchone()
             self._result_support = bool(row and row[0])
-        if not self._result_support:
+        return self._result_support
+
+    def _require_result_support(self) -> None:
+        """Raise unless batchintory_release takes a ``result`` (0.2.0)."""
+        if not self.stores_results:
             raise BatchintoryError(
                 "this batchintory cannot store a result with the release "
                 "(batchintory_release(..., result jsonb) comes with 0.2.0)"
