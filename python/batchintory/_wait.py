@@ -92,18 +92,25 @@ class Listener:
     re-checks for work on that slow timer anyway, so nothing ever stalls.
     """
 
-    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], job: str) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        job: str,
+        support: dict[str, bool] | None = None,
+    ) -> None:
         self._connect = connect
         self.job = job
         self.channel: str | None = None
         self._conn: psycopg.Connection[Any] | None = None
-        self._supported = True
+        # shared by the listeners of one client: {"notify": False} once
+        # batchintory_channel() turned out to be missing
+        self._support = support if support is not None else {}
 
     def open(self) -> bool:
         """Connect and LISTEN; False if notifications are not available."""
         if self._conn is not None:
             return True
-        if not self._supported:
+        if not self._support.get("notify", True):
             return False
         try:
             conn = self._connect()
@@ -117,7 +124,7 @@ class Listener:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
         except psycopg.errors.UndefinedFunction:
             conn.close()
-            self._supported = False
+            self._support["notify"] = False
             log.warning(
                 "batchintory_channel() does not exist (batchintory before 0.2.0): "
                 "job %r is polled instead of notified", self.job,

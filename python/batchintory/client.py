@@ -131,6 +131,7 @@ class Client:
         self._sources: dict[str, str] = {}
         self._result_support: bool | None = None
         self._stops: set[Stop] = set()
+        self._support: dict[str, bool] = {}
         self._lock = threading.Lock()
 
     # --- life cycle -----------------------------------------------------------
@@ -246,7 +247,7 @@ class Client:
                 if left <= 0:
                     raise NoWork(job, wait)
                 if listener is None:
-                    listener = Listener(self._connect, job)
+                    listener = Listener(self._connect, job, self._support)
                 listener.wait(min(left, 1.0))
         finally:
             if listener is not None:
@@ -290,7 +291,7 @@ class Client:
         stop = Stop()
         with self._lock:
             self._stops.add(stop)
-        listener = Listener(self._connect, job) if follow else None
+        listener = Listener(self._connect, job, self._support) if follow else None
         try:
             with stop.on_signals(handle_signals):
                 if listener is not None:
