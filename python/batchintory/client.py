@@ -217,13 +217,15 @@ class Client:
         worker: str | None = None,
         transaction: bool = False,
         wait: float | None = None,
+        recheck: float = 1.0,
         heartbeat: bool | float = True,
     ) -> Batch:
         """Take the next batch of ``job``, to use as ``with client.batch(job) as b:``.
 
         Raises `NoWork` if there is none.  With ``wait`` (seconds), first waits
-        that long for new assets (notified, batchintory 0.2.0, or re-checked
-        every second) before giving up.
+        up to that long for new assets before giving up: woken by the job's
+        notifications (batchintory 0.2.0, ``notify => true``) and re-checking
+        every ``recheck`` seconds anyway.
 
         With ``transaction=True`` the acquire commits on its own, then the
         client's connection stays in one transaction until the release: the
@@ -248,7 +250,7 @@ class Client:
                     raise NoWork(job, wait)
                 if listener is None:
                     listener = Listener(self._connect, job, self._support)
-                listener.wait(min(left, 1.0))
+                listener.wait(min(left, recheck))
         finally:
             if listener is not None:
                 listener.close()
@@ -262,7 +264,7 @@ class Client:
         worker: str | None = None,
         transaction: bool = False,
         follow: bool = False,
-        poll_interval: float = 10.0,
+        recheck: float = 30.0,
         handle_signals: bool = True,
         heartbeat: bool | float = True,
     ) -> Iterator[Batch]:
@@ -281,7 +283,7 @@ class Client:
         Without ``follow`` the loop ends when there is no work.  With
         ``follow=True`` it waits for new assets instead: it LISTENs to the
         job's channel (batchintory 0.2.0, job registered with ``notify =>
-        true``) and re-checks every ``poll_interval`` seconds anyway, so a
+        true``) and re-checks every ``recheck`` seconds anyway, so a
         missed notification never stalls it.
 
         SIGINT (Ctrl-C) and SIGTERM stop the loop cleanly after the current
@@ -305,7 +307,7 @@ class Client:
                     if not got:
                         if listener is None:
                             return
-                        listener.wait(poll_interval, stop)
+                        listener.wait(recheck, stop)
                         continue
                     b = got[0]
                     try:

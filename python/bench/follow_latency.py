@@ -38,7 +38,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dsn", default="")
     parser.add_argument("--inserts", type=int, default=100)
-    parser.add_argument("--poll-interval", type=float, default=60.0,
+    parser.add_argument("--recheck", type=float, default=60.0,
                         help="the follower's slow timer (default 60 s)")
     args = parser.parse_args()
 
@@ -57,7 +57,7 @@ def main() -> int:
     cond = threading.Condition()
 
     def follow() -> None:
-        for b in client.batches(name, follow=True, poll_interval=args.poll_interval,
+        for b in client.batches(name, follow=True, recheck=args.recheck,
                                 handle_signals=False, heartbeat=False):
             now = time.perf_counter()
             with b:
@@ -81,7 +81,7 @@ def main() -> int:
             before_commit = time.perf_counter()
             writer.commit()
             with cond:
-                if not cond.wait_for(lambda: new_id in taken, timeout=args.poll_interval * 2):
+                if not cond.wait_for(lambda: new_id in taken, timeout=args.recheck * 2):
                     print(f"row {new_id} was never taken")
                     return 1
                 latencies.append(taken[new_id] - before_commit)
@@ -99,7 +99,7 @@ def main() -> int:
     p90 = ms[int(0.9 * (len(ms) - 1))]
     print(f"{len(ms)} inserts, COMMIT -> follower's acquire returned the row: "
           f"p50 {p50:.1f} ms, p90 {p90:.1f} ms, max {ms[-1]:.1f} ms, min {ms[0]:.1f} ms "
-          f"(slow timer {args.poll_interval:g} s)")
+          f"(slow timer {args.recheck:g} s)")
     return 0
 
 

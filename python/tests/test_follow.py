@@ -63,7 +63,7 @@ class Follower:
 def test_follow_without_notifications_rechecks_on_the_timer(new_client, insert, table, job) -> None:
     client = new_client(worker="follower")
     client.register(job, table, "id")  # no notify: only the timer wakes the follower
-    follower = Follower(client, job, poll_interval=0.3)
+    follower = Follower(client, job, recheck=0.3)
     ids = insert(2)
     follower.wait_for(ids[-1], 5)
     ids = insert(3)
@@ -78,7 +78,7 @@ def test_follow_wakes_on_notify(new_client, notify_support, db, insert, table, j
     client = new_client(worker="follower")
     client.register(job, table, "id", notify=True)
     poll = 60.0
-    follower = Follower(client, job, poll_interval=poll)
+    follower = Follower(client, job, recheck=poll)
     time.sleep(0.5)  # the follower found nothing and waits
     latencies = []
     for _ in range(10):
@@ -100,7 +100,7 @@ def test_follow_after_alter_notify(new_client, notify_support, insert, table, jo
     client.register(job, table, "id")
     client.alter(job, notify=True)
     assert client.channel(job)
-    follower = Follower(client, job, poll_interval=60.0)
+    follower = Follower(client, job, recheck=60.0)
     time.sleep(0.5)
     ids = insert(2)
     follower.wait_for(ids[-1], 10)
@@ -124,7 +124,7 @@ sys.path.insert(0, {pkg!r})
 from batchintory import Client
 client = Client({dsn!r}, worker="signalled")
 print("following", flush=True)
-for b in client.batches({job!r}, follow=True, poll_interval=0.2):
+for b in client.batches({job!r}, follow=True, recheck=0.2):
     with b:
         print("start", b.batch, flush=True)
         time.sleep(1.0)
