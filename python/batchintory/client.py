@@ -236,6 +236,10 @@ class Client:
         """
         deadline = None if wait is None else time.monotonic() + wait
         listener: Listener | None = None
+        if wait is not None:
+            # LISTEN before the first check, so that no insert falls between
+            listener = Listener(self._connect, job, self._support)
+            listener.open()
         try:
             while True:
                 if listener is not None:
@@ -246,10 +250,8 @@ class Client:
                 if got:
                     return got[0]
                 left = 0.0 if deadline is None else deadline - time.monotonic()
-                if left <= 0:
+                if listener is None or left <= 0:
                     raise NoWork(job, wait)
-                if listener is None:
-                    listener = Listener(self._connect, job, self._support)
                 listener.wait(min(left, recheck))
         finally:
             if listener is not None:
@@ -384,7 +386,7 @@ class Client:
     def stores_results(self) -> bool:
         """True if the installed extension stores a result with the release (0.2.0)."""
         if self._result_support is None:
-            row = self._extra().execute(
+            row = self.connection.execute(
                 "SELECT EXISTS (SELECT FROM pg_catalog.pg_proc"
                 " WHERE proname = 'batchintory_release'"
                 " AND 'result' = ANY (proargnames))"
