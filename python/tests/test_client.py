@@ -186,6 +186,26 @@ def test_heartbeats_keep_a_short_lease(client: Client, new_client, table, insert
     assert [(a["attempt"], a["status"]) for a in client.lookup(job, 1)] == [(1, "succeeded")]
 
 
+def test_heartbeats_survive_a_lost_connection(client: Client, new_client, db, table, insert,
+                                              job) -> None:
+    insert(2)
+    client.register(job, table, "id", lease="1 second")
+    other = new_client()
+    with client.batch(job) as b:
+        time.sleep(0.5)  # the heartbeat thread has connected
+        killed = db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'batchintory-python' AND pid <> %s"
+            " AND query LIKE '%%batchintory_heartbeat%%'",
+            (client.connection.info.backend_pid,),
+        ).fetchall()
+        assert killed == [(True,)]
+        for _ in range(5):  # 2.5 s: the thread reconnects within a second
+            time.sleep(0.5)
+            assert other.acquire(job) == []
+    assert b.status == "succeeded"
+
+
 def test_heartbeats_stop_after_release(client: Client, table, insert, job) -> None:
     insert(2)
     client.register(job, table, "id", lease="1 second")

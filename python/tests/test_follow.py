@@ -72,11 +72,26 @@ def test_follow_without_notifications_rechecks_on_the_timer(new_client, insert, 
     assert [(f, l) for _, f, l in follower.got] == [(1, 2), (3, 5)]
 
 
+def count_acquires(client: Client, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the acquire calls of client (how often it looked for work)."""
+    calls = [0]
+    real = client._acquire
+
+    def counting(*args: object, **kw: object) -> list[Batch]:
+        calls[0] += 1
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client, "_acquire", counting)
+    return calls
+
+
 @pytest.mark.needs_020
-def test_follow_wakes_on_notify(new_client, notify_support, db, insert, table, job) -> None:
+def test_follow_wakes_on_notify(new_client, notify_support, db, insert, table, job,
+                                monkeypatch) -> None:
     """Rows inserted after the follower started reach it long before its slow timer."""
     client = new_client(worker="follower")
     client.register(job, table, "id", notify=True)
+    calls = count_acquires(client, monkeypatch)
     poll = 60.0
     follower = Follower(client, job, recheck=poll)
     time.sleep(0.5)  # the follower found nothing and waits
@@ -89,6 +104,9 @@ def test_follow_wakes_on_notify(new_client, notify_support, db, insert, table, j
     follower.stop()
     assert len(follower.got) == 10
     assert max(latencies) < poll / 2, latencies  # woken by NOTIFY, not by the timer
+    # no polling: one acquire to start, then per insert one that takes the
+    # row and one that finds nothing more
+    assert calls[0] <= 1 + 2 * 10, calls[0]
     latencies.sort()
     print(f"wake-up latency over 10 inserts: p50 {latencies[5] * 1000:.1f} ms, "
           f"max {latencies[-1] * 1000:.1f} ms")
@@ -102,6 +120,25 @@ def test_follow_after_alter_notify(new_client, notify_support, insert, table, jo
     assert client.channel(job)
     follower = Follower(client, job, recheck=60.0)
     time.sleep(0.5)
+    ids = insert(2)
+    follower.wait_for(ids[-1], 10)
+    follower.stop()
+
+
+@pytest.mark.needs_020
+def test_follow_survives_a_lost_listen_connection(new_client, notify_support, db, insert,
+                                                  table, job) -> None:
+    client = new_client(worker="follower")
+    client.register(job, table, "id", notify=True)
+    follower = Follower(client, job, recheck=60.0)
+    time.sleep(0.5)
+    killed = db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE query ILIKE 'LISTEN%%' AND application_name = 'batchintory-python'"
+        " AND pid <> pg_backend_pid()"
+    ).fetchall()
+    assert killed == [(True,)]
+    time.sleep(0.5)  # the follower re-checks, connects and LISTENs again
     ids = insert(2)
     follower.wait_for(ids[-1], 10)
     follower.stop()
