@@ -134,12 +134,37 @@ class Listener:
             conn.close()
             raise
         self._conn = conn
+        self._warn_if_notify_off()
         return True
 
+    def _warn_if_notify_off(self) -> None:
+        """Say so once if the job sends no notifications (notify => false)."""
+        assert self._conn is not None
+        if self._support.get(f"warned:{self.job}"):
+            return
+        try:
+            row = self._conn.execute(
+                "SELECT notify FROM batchintory.jobs WHERE job = %s", (self.job,)
+            ).fetchone()
+        except psycopg.Error:
+            return  # a view without the column: nothing to say
+        if row is not None and row[0] is False:
+            self._support[f"warned:{self.job}"] = True
+            log.warning(
+                "job %r has notify off: new assets are found by the periodic re-check only "
+                "(batchintory_alter(%r, notify => true) to be woken)", self.job, self.job,
+            )
+
     def drain(self) -> None:
-        """Forget the notifications received so far (before a fresh check)."""
-        if self._conn is not None:
+        """Forget the notifications received so far, right before a fresh check.
+
+        (Re)connects and LISTENs first if needed, so that every insert
+        committed after the check that follows sends us a notification.
+        """
+        if self.open():
             self._read()
+            if self._conn is None:  # lost while reading: LISTEN again first
+                self.open()
 
     def wait(self, timeout: float, stop: Stop | None = None) -> str:
         """Wait for a notification, the timeout, or the stop switch.

@@ -60,7 +60,8 @@ class Follower:
         assert self.error is None, self.error
 
 
-def test_follow_without_notifications_rechecks_on_the_timer(new_client, insert, table, job) -> None:
+def test_follow_without_notifications_rechecks_on_the_timer(new_client, insert, table, job,
+                                                            caplog) -> None:
     client = new_client(worker="follower")
     client.register(job, table, "id")  # no notify: only the timer wakes the follower
     follower = Follower(client, job, recheck=0.3)
@@ -70,6 +71,9 @@ def test_follow_without_notifications_rechecks_on_the_timer(new_client, insert, 
     follower.wait_for(ids[-1], 5)
     follower.stop()
     assert [(f, l) for _, f, l in follower.got] == [(1, 2), (3, 5)]
+    # the follower said why it polls: notify off (0.2.0) or no notifications at all
+    assert any("has notify off" in m or "polled instead" in m for m in caplog.messages), \
+        caplog.messages
 
 
 def count_acquires(client: Client, monkeypatch: pytest.MonkeyPatch) -> list[int]:
