@@ -49,6 +49,7 @@ _ARG_TYPES = {
     "late_commit_guard": "boolean",
     "guard_timeout": "interval",
     "notify": "boolean",
+    "owner": "regrole",
     "reset": "text[]",
 }
 

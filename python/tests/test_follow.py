@@ -136,10 +136,12 @@ def test_follow_survives_a_lost_listen_connection(new_client, notify_support, db
     client.register(job, table, "id", notify=True)
     follower = Follower(client, job, recheck=60.0)
     time.sleep(0.5)
+    # the follower's connections: its own, and the one that LISTENs (no
+    # heartbeat connection yet: no batch so far)
     killed = db.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-        " WHERE query ILIKE 'LISTEN%%' AND application_name = 'batchintory-python'"
-        " AND pid <> pg_backend_pid()"
+        " WHERE application_name = 'batchintory-python' AND pid <> %s",
+        (client.connection.info.backend_pid,),
     ).fetchall()
     assert killed == [(True,)]
     time.sleep(0.5)  # the follower re-checks, connects and LISTENs again
