@@ -33,9 +33,11 @@ What happens:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -65,7 +67,7 @@ def process_batch(batch: int, attempt: int, files: list[tuple[int, str]], out_di
                   fail_once_file: int) -> dict[str, Any]:
     """Read a batch's CSV files, write one output CSV for this attempt, return a summary."""
     out = Path(out_dir) / f"batch-{batch:03d}-attempt-{attempt}.csv"
-    rows = []
+    rows: list[dict[str, Any]] = []
     for file_id, path in files:
         if file_id == fail_once_file and attempt == 1:
             # write what we have so far, as a crashing job would, then fail
@@ -229,6 +231,17 @@ def check(client: batchintory.Client, files: list[tuple[str, int]], out_dir: Pat
     say(f"  outputs of succeeded attempts: {len(outputs)}; left by failed attempts (ignored): "
         f"{', '.join(strays) or 'none'}")
 
+    # batchintory 0.2.0: the result stored with each release names its output
+    if client.stores_results:
+        for b, a, result in conn.execute(
+            "SELECT batch, attempt, result FROM batchintory.attempts"
+            " WHERE job = %s AND status = 'succeeded'", (JOB,),
+        ):
+            out = out_dir / f"batch-{b:03d}-attempt-{a}.csv"
+            if not result or result.get("output") != str(out) or \
+                    result.get("rows") != int(pd.read_csv(out)["rows"].sum()):
+                problems.append(f"batch {b} attempt {a}: stored result {result} does not match {out.name}")
+
     # the deliberate failure: failed once, then succeeded as attempt 2
     history = [(a["attempt"], a["status"]) for a in client.lookup(JOB, FAIL_ONCE_FILE)]
     if history != [(1, "failed"), (2, "succeeded")]:
@@ -245,6 +258,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=40, help="CSV files to write (default 40)")
     parser.add_argument("--batch-size", type=int, default=5, help="files per batch (default 5)")
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes (default 2)")
+    parser.add_argument("--keep", action="store_true", help="keep the CSV files and outputs")
     args = parser.parse_args()
     if args.files < FAIL_ONCE_FILE:
         parser.error(f"--files must be at least {FAIL_ONCE_FILE}")
@@ -278,7 +292,7 @@ def main() -> int:
 
         say(f"== 3. Which attempts covered file {FAIL_ONCE_FILE}? (batchintory_lookup)")
         for a in client.lookup(JOB, FAIL_ONCE_FILE):
-            extra = f", result {a['result']}" if a.get("result") else ""
+            extra = f", result {json.dumps(a['result'])}" if a.get("result") else ""
             say(f"  batch {a['batch']} attempt {a['attempt']} by {a['worker']}: {a['status']}"
                 f"{' (' + a['message'] + ')' if a['message'] else ''}{extra}")
 
@@ -292,6 +306,10 @@ def main() -> int:
         say(f"  {args.files} files, {args.files} result rows, each file in exactly one succeeded "
             "attempt, outputs match the input files")
         say("every file processed exactly once: yes")
+    if args.keep:
+        say(f"(files kept in {work})")
+    else:
+        shutil.rmtree(work)
     return 0
 
 
