@@ -1,0 +1,220 @@
+"""Waiting for new assets: LISTEN on a job's channel, a slow timer, a stop switch.
+
+`Listener` owns a connection of its own that only LISTENs to the channel
+``batchintory_channel(job)`` names (batchintory 0.2.0, jobs registered or
+altered with ``notify => true``).  `Stop` is the switch that ends a
+`Client.batches` loop: set by `Client.stop`, SIGINT or SIGTERM, it also wakes
+a wait in progress through a pipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+log = logging.getLogger("batchintory")
+
+
+class Stop:
+    """A stop switch that also wakes a `select` through a pipe."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+
+    def set(self) -> None:
+        """Ask the loop to stop; wakes a wait in progress (signal-safe)."""
+        self._event.set()
+        with contextlib.suppress(OSError):
+            os.write(self._w, b"x")
+
+    def is_set(self) -> bool:
+        """True once `set` was called."""
+        return self._event.is_set()
+
+    def fileno(self) -> int:
+        """The pipe end to `select` on: readable once `set` was called."""
+        return self._r
+
+    def close(self) -> None:
+        """Close the pipe."""
+        for fd in (self._r, self._w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def on_signals(self, enabled: bool = True) -> Iterator[None]:
+        """While inside, SIGINT and SIGTERM set this switch instead of killing.
+
+        A second signal raises KeyboardInterrupt as usual.  Does nothing
+        outside the main thread (Python only handles signals there) or when
+        ``enabled`` is false.
+        """
+        if not enabled or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            if self.is_set():
+                raise KeyboardInterrupt
+            log.warning(
+                "%s: stopping after the current batch (again to interrupt it)",
+                signal.Signals(signum).name,
+            )
+            self.set()
+
+        saved = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in saved.items():
+                signal.signal(s, h)
+
+
+class Listener:
+    """LISTENs to a job's notification channel on a connection of its own.
+
+    Without notifications (batchintory before 0.2.0, or a lost connection that
+    cannot be re-opened) `wait` simply sleeps until its timeout: the caller
+    re-checks for work on that slow timer anyway, so nothing ever stalls.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        job: str,
+        support: dict[str, bool] | None = None,
+    ) -> None:
+        self._connect = connect
+        self.job = job
+        self.channel: str | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+        # shared by the listeners of one client: {"notify": False} once
+        # batchintory_channel() turned out to be missing
+        self._support = support if support is not None else {}
+
+    def open(self) -> bool:
+        """Connect and LISTEN; False if notifications are not available."""
+        if self._conn is not None:
+            return True
+        if not self._support.get("notify", True):
+            return False
+        try:
+            conn = self._connect()
+        except psycopg.OperationalError as err:
+            log.warning("cannot connect to LISTEN for job %r, polling: %s", self.job, err)
+            return False
+        try:
+            row = conn.execute("SELECT batchintory_channel(%s::text)", (self.job,)).fetchone()
+            assert row is not None
+            self.channel = str(row[0])
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+        except psycopg.errors.UndefinedFunction:
+            conn.close()
+            self._support["notify"] = False
+            log.warning(
+                "batchintory_channel() does not exist (batchintory before 0.2.0): "
+                "job %r is polled instead of notified", self.job,
+            )
+            return False
+        except psycopg.Error:
+            conn.close()
+            raise
+        self._conn = conn
+        self._warn_if_notify_off()
+        return True
+
+    def _warn_if_notify_off(self) -> None:
+        """Say so once if the job sends no notifications (notify => false)."""
+        assert self._conn is not None
+        if self._support.get(f"warned:{self.job}"):
+            return
+        try:
+            row = self._conn.execute(
+                "SELECT notify FROM batchintory.jobs WHERE job = %s", (self.job,)
+            ).fetchone()
+        except psycopg.Error:
+            return  # a view without the column: nothing to say
+        if row is not None and row[0] is False:
+            self._support[f"warned:{self.job}"] = True
+            log.warning(
+                "job %r has notify off: new assets are found by the periodic re-check only "
+                "(batchintory_alter(%r, notify => true) to be woken)", self.job, self.job,
+            )
+
+    def drain(self) -> None:
+        """Forget the notifications received so far, right before a fresh check.
+
+        (Re)connects and LISTENs first if needed, so that every insert
+        committed after the check that follows sends us a notification.
+        """
+        if self.open():
+            self._read()
+            if self._conn is None:  # lost while reading: LISTEN again first
+                self.open()
+
+    def wait(self, timeout: float, stop: Stop | None = None) -> str:
+        """Wait for a notification, the timeout, or the stop switch.
+
+        Returns ``"notified"``, ``"timeout"`` or ``"stopped"``.  A lost
+        connection counts as notified (a notification may have been missed);
+        the next wait connects again.
+        """
+        deadline = time.monotonic() + timeout
+        self.open()
+        while True:
+            left = deadline - time.monotonic()
+            if stop is not None and stop.is_set():
+                return "stopped"
+            if left <= 0:
+                return "timeout"
+            fds = [stop.fileno()] if stop is not None else []
+            if self._conn is not None:
+                fds.append(self._conn.fileno())
+            if not fds:
+                time.sleep(left)
+                continue
+            ready, _, _ = select.select(fds, [], [], left)
+            if stop is not None and stop.fileno() in ready:
+                return "stopped"
+            if self._conn is not None and self._conn.fileno() in ready:
+                if self._read():
+                    return "notified"
+
+    def _read(self) -> bool:
+        """Consume input; True if a notification came (or the connection broke)."""
+        conn = self._conn
+        assert conn is not None
+        pgconn = conn.pgconn
+        got = False
+        try:
+            pgconn.consume_input()
+            while pgconn.notifies() is not None:
+                got = True
+            if pgconn.status != psycopg.pq.ConnStatus.OK:
+                raise psycopg.OperationalError("the connection is broken")
+        except psycopg.OperationalError as err:
+            log.warning("LISTEN connection for job %r lost, reconnecting: %s", self.job, err)
+            self.close()
+            return True
+        return got
+
+    def close(self) -> None:
+        """Close the connection (no more LISTEN)."""
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None

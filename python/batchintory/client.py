@@ -1,0 +1,504 @@
+"""The client: acquire batches, iterate over them, follow a job, thin wrappers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from ._heartbeat import Heartbeater
+from ._wait import Listener, Stop
+from .batch import Batch
+from .errors import BatchintoryError, NoWork
+
+log = logging.getLogger("batchintory")
+
+# never heartbeat more often than this (seconds), whatever the lease
+_MIN_HEARTBEAT = 0.05
+
+# SQL types of the named arguments of batchintory_register/alter; arguments
+# not listed here are passed without a cast
+_ARG_TYPES = {
+    "job": "text",
+    "source": "regclass",
+    "id_column": "name",
+    "weight_column": "name",
+    "filter": "text",
+    "lower_bound": "bigint",
+    "upper_bound": "bigint",
+    "max_count": "bigint",
+    "max_weight": "numeric",
+    "max_attempts": "integer",
+    "lease": "interval",
+    "config": "jsonb",
+    "retry_backoff": "interval",
+    "late_commit_guard": "boolean",
+    "guard_timeout": "interval",
+    "notify": "boolean",
+    "owner": "regrole",
+    "reset": "text[]",
+}
+
+_ACQUIRE = """
+SELECT a.batch, a.attempt, a.job, a.first_id, a.last_id, a.asset_count,
+       a.weight, a.ended_by, a.lease_until, a.config,
+       extract(epoch FROM a.lease_until - clock_timestamp())::float8 AS lease_seconds
+FROM batchintory_acquire(%s::text, max_count => %s::bigint, max_weight => %s::numeric,
+                         worker => %s::text, batches => %s::integer) a
+"""
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What a job has not processed yet (`batchintory_backlog`)."""
+
+    asset_count: int
+    weight: Decimal | None
+    first_id: int | None
+    last_id: int | None
+    retry_batches: int
+    in_flight_batches: int
+
+
+def default_worker() -> str:
+    """The worker label used when none is given: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Client:
+    """A connection to a database where batchintory is installed.
+
+    ``Client("host=... dbname=...")`` (a libpq connection string or URI; ``""``
+    uses the ``PG*`` environment variables) opens its own connection in
+    autocommit mode and closes it in `close`.  ``Client(conn)`` uses an open
+    psycopg connection, which must be in autocommit mode: every call runs as
+    its own transaction (an acquire must commit before the work starts), and
+    ``transaction=True`` opens the one transaction of a batch itself.
+
+    Heartbeats and LISTEN use connections of their own, opened with the same
+    parameters (for ``Client(conn)``: those of ``conn``, password included).
+
+    ``worker`` labels every attempt this client acquires (shown by lookup and
+    the views); default ``host:pid``.  Use the client as a context manager,
+    or call `close`.  One client may be used by several threads (psycopg
+    serialises the statements on its connection), but a batch with
+    ``transaction=True`` owns the connection until it is released.
+    """
+
+    def __init__(
+        self,
+        conninfo: str | psycopg.Connection[Any] = "",
+        *,
+        worker: str | None = None,
+        application_name: str = "batchintory-python",
+    ) -> None:
+        if isinstance(conninfo, psycopg.Connection):
+            if not conninfo.autocommit:
+                raise BatchintoryError(
+                    "the connection must be in autocommit mode "
+                    "(psycopg.connect(..., autocommit=True)): acquire must commit on its own"
+                )
+            self.connection: psycopg.Connection[Any] = conninfo
+            self._owned = False
+            params = {
+                o.keyword.decode(): o.val.decode()
+                for o in conninfo.pgconn.info
+                if o.val is not None and o.keyword
+            }
+            self._conninfo = make_conninfo(**params)
+        else:
+            self._conninfo = make_conninfo(
+                conninfo, fallback_application_name=application_name
+            )
+            self.connection = psycopg.connect(self._conninfo, autocommit=True)
+            self._owned = True
+        self.worker = worker if worker is not None else default_worker()
+        self._heartbeater = Heartbeater(self._connect)
+        self._spare: psycopg.Connection[Any] | None = None
+        self._sources: dict[str, str] = {}
+        self._result_support: bool | None = None
+        self._stops: set[Stop] = set()
+        self._support: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    # --- life cycle -----------------------------------------------------------
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop heartbeats and close the connections this client opened.
+
+        Batches still open are not released: their leases run out and they are
+        handed out again.
+        """
+        self._heartbeater.stop()
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
+        if self._owned:
+            self.connection.close()
+
+    def stop(self) -> None:
+        """Make every `batches` loop of this client stop after its current batch.
+
+        Safe to call from another thread or a signal handler; wakes a loop
+        that is waiting for new assets.
+        """
+        with self._lock:
+            stops = list(self._stops)
+        for s in stops:
+            s.set()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A new connection with the client's parameters (autocommit)."""
+        return psycopg.connect(self._conninfo, autocommit=True)
+
+    def _extra(self) -> psycopg.Connection[Any]:
+        """A spare connection for calls that must not join the main one's transaction."""
+        with self._lock:
+            if self._spare is None or self._spare.closed:
+                self._spare = self._connect()
+            return self._spare
+
+    def _heartbeater_remove(self, batch: Batch) -> None:
+        self._heartbeater.remove(batch)
+
+    # --- acquiring --------------------------------------------------------------
+
+    def acquire(
+        self,
+        job: str,
+        *,
+        max_count: int | None = None,
+        max_weight: int | float | Decimal | None = None,
+        worker: str | None = None,
+        batches: int = 1,
+        heartbeat: bool | float = True,
+    ) -> list[Batch]:
+        """Take up to ``batches`` batches of ``job`` at once; ``[]`` if there is no work.
+
+        The acquire commits on its own (the connection must not be inside a
+        transaction).  Every batch is heartbeated until released: a driver can
+        hand them to workers and release each as its work ends (`Batch.release`).
+        ``max_count``/``max_weight`` override the job's limits for this call.
+        ``heartbeat``: True (every third of the lease), a number of seconds,
+        or False (none).
+        """
+        return self._acquire(job, max_count, max_weight, worker, batches, heartbeat, False)
+
+    def batch(
+        self,
+        job: str,
+        *,
+        max_count: int | None = None,
+        max_weight: int | float | Decimal | None = None,
+        worker: str | None = None,
+        transaction: bool = False,
+        wait: float | None = None,
+        recheck: float = 1.0,
+        heartbeat: bool | float = True,
+    ) -> Batch:
+        """Take the next batch of ``job``, to use as ``with client.batch(job) as b:``.
+
+        Raises `NoWork` if there is none.  With ``wait`` (seconds), first waits
+        up to that long for new assets before giving up: woken by the job's
+        notifications (batchintory 0.2.0, ``notify => true``) and re-checking
+        every ``recheck`` seconds anyway.
+
+        With ``transaction=True`` the acquire commits on its own, then the
+        client's connection stays in one transaction until the release: the
+        body's statements (through ``b.connection``) and the release of
+        ``succeeded`` commit together, or not at all.  That is exactly-once
+        output into the same database: an attempt whose lease was lost cannot
+        commit (its release is refused, `LeaseLost`, its writes roll back).
+        """
+        deadline = None if wait is None else time.monotonic() + wait
+        listener: Listener | None = None
+        if wait is not None:
+            # LISTEN before the first check, so that no insert falls between
+            listener = Listener(self._connect, job, self._support)
+            listener.open()
+        try:
+            while True:
+                if listener is not None:
+                    listener.drain()
+                got = self._acquire(
+                    job, max_count, max_weight, worker, 1, heartbeat, transaction
+                )
+                if got:
+                    return got[0]
+                left = 0.0 if deadline is None else deadline - time.monotonic()
+                if listener is None or left <= 0:
+                    raise NoWork(job, wait)
+                listener.wait(min(left, recheck))
+        finally:
+            if listener is not None:
+                listener.close()
+
+    def batches(
+        self,
+        job: str,
+        *,
+        max_count: int | None = None,
+        max_weight: int | float | Decimal | None = None,
+        worker: str | None = None,
+        transaction: bool = False,
+        follow: bool = False,
+        recheck: float = 30.0,
+        handle_signals: bool = True,
+        heartbeat: bool | float = True,
+    ) -> Iterator[Batch]:
+        """Yield batch after batch of ``job``; each is a context manager::
+
+            for b in client.batches("job"):
+                with b:
+                    process(b.assets())
+
+        The ``with`` block releases each batch by its outcome (an exception
+        releases it ``failed`` with its text, then ends the loop).  A batch
+        not released by the loop body is released when the loop goes on:
+        ``succeeded`` if the body finished normally, ``failed`` if the loop
+        was left (``break``, an exception) with the batch still open.
+
+        Without ``follow`` the loop ends when there is no work.  With
+        ``follow=True`` it waits for new assets instead: it LISTENs to the
+        job's channel (batchintory 0.2.0, job registered with ``notify =>
+        true``) and re-checks every ``recheck`` seconds anyway, so a
+        missed notification never stalls it.
+
+        SIGINT (Ctrl-C) and SIGTERM stop the loop cleanly after the current
+        batch (a second one interrupts it); so does `stop` from another
+        thread.  ``handle_signals=False`` leaves the signal handlers alone.
+        """
+        stop = Stop()
+        with self._lock:
+            self._stops.add(stop)
+        listener = Listener(self._connect, job, self._support) if follow else None
+        try:
+            with stop.on_signals(handle_signals):
+                if listener is not None:
+                    listener.open()
+                while not stop.is_set():
+                    if listener is not None:
+                        listener.drain()
+                    got = self._acquire(
+                        job, max_count, max_weight, worker, 1, heartbeat, transaction
+                    )
+                    if not got:
+                        if listener is None:
+                            return
+                        listener.wait(recheck, stop)
+                        continue
+                    b = got[0]
+                    try:
+                        yield b
+                    except BaseException as exc:
+                        if not b.released:
+                            if isinstance(exc, GeneratorExit):
+                                exc = BatchintoryError(
+                                    f"the loop over batches() ended with batch {b.batch} still open"
+                                )
+                            b._fail_after(exc)
+                        raise
+                    if not b.released:
+                        b.release("succeeded")
+        finally:
+            if listener is not None:
+                listener.close()
+            with self._lock:
+                self._stops.discard(stop)
+            stop.close()
+
+    def _acquire(
+        self,
+        job: str,
+        max_count: int | None,
+        max_weight: int | float | Decimal | None,
+        worker: str | None,
+        batches: int,
+        heartbeat: bool | float,
+        transaction: bool,
+    ) -> list[Batch]:
+        conn = self.connection
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise BatchintoryError(
+                "cannot acquire inside a transaction: the acquire must commit on its own "
+                "(release the open batch, or commit, first)"
+            )
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                _ACQUIRE,
+                (job, max_count, max_weight, worker or self.worker, batches),
+            )
+            rows = cur.fetchall()
+        result = []
+        for row in rows:
+            b = Batch(self, row, self._sources.get(job), transaction)
+            if heartbeat:
+                interval = (
+                    b.lease_seconds / 3 if heartbeat is True else float(heartbeat)
+                )
+                self._heartbeater.add(b, max(interval, _MIN_HEARTBEAT))
+            result.append(b)
+        if transaction:
+            if len(result) > 1:
+                raise BatchintoryError("transaction=True takes one batch at a time")
+            for b in result:
+                b._begin()
+        return result
+
+    # --- helpers for Batch ----------------------------------------------------------
+
+    def _source_of(self, job: str) -> str:
+        """The metadata table of ``job`` as an SQL name."""
+        if job not in self._sources:
+            row = self.connection.execute(
+                "SELECT source::text FROM batchintory.jobs WHERE job = %s", (job,)
+            ).fetchone()
+            if row is None:
+                raise BatchintoryError(f'job "{job}" does not exist')
+            self._sources[job] = str(row[0])
+        return self._sources[job]
+
+    @property
+    def stores_results(self) -> bool:
+        """True if the installed extension stores a result with the release (0.2.0)."""
+        if self._result_support is None:
+            row = self.connection.execute(
+                "SELECT EXISTS (SELECT FROM pg_catalog.pg_proc"
+                " WHERE proname = 'batchintory_release'"
+                " AND 'result' = ANY (proargnames))"
+            ).fetchone()
+            self._result_support = bool(row and row[0])
+        return self._result_support
+
+    def _require_result_support(self) -> None:
+        """Raise unless batchintory_release takes a ``result`` (0.2.0)."""
+        if not self.stores_results:
+            raise BatchintoryError(
+                "this batchintory cannot store a result with the release "
+                "(batchintory_release(..., result jsonb) comes with 0.2.0)"
+            )
+
+    # --- thin wrappers ------------------------------------------------------------
+
+    def register(
+        self,
+        job: str,
+        source: str,
+        id_column: str,
+        weight_column: str | None = None,
+        **settings: Any,
+    ) -> None:
+        """`batchintory_register`: create a job over the metadata table ``source``.
+
+        Settings are the function's named arguments: ``filter``,
+        ``lower_bound``, ``upper_bound``, ``max_count``, ``max_weight``,
+        ``max_attempts``, ``lease`` (a ``timedelta`` or ``"30 seconds"``),
+        ``config`` (a dict), ``retry_backoff``, ``late_commit_guard``,
+        ``guard_timeout``, ``notify`` (0.2.0)...; None leaves the default.
+        """
+        self._call(
+            "batchintory_register",
+            dict(job=job, source=source, id_column=id_column,
+                 weight_column=weight_column, **settings),
+        )
+
+    def alter(self, job: str, **settings: Any) -> None:
+        """`batchintory_alter`: change settings of a job (None leaves one unchanged)."""
+        self._call("batchintory_alter", dict(job=job, **settings))
+
+    def drop(self, job: str) -> None:
+        """`batchintory_drop`: delete a job with its batches and attempts."""
+        self._call("batchintory_drop", {"job": job})
+
+    def backlog(self, job: str, exact: bool = True) -> Backlog:
+        """`batchintory_backlog`: what ``job`` has not processed yet."""
+        with self.connection.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT * FROM batchintory_backlog(%s::text, %s::boolean)", (job, exact)
+            )
+            row = cur.fetchone()
+        assert row is not None
+        return Backlog(**{k: row[k] for k in Backlog.__dataclass_fields__})
+
+    def lookup(self, job: str, id: int) -> list[dict[str, Any]]:
+        """`batchintory_lookup`: every attempt of ``job`` that covered asset ``id``."""
+        with self.connection.cursor(row_factory=dict_row) as cur:
+            cur.execute("SELECT * FROM batchintory_lookup(%s::text, %s::bigint)", (job, id))
+            return cur.fetchall()
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """The view ``batchintory.jobs``: one row per job with its progress."""
+        with self.connection.cursor(row_factory=dict_row) as cur:
+            cur.execute("SELECT * FROM batchintory.jobs ORDER BY job")
+            return cur.fetchall()
+
+    def peek(
+        self,
+        job: str,
+        max_count: int | None = None,
+        max_weight: int | float | Decimal | None = None,
+    ) -> dict[str, Any] | None:
+        """`batchintory_peek`: the batch acquire would hand out now, nothing taken."""
+        with self.connection.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT * FROM batchintory_peek(%s::text, %s::bigint, %s::numeric)",
+                (job, max_count, max_weight),
+            )
+            return cur.fetchone()
+
+    def requeue(self, batch: int) -> None:
+        """`batchintory_requeue`: put a failed or succeeded batch back in line."""
+        self.connection.execute("SELECT batchintory_requeue(%s::bigint)", (batch,))
+
+    def channel(self, job: str) -> str:
+        """`batchintory_channel` (0.2.0): the channel to LISTEN to for new assets of ``job``."""
+        row = self.connection.execute(
+            "SELECT batchintory_channel(%s::text)", (job,)
+        ).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    def _call(self, function: str, args: dict[str, Any]) -> None:
+        parts = []
+        values = []
+        for name, value in args.items():
+            if value is None:
+                continue
+            if isinstance(value, (dict, list)) and _ARG_TYPES.get(name) == "jsonb":
+                value = Jsonb(value)
+            if isinstance(value, (int, float)) and _ARG_TYPES.get(name) == "interval":
+                value = timedelta(seconds=value)
+            cast = sql.SQL("::" + _ARG_TYPES[name]) if name in _ARG_TYPES else sql.SQL("")
+            parts.append(
+                sql.SQL("{} => {}{}").format(sql.Identifier(name), sql.Placeholder(), cast)
+            )
+            values.append(value)
+        query = sql.SQL("SELECT {}({})").format(
+            sql.Identifier(function), sql.SQL(", ").join(parts)
+        )
+        self.connection.execute(query, values)
