@@ -31,8 +31,9 @@ $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
 
 # the command-line client, built against libpq and installed next to psql
-CLIENT_OBJS = client/batchintory.o client/args.o client/commands.o \
-	client/db.o client/output.o client/run.o
+CLIENT_OBJS = client/batchintory.o client/args.o client/db.o client/output.o \
+	client/jobs.o client/batches.o client/inspect.o client/wait.o \
+	client/progress.o client/command.o client/run.o
 
 all: client/batchintory
 

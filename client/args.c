@@ -71,8 +71,9 @@ print_help(void)
 		   "  -h, --help             show this help, or the help of COMMAND\n"
 		   "  -V, --version          show the version\n\n"
 		   "Exit status: 0 done (run: also when there was nothing to do), 1 acquire\n"
-		   "found no batch, 2 usage error, 3 connection or server error, 4 run: at\n"
-		   "least one batch failed.\n");
+		   "or peek found no batch, 2 usage error, 3 connection or server error,\n"
+		   "4 run: at least one batch failed, 5 verify: assets of succeeded batches\n"
+		   "changed.\n");
 }
 
 static void
@@ -90,10 +91,15 @@ print_command_help(const CommandSpec *cmd)
 		const ArgSpec *opt = &cmd->options[i];
 		char		left[64];
 
-		snprintf(left, sizeof(left), "--%s%s%s", opt->name,
-				 opt->metavar ? " " : "", opt->metavar ? opt->metavar : "");
+		if (opt->kind == ARG_MAYBE_SECONDS)
+			snprintf(left, sizeof(left), "--%s[=%s]", opt->name, opt->metavar);
+		else
+			snprintf(left, sizeof(left), "--%s%s%s", opt->name,
+					 opt->metavar ? " " : "", opt->metavar ? opt->metavar : "");
 		printf("  %-27s %s\n", left, opt->help);
 	}
+	if (cmd->notes)
+		printf("\n%s", cmd->notes);
 }
 
 #ifdef __GNUC__
@@ -162,7 +168,8 @@ check_kind(const CommandSpec *cmd, ArgKind kind, const char *what,
 	else if (kind == ARG_COUNT && (!parse_int64(value, &number) || number < 1))
 		*exit_code = usage_error(cmd, "invalid value \"%s\" for %s: must be a positive integer",
 								 value, what);
-	else if (kind == ARG_SECONDS && parse_seconds(value) < 0)
+	else if ((kind == ARG_SECONDS || (kind == ARG_MAYBE_SECONDS && *value)) &&
+			 parse_seconds(value) < 0)
 		*exit_code = usage_error(cmd, "invalid value \"%s\" for %s: must be a positive number of seconds",
 								 value, what);
 	else
@@ -226,6 +233,12 @@ add_option(Invocation *inv, int argc, char **argv, int *i, int *exit_code)
 								 (int) len, arg, cmd ? " for command " : "",
 								 cmd ? cmd->name : "");
 		return false;
+	}
+	/* "--wait" waits without limit, "--wait=SECONDS" that long */
+	if (cmd->options[k].kind == ARG_MAYBE_SECONDS && value == NULL)
+	{
+		inv->options[k] = "";
+		return true;
 	}
 	if (cmd->options[k].kind == ARG_FLAG)
 	{
@@ -366,6 +379,17 @@ parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
 									 inv->command->options[i].name);
 			return false;
 		}
+	if (inv->command->needs_option)
+	{
+		for (i = 0; i < count_specs(inv->command->options); i++)
+			if (inv->options[i] != NULL)
+				break;
+		if (i == count_specs(inv->command->options))
+		{
+			*exit_code = usage_error(inv->command, "no option given: nothing to change");
+			return false;
+		}
+	}
 	if (inv->command->takes_command &&
 		(inv->child_argv == NULL || inv->child_argv[0] == NULL))
 	{

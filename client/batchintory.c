@@ -10,6 +10,10 @@ static const ArgSpec job_arg[] = {
 	{NULL, "JOB", ARG_TEXT},
 	{NULL}
 };
+static const ArgSpec batch_arg[] = {
+	{NULL, "BATCH", ARG_INT},
+	{NULL}
+};
 static const ArgSpec batch_attempt_args[] = {
 	{NULL, "BATCH", ARG_INT},
 	{NULL, "ATTEMPT", ARG_INT},
@@ -21,62 +25,99 @@ static const ArgSpec release_args[] = {
 	{NULL, "STATUS", ARG_TEXT},
 	{NULL}
 };
-static const ArgSpec lookup_args[] = {
+static const ArgSpec job_id_args[] = {
 	{NULL, "JOB", ARG_TEXT},
 	{NULL, "ID", ARG_INT},
 	{NULL}
 };
+static const ArgSpec table_id_args[] = {
+	{NULL, "TABLE", ARG_TEXT},
+	{NULL, "ID", ARG_INT},
+	{NULL}
+};
 
-/* options: each option of register sets the SQL argument it names */
+/*
+ * The settings of a job that register and alter pass on as the named
+ * arguments of batchintory_register and batchintory_alter
+ */
+#define JOB_SETTINGS \
+	{"weight-column", "COLUMN", ARG_TEXT, "weight_column", false, \
+	"its numeric weight, e.g. bytes"}, \
+	{"filter", "EXPRESSION", ARG_TEXT, "filter", false, \
+	"SQL condition on its columns the assets must meet"}, \
+	{"lower-bound", "ID", ARG_INT, "lower_bound", false, \
+	"first key of the window"}, \
+	{"upper-bound", "ID", ARG_INT, "upper_bound", false, \
+	"last key of the window (a backfill)"}, \
+	{"max-count", "N", ARG_INT, "max_count", false, \
+	"at most N assets per batch"}, \
+	{"max-weight", "W", ARG_TEXT, "max_weight", false, \
+	"at most weight W per batch"}, \
+	{"max-attempts", "N", ARG_INT, "max_attempts", false, \
+	"attempts per batch before it stays failed"}, \
+	{"lease", "INTERVAL", ARG_TEXT, "lease", false, \
+	"lease of an attempt without heartbeat"}, \
+	{"config", "JSON", ARG_TEXT, "config", false, \
+	"configuration recorded with every batch"}, \
+	{"retry-backoff", "INTERVAL", ARG_TEXT, "retry_backoff", false, \
+	"wait before the first retry, doubling"}, \
+	{"late-commit-guard", "on|off", ARG_TEXT, "late_commit_guard", false, \
+	"wait for writers before cutting"}, \
+	{"guard-timeout", "INTERVAL", ARG_TEXT, "guard_timeout", false, \
+	"longest wait for writers"}, \
+	{"notify", "on|off", ARG_TEXT, "notify", false, \
+	"NOTIFY waiting workers when assets are inserted"}
+
 static const ArgSpec register_options[] = {
 	{"table", "TABLE", ARG_TEXT, "source", true,
 	"metadata table (source)"},
 	{"id-column", "COLUMN", ARG_TEXT, "id_column", true,
 	"its unique, increasing integer key"},
-	{"weight-column", "COLUMN", ARG_TEXT, "weight_column", false,
-	"its numeric weight, e.g. bytes"},
-	{"filter", "EXPRESSION", ARG_TEXT, "filter", false,
-	"SQL condition on its columns the assets must meet"},
-	{"lower-bound", "ID", ARG_INT, "lower_bound", false,
-	"first key of the window"},
-	{"upper-bound", "ID", ARG_INT, "upper_bound", false,
-	"last key of the window (a backfill)"},
-	{"max-count", "N", ARG_INT, "max_count", false,
-	"at most N assets per batch"},
-	{"max-weight", "W", ARG_TEXT, "max_weight", false,
-	"at most weight W per batch"},
-	{"max-attempts", "N", ARG_INT, "max_attempts", false,
-	"attempts per batch before it stays failed (3)"},
-	{"lease", "INTERVAL", ARG_TEXT, "lease", false,
-	"lease of an attempt without heartbeat (1 hour)"},
-	{"config", "JSON", ARG_TEXT, "config", false,
-	"configuration recorded with every batch"},
-	{"retry-backoff", "INTERVAL", ARG_TEXT, "retry_backoff", false,
-	"wait before the first retry, doubling (0)"},
-	{"late-commit-guard", "on|off", ARG_TEXT, "late_commit_guard", false,
-	"wait for writers before cutting (on)"},
-	{"guard-timeout", "INTERVAL", ARG_TEXT, "guard_timeout", false,
-	"longest wait for writers (10 seconds)"},
+	JOB_SETTINGS,
+	{NULL}
+};
+static const ArgSpec alter_options[] = {
+	{"table", "TABLE", ARG_TEXT, "source", false,
+	"metadata table (source)"},
+	{"id-column", "COLUMN", ARG_TEXT, "id_column", false,
+	"its unique, increasing integer key"},
+	JOB_SETTINGS,
+	{"owner", "ROLE", ARG_TEXT, "owner", false,
+	"role that owns the job"},
+	{"reset", "SETTING,...", ARG_LIST, "reset", false,
+	"clear these settings, e.g. filter,upper_bound"},
 	{NULL}
 };
 
-#define ACQUIRE_OPTIONS \
+#define LIMIT_OPTIONS \
 	{"max-count", "N", ARG_INT, NULL, false, \
 	"at most N assets per batch (default: the job's)"}, \
 	{"max-weight", "W", ARG_TEXT, NULL, false, \
 	"at most weight W per batch (default: the job's)"}
+#define RECHECK_OPTION \
+	{"recheck", "SECONDS", ARG_SECONDS, NULL, false, \
+	"while waiting, acquire again this often (" DEFAULT_RECHECK ")"}
 
 static const ArgSpec acquire_options[] = {
-	ACQUIRE_OPTIONS,
+	LIMIT_OPTIONS,
 	{"worker", "NAME", ARG_TEXT, NULL, false,
 	"worker name recorded with the attempt"},
 	{"batches", "N", ARG_INT, NULL, false,
 	"take up to N consecutive batches (1)"},
+	{"wait", "SECONDS", ARG_MAYBE_SECONDS, NULL, false,
+	"wait for new assets (at most SECONDS)"},
+	RECHECK_OPTION,
+	{NULL}
+};
+static const ArgSpec peek_options[] = {
+	LIMIT_OPTIONS,
 	{NULL}
 };
 static const ArgSpec release_options[] = {
 	{"message", "TEXT", ARG_TEXT, NULL, false,
 	"message recorded with the attempt"},
+	{"result", "JSON", ARG_TEXT, NULL, false,
+	"result recorded with the attempt"},
 	{NULL}
 };
 static const ArgSpec backlog_options[] = {
@@ -84,14 +125,29 @@ static const ArgSpec backlog_options[] = {
 	"estimate from statistics instead of counting"},
 	{NULL}
 };
+static const ArgSpec assets_options[] = {
+	{"rows", NULL, ARG_FLAG, NULL, false,
+	"the rows of the metadata table, not only the keys"},
+	{NULL}
+};
+static const ArgSpec verify_options[] = {
+	{"requeue", NULL, ARG_FLAG, NULL, false,
+	"put the batches whose assets changed back in line"},
+	{NULL}
+};
 static const ArgSpec run_options[] = {
-	ACQUIRE_OPTIONS,
+	LIMIT_OPTIONS,
 	{"worker", "NAME", ARG_TEXT, NULL, false,
 	"worker name recorded with the attempts (HOST:PID)"},
 	{"iterations", "N", ARG_COUNT, NULL, false,
 	"stop after N batches (default: when no batch is left)"},
 	{"heartbeat", "SECONDS", ARG_SECONDS, NULL, false,
 	"heartbeat interval (default: a third of the lease)"},
+	{"follow", NULL, ARG_FLAG, NULL, false,
+	"when no batch is left, wait for new assets"},
+	RECHECK_OPTION,
+	{"no-progress", NULL, ARG_FLAG, NULL, false,
+	"no live progress line, even on a terminal"},
 	{NULL}
 };
 
@@ -101,19 +157,52 @@ const CommandSpec commands[] = {
 	{"status", "show a job, its batches and the progress of a backfill",
 	job_arg, 0, NULL, false, cmd_status},
 	{"register", "create a job over a metadata table", job_arg, 0,
-	register_options, false, cmd_register},
+		register_options, false, cmd_register,
+		"Options left out take the defaults of batchintory_register: no weight,\n"
+		"filter, window or limits, --max-attempts 3, --lease '1 hour', --config\n"
+		"'{}', --retry-backoff 0, --late-commit-guard on, --guard-timeout\n"
+	"'10 seconds', --notify off.\n"},
+	{"alter", "change the settings of a job", job_arg, 0, alter_options,
+		false, cmd_alter,
+		"Options left out leave a setting unchanged; --reset clears settings\n"
+	"(weight_column, filter, lower_bound, upper_bound, max_count, max_weight).\n",
+	true},
+	{"drop", "delete a job with its batches and attempts", job_arg, 0, NULL,
+	false, cmd_drop},
 	{"acquire", "take the next batches of a job", job_arg, 0,
-	acquire_options, false, cmd_acquire},
-	{"release", "record the outcome of an attempt: STATUS succeeded or failed", release_args, 0,
-	release_options, false, cmd_release},
+		acquire_options, false, cmd_acquire,
+		"--wait alone waits until a batch comes or the client is interrupted;\n"
+		"--wait=SECONDS gives up after SECONDS (exit status 1). A job registered\n"
+	"with --notify on wakes waiting clients as soon as assets are inserted.\n"},
+	{"peek", "show the batch acquire would hand out now, without taking it",
+	job_arg, 0, peek_options, false, cmd_peek},
+	{"release", "record the outcome of an attempt: STATUS succeeded or failed",
+	release_args, 0, release_options, false, cmd_release},
 	{"heartbeat", "extend the lease of an attempt", batch_attempt_args, 0,
 	NULL, false, cmd_heartbeat},
+	{"requeue", "put a failed or succeeded batch back in line", batch_arg, 0,
+	NULL, false, cmd_requeue},
+	{"rewind", "hand out key ID and everything after it again", job_id_args,
+	0, NULL, false, cmd_rewind},
 	{"backlog", "what a job has not processed yet", job_arg, 0,
 	backlog_options, false, cmd_backlog},
-	{"lookup", "every attempt that covered asset ID", lookup_args, 0, NULL,
-	false, cmd_lookup},
+	{"lookup", "every attempt of JOB that covered asset ID", job_id_args, 0,
+	NULL, false, cmd_lookup},
+	{"lookup-all", "every attempt of every job of TABLE that covered asset ID",
+	table_id_args, 0, NULL, false, cmd_lookup_all},
+	{"details", "the current attempt of a batch, with its job's settings",
+	batch_arg, 0, NULL, false, cmd_details},
+	{"assets", "the keys (or rows) of the matching assets of a batch",
+	batch_arg, 0, assets_options, false, cmd_assets},
+	{"predicate", "a WHERE condition selecting the rows of a batch", batch_arg,
+	0, NULL, false, cmd_predicate},
+	{"verify", "recount the succeeded batches of a job; list those that changed",
+	job_arg, 0, verify_options, false, cmd_verify},
 	{"run", "acquire, run COMMAND on each batch, release; repeat", job_arg, 0,
-	run_options, true, cmd_run},
+		run_options, true, cmd_run,
+		"COMMAND finds the batch in BATCHINTORY_* environment variables and may\n"
+		"write a JSON result into the file named by BATCHINTORY_RESULT_FILE.\n"
+	"See docs/cli.md for the whole protocol.\n"},
 	{NULL}
 };
 
