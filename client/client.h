@@ -195,7 +195,7 @@ extern void progress_batch(Progress *progress, Session *session,
 						   const char *job, const char *asset_count,
 						   double seconds);
 extern void progress_draw(const Progress *progress, const char *state);
-extern void progress_clear(void);
+extern void progress_end(void);
 
 /* jobs.c */
 extern int	cmd_jobs(Session *session, const Invocation *inv);

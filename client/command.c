@@ -168,7 +168,6 @@ take_result(Session *session, const char *path, CommandOutcome *outcome)
 		why = error;
 	}
 	free(text);
-	progress_clear();
 	fprintf(stderr, "batchintory: batch %s attempt %s: invalid result: %s\n",
 			getenv("BATCHINTORY_BATCH"), getenv("BATCHINTORY_ATTEMPT"), why);
 	if (outcome->succeeded)

@@ -19,7 +19,6 @@ static void
 report_fields(const char *severity, const char *primary, const char *detail,
 			  const char *hint)
 {
-	progress_clear();
 	fprintf(stderr, "batchintory: %s: %s\n", severity, primary);
 	if (detail)
 		fprintf(stderr, "DETAIL: %s\n", detail);
@@ -42,8 +41,7 @@ report_error(const PGresult *res, PGconn *conn)
 					  PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
 	else
 	{
-		progress_clear();
-		fprintf(stderr, "batchintory: %s", PQerrorMessage(conn));
+			fprintf(stderr, "batchintory: %s", PQerrorMessage(conn));
 	}
 }
 

@@ -191,15 +191,20 @@ print_result(const Session *session, const PGresult *res)
 
 	for (row = -1; row < nrows; row++)
 	{
-		for (col = 0; col < ncols; col++)
+		int			ncells = ncols;
+
+		/* no trailing blanks: empty cells at the end are left out */
+		while (row >= 0 && ncells > 1 && *PQgetvalue(res, row, ncells - 1) == '\0')
+			ncells--;
+		for (col = 0; col < ncells; col++)
 		{
 			const char *s = row < 0 ? PQfname(res, col) : PQgetvalue(res, row, col);
-			bool		last = col == ncols - 1;
+			bool		last = col == ncells - 1;
 			bool		right = row >= 0 && json_kind(PQftype(res, col)) == JSON_NUMBER;
 
 			if (col > 0)
 				fputs("  ", stdout);
-			/* no trailing blanks after a left-aligned last column */
+			/* nor after a left-aligned last cell */
 			print_padded(s, display_width(s, encoding),
 						 last && !right ? display_width(s, encoding) : widths[col],
 						 right);

@@ -1,7 +1,7 @@
 /*
  * progress.c
  *	  Progress for people: the bar of a backfill (status), and the live
- *	  progress line of run on a terminal, redrawn in place.
+ *	  progress line of run, kept on the last line of the terminal.
  */
 #include "client.h"
 
@@ -13,8 +13,12 @@
 
 #define BAR_WIDTH 20
 
-/* whether a progress line is on the screen, to be erased before output */
-static bool line_drawn = false;
+/*
+ * The terminal's rows when run reserved its last line for the progress
+ * line (a scroll region of the rows above it, where all other output of run
+ * and of the commands it starts scrolls); 0 when no line is reserved.
+ */
+static int	reserved_rows = 0;
 
 /* "[#####---------------]" for percent (0 to 100) into buf */
 static void
@@ -117,12 +121,25 @@ format_duration(char *buf, size_t size, double seconds)
 }
 
 /*
- * Draw the progress line in place of the last one, e.g.
+ * Reserve the last of rows rows for the progress line, as apt does: make
+ * room with a new line, limit scrolling to the rows above (which puts the
+ * cursor home), and put the cursor back where the output goes on.
+ */
+static void
+reserve_line(int rows)
+{
+	printf("\n\0337\033[1;%dr\0338\033[1A", rows - 1);
+	reserved_rows = rows;
+}
+
+/*
+ * Draw the progress line on the last line of the terminal, e.g.
  * "[########------------] 40.0% 4 batches, 400 assets, 120.5 assets/s,
  * ~600 left, ETA 5s", then state if not NULL ("waiting for new assets"):
  * a bar and an ETA for a backfill only.  The rate is this run's (assets
  * per second spent on batches); what is left comes from the estimated
- * backlog.  Cut to the width of the terminal, so it never wraps.
+ * backlog.  Cut to the width of the terminal.  Called only while no
+ * command runs, so that nothing else writes to the terminal meanwhile.
  */
 void
 progress_draw(const Progress *progress, const char *state)
@@ -132,9 +149,9 @@ progress_draw(const Progress *progress, const char *state)
 	double		rate = progress->busy_seconds > 0 ?
 		progress->assets / progress->busy_seconds : 0;
 	struct winsize ws;
-	size_t		width = sizeof(line) - 1;
 
-	if (!progress->shown)
+	if (!progress->shown || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0 ||
+		ws.ws_row < 3 || ws.ws_col < 2)
 		return;
 	if (progress->backfill && progress->total > 0 && progress->left >= 0)
 	{
@@ -161,25 +178,25 @@ progress_draw(const Progress *progress, const char *state)
 		format_duration(eta, sizeof(eta), progress->left / rate);
 		len += snprintf(line + len, sizeof(line) - len, ", ETA %s", eta);
 	}
-	if (state && len < sizeof(line))
+	if (state)
 		snprintf(line + len, sizeof(line) - len, ", %s", state);
+	if ((size_t) ws.ws_col - 1 < sizeof(line))
+		line[ws.ws_col - 1] = '\0';
 
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 &&
-		(size_t) ws.ws_col - 1 < width)
-		width = ws.ws_col - 1;
-	line[width] = '\0';
-	printf("\r\033[K%s", line);
+	/* again after the terminal was resized */
+	if (reserved_rows != ws.ws_row)
+		reserve_line(ws.ws_row);
+	printf("\0337\033[%d;1H\033[K%s\0338", ws.ws_row, line);
 	fflush(stdout);
-	line_drawn = true;
 }
 
-/* Erase the progress line, if one is drawn, before other output */
+/* Give the last line back to the terminal, empty */
 void
-progress_clear(void)
+progress_end(void)
 {
-	if (!line_drawn)
+	if (reserved_rows == 0)
 		return;
-	fputs("\r\033[K", stdout);
+	printf("\0337\033[r\033[%d;1H\033[K\0338", reserved_rows);
 	fflush(stdout);
-	line_drawn = false;
+	reserved_rows = 0;
 }

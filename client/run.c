@@ -50,8 +50,7 @@ report_batch(const Session *session, const PGresult *batch,
 	{
 		const char *count = PQgetvalue(batch, 0, PQfnumber(batch, "asset_count"));
 
-		progress_clear();
-		printf("batch %s attempt %s: ids %s..%s, %s asset%s: %s%s%s%s in %.1f s%s%s\n",
+			printf("batch %s attempt %s: ids %s..%s, %s asset%s: %s%s%s%s in %.1f s%s%s\n",
 			   PQgetvalue(batch, 0, PQfnumber(batch, "batch")),
 			   PQgetvalue(batch, 0, PQfnumber(batch, "attempt")),
 			   PQgetvalue(batch, 0, PQfnumber(batch, "first_id")),
@@ -89,7 +88,6 @@ run_batch(Session *session, const Invocation *inv, const PGresult *res,
 	if (interval < 0.1)
 		interval = 0.1;
 
-	progress_clear();
 	if (!run_command(session, inv->child_argv, res, worker, interval, &outcome))
 		return EXIT_SERVER;
 	message = outcome.succeeded ? NULL : outcome.message;
@@ -140,6 +138,7 @@ cmd_run(Session *session, const Invocation *inv)
 	char		worker[300];
 	const char *params[5];
 	Progress	progress;
+	const char *term;
 	int			rc = EXIT_OK;
 
 	if (iterations)
@@ -164,9 +163,11 @@ cmd_run(Session *session, const Invocation *inv)
 	catch_stop_signals();
 	if (follow && !listen_for_assets(session, job))
 		return EXIT_SERVER;
+	term = getenv("TERM");
 	progress_start(&progress, session, job,
 				   !session->json && option_value(inv, "no-progress") == NULL &&
-				   isatty(STDOUT_FILENO));
+				   isatty(STDOUT_FILENO) && term && strcmp(term, "dumb") != 0);
+	progress_draw(&progress, NULL);
 
 	while (!stop_signal() && (limit == 0 || done < limit))
 	{
@@ -212,7 +213,7 @@ cmd_run(Session *session, const Invocation *inv)
 			failed++;
 	}
 
-	progress_clear();
+	progress_end();
 	if (done == 0 && !follow && rc != EXIT_SERVER && !stop_signal())
 		fprintf(stderr, "no batch available for job \"%s\"\n", job);
 	if (!session->json && done > 0)
