@@ -366,7 +366,8 @@ parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
 		*exit_code = usage_error(NULL, "no command given");
 		return false;
 	}
-	if (npos < count_specs(inv->command->positional) - inv->command->optional_positional)
+	inv->npositional = count_specs(inv->command->positional);
+	if (npos < inv->npositional - inv->command->optional_positional)
 	{
 		*exit_code = usage_error(inv->command, "missing argument %s",
 								 inv->command->positional[npos].metavar);

@@ -1,7 +1,7 @@
 /*
  * batches.c
- *	  The client's commands that hand out and end batches: acquire (which
- *	  may wait for new assets), peek, release, heartbeat, requeue, rewind.
+ *	  The commands that hand out and end batches, where a query does not do:
+ *	  acquire (which may wait for new assets), peek, release and requeue.
  */
 #include "client.h"
 
@@ -156,20 +156,6 @@ cmd_release(Session *session, const Invocation *inv)
 }
 
 /*
- * heartbeat BATCH ATTEMPT
- */
-int
-cmd_heartbeat(Session *session, const Invocation *inv)
-{
-	return print_query(session,
-					   "SELECT $1::pg_catalog.int8 AS batch,"
-					   " $2::pg_catalog.int4 AS attempt, h.lease_until"
-					   " FROM @extschema@.batchintory_heartbeat(batch => $1,"
-					   " attempt => $2) AS h (lease_until)",
-					   2, inv->positional, print_result);
-}
-
-/*
  * requeue BATCH
  *		batchintory_requeue, then the batch as batchintory.batches shows it
  *		(in a statement of its own, which sees the change).
@@ -189,17 +175,4 @@ cmd_requeue(Session *session, const Invocation *inv)
 					   " attempts_left, retry_after FROM batchintory.batches"
 					   " WHERE batch OPERATOR(pg_catalog.=) $1",
 					   1, inv->positional, print_result);
-}
-
-/*
- * rewind JOB ID
- */
-int
-cmd_rewind(Session *session, const Invocation *inv)
-{
-	return print_query(session,
-					   "SELECT $1::pg_catalog.text AS job, $2::pg_catalog.int8 AS id,"
-					   " r.superseded FROM @extschema@.batchintory_rewind(job => $1,"
-					   " id => $2) AS r (superseded)",
-					   2, inv->positional, print_result);
 }

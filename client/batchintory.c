@@ -1,7 +1,7 @@
 /*
  * batchintory.c
- *	  The batchintory command-line client: its table of commands, arguments
- *	  and options, and main.
+ *	  The client's table of commands, their arguments and options (and the
+ *	  query of those that are one query), and main.
  */
 #include "client.h"
 
@@ -151,56 +151,111 @@ static const ArgSpec run_options[] = {
 	{NULL}
 };
 
+/*
+ * The commands.  Those with sql and no func are that one query, with their
+ * positional arguments as $1, $2, ... (@extschema@: the extension's schema)
+ * and their rows printed by print.
+ */
 const CommandSpec commands[] = {
-	{"jobs", "list the jobs and their progress", job_arg, 1, NULL, false,
-	cmd_jobs},
-	{"status", "show a job, its batches and the progress of a backfill",
-	job_arg, 0, NULL, false, cmd_status},
-	{"register", "create a job over a metadata table", job_arg, 0,
-		register_options, false, cmd_register,
-		"Options left out take the defaults of batchintory_register: no weight,\n"
+	{.name = "jobs", .summary = "list the jobs and their progress",
+		.positional = job_arg, .optional_positional = 1,
+	.func = cmd_jobs},
+	{.name = "status",
+		.summary = "show a job, its batches and the progress of a backfill",
+	.positional = job_arg, .func = cmd_status},
+	{.name = "register", .summary = "create a job over a metadata table",
+		.positional = job_arg, .options = register_options,
+		.func = cmd_register,
+		.notes = "Options left out take the defaults of batchintory_register: no weight,\n"
 		"filter, window or limits, --max-attempts 3, --lease '1 hour', --config\n"
 		"'{}', --retry-backoff 0, --late-commit-guard on, --guard-timeout\n"
 	"'10 seconds', --notify off.\n"},
-	{"alter", "change the settings of a job", job_arg, 0, alter_options,
-		false, cmd_alter,
-		"Options left out leave a setting unchanged; --reset clears settings\n"
-	"(weight_column, filter, lower_bound, upper_bound, max_count, max_weight).\n",
-	true},
-	{"drop", "delete a job with its batches and attempts", job_arg, 0, NULL,
-	false, cmd_drop},
-	{"acquire", "take the next batches of a job", job_arg, 0,
-		acquire_options, false, cmd_acquire,
-		"--wait alone waits until a batch comes or the client is interrupted;\n"
+	{.name = "alter", .summary = "change the settings of a job",
+		.positional = job_arg, .options = alter_options, .func = cmd_alter,
+		.notes = "Options left out leave a setting unchanged; --reset clears settings\n"
+		"(weight_column, filter, lower_bound, upper_bound, max_count, max_weight).\n",
+	.needs_option = true},
+	{.name = "drop", .summary = "delete a job with its batches and attempts",
+		.positional = job_arg,
+		.sql = "SELECT $1::pg_catalog.text AS job, 'dropped' AS status"
+		" FROM @extschema@.batchintory_drop(job => $1)",
+	.print = print_result},
+	{.name = "acquire", .summary = "take the next batches of a job",
+		.positional = job_arg, .options = acquire_options,
+		.func = cmd_acquire,
+		.notes = "--wait alone waits until a batch comes or the client is interrupted;\n"
 		"--wait=SECONDS gives up after SECONDS (exit status 1). A job registered\n"
 	"with --notify on wakes waiting clients as soon as assets are inserted.\n"},
-	{"peek", "show the batch acquire would hand out now, without taking it",
-	job_arg, 0, peek_options, false, cmd_peek},
-	{"release", "record the outcome of an attempt: STATUS succeeded or failed",
-	release_args, 0, release_options, false, cmd_release},
-	{"heartbeat", "extend the lease of an attempt", batch_attempt_args, 0,
-	NULL, false, cmd_heartbeat},
-	{"requeue", "put a failed or succeeded batch back in line", batch_arg, 0,
-	NULL, false, cmd_requeue},
-	{"rewind", "hand out key ID and everything after it again", job_id_args,
-	0, NULL, false, cmd_rewind},
-	{"backlog", "what a job has not processed yet", job_arg, 0,
-	backlog_options, false, cmd_backlog},
-	{"lookup", "every attempt of JOB that covered asset ID", job_id_args, 0,
-	NULL, false, cmd_lookup},
-	{"lookup-all", "every attempt of every job of TABLE that covered asset ID",
-	table_id_args, 0, NULL, false, cmd_lookup_all},
-	{"details", "the current attempt of a batch, with its job's settings",
-	batch_arg, 0, NULL, false, cmd_details},
-	{"assets", "the keys (or rows) of the matching assets of a batch",
-	batch_arg, 0, assets_options, false, cmd_assets},
-	{"predicate", "a WHERE condition selecting the rows of a batch", batch_arg,
-	0, NULL, false, cmd_predicate},
-	{"verify", "recount the succeeded batches of a job; list those that changed",
-	job_arg, 0, verify_options, false, cmd_verify},
-	{"run", "acquire, run COMMAND on each batch, release; repeat", job_arg, 0,
-		run_options, true, cmd_run,
-		"COMMAND finds the batch in BATCHINTORY_* environment variables and may\n"
+	{.name = "peek",
+		.summary = "show the batch acquire would hand out now, without taking it",
+	.positional = job_arg, .options = peek_options, .func = cmd_peek},
+	{.name = "release",
+		.summary = "record the outcome of an attempt: STATUS succeeded or failed",
+		.positional = release_args, .options = release_options,
+	.func = cmd_release},
+	{.name = "heartbeat", .summary = "extend the lease of an attempt",
+		.positional = batch_attempt_args,
+		.sql = "SELECT $1::pg_catalog.int8 AS batch,"
+		" $2::pg_catalog.int4 AS attempt, h.lease_until"
+		" FROM @extschema@.batchintory_heartbeat(batch => $1,"
+		" attempt => $2) AS h (lease_until)",
+	.print = print_result},
+	{.name = "requeue",
+		.summary = "put a failed or succeeded batch back in line",
+	.positional = batch_arg, .func = cmd_requeue},
+	{.name = "rewind",
+		.summary = "hand out key ID and everything after it again",
+		.positional = job_id_args,
+		.sql = "SELECT $1::pg_catalog.text AS job, $2::pg_catalog.int8 AS id,"
+		" r.superseded FROM @extschema@.batchintory_rewind(job => $1,"
+		" id => $2) AS r (superseded)",
+	.print = print_result},
+	{.name = "backlog", .summary = "what a job has not processed yet",
+		.positional = job_arg, .options = backlog_options,
+	.func = cmd_backlog},
+	{.name = "lookup", .summary = "every attempt of JOB that covered asset ID",
+		.positional = job_id_args,
+		.sql = "SELECT * FROM @extschema@.batchintory_lookup(job => $1,"
+		" id => $2)",
+	.print = print_result},
+	{.name = "lookup-all",
+		.summary = "every attempt of every job of TABLE that covered asset ID",
+		.positional = table_id_args,
+		.sql = "SELECT * FROM @extschema@.batchintory_lookup_all("
+		"source => $1, id => $2)",
+	.print = print_result},
+	/* the keys people look for first; unknown ones last, by name */
+	{.name = "details",
+		.summary = "the current attempt of a batch, with its job's settings",
+		.positional = batch_arg,
+		.sql = "SELECT d.key, d.value OPERATOR(pg_catalog.#>>) '{}',"
+		" d.value::pg_catalog.text"
+		" FROM pg_catalog.jsonb_each("
+		"@extschema@.batchintory_details(batch => $1)) AS d"
+		" ORDER BY pg_catalog.array_position(ARRAY['job', 'source',"
+		" 'filter', 'batch', 'attempt', 'state', 'status', 'first_id',"
+		" 'last_id', 'asset_count', 'weight', 'ended_by', 'worker',"
+		" 'acquired_at', 'lease_until', 'released_at', 'message',"
+		" 'result', 'config'], d.key), d.key",
+	.print = print_pairs},
+	{.name = "assets",
+		.summary = "the keys (or rows) of the matching assets of a batch",
+	.positional = batch_arg, .options = assets_options, .func = cmd_assets},
+	/* the condition alone, for $(batchintory predicate 5) in a script */
+	{.name = "predicate",
+		.summary = "a WHERE condition selecting the rows of a batch",
+		.positional = batch_arg,
+		.sql = "SELECT $1::pg_catalog.int8 AS batch,"
+		" @extschema@.batchintory_predicate(batch => $1) AS predicate",
+	.print = print_value},
+	{.name = "verify",
+		.summary = "recount the succeeded batches of a job; list those that changed",
+	.positional = job_arg, .options = verify_options, .func = cmd_verify},
+	{.name = "run",
+		.summary = "acquire, run COMMAND on each batch, release; repeat",
+		.positional = job_arg, .options = run_options, .takes_command = true,
+		.func = cmd_run,
+		.notes = "COMMAND finds the batch in BATCHINTORY_* environment variables and may\n"
 		"write a JSON result into the file named by BATCHINTORY_RESULT_FILE.\n"
 	"See docs/cli.md for the whole protocol.\n"},
 	{NULL}
@@ -216,8 +271,11 @@ main(int argc, char **argv)
 	if (!parse_command_line(argc, argv, &inv, &session.json, &rc))
 		return rc;
 	rc = session_open(&session, inv.conninfo);
-	if (rc == EXIT_OK)
+	if (rc == EXIT_OK && inv.command->func)
 		rc = inv.command->func(&session, &inv);
+	else if (rc == EXIT_OK)
+		rc = print_query(&session, inv.command->sql, inv.npositional,
+						 inv.positional, inv.command->print);
 	session_close(&session);
 	return rc;
 }

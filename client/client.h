@@ -79,7 +79,12 @@ struct Invocation;
 typedef int (*CommandFunc) (struct Session *session,
 							const struct Invocation *inv);
 
-/* A command: its arguments, options and implementation */
+typedef void (*PrintFunc) (const struct Session *session, const PGresult *res);
+
+/*
+ * A command: its arguments, options and implementation: func, or a query
+ * over the positional arguments (sql) whose rows print prints
+ */
 typedef struct CommandSpec
 {
 	const char *name;
@@ -89,6 +94,8 @@ typedef struct CommandSpec
 	const ArgSpec *options;
 	bool		takes_command;	/* needs "-- COMMAND [ARG...]" */
 	CommandFunc func;
+	const char *sql;
+	PrintFunc	print;
 	const char *notes;			/* printed after the options by --help */
 	bool		needs_option;	/* at least one option must be given */
 } CommandSpec;
@@ -99,6 +106,7 @@ typedef struct Invocation
 	const CommandSpec *command;
 	const char *conninfo;		/* -d, or NULL for the PG* environment */
 	const char *positional[MAX_ARGS];	/* NULL when an optional one is omitted */
+	int			npositional;	/* how many the command takes */
 	const char *options[MAX_ARGS];	/* by index in command->options; NULL when
 									 * not given, "" for a given flag */
 	char	  **child_argv;		/* after "--", NULL-terminated */
@@ -144,8 +152,6 @@ typedef struct JsonObject
 	bool		first;
 } JsonObject;
 
-typedef void (*PrintFunc) (const Session *session, const PGresult *res);
-
 extern JsonKind json_kind(Oid type);
 extern void json_begin(JsonObject *obj, FILE *out);
 extern void json_field(JsonObject *obj, const char *key, const char *value,
@@ -155,6 +161,7 @@ extern int	display_width(const char *s, int encoding);
 extern void print_result(const Session *session, const PGresult *res);
 extern void print_record(const Session *session, const PGresult *res);
 extern void print_pairs(const Session *session, const PGresult *res);
+extern void print_value(const Session *session, const PGresult *res);
 extern int	print_query(Session *session, const char *sql, int nparams,
 						const char *const *params, PrintFunc print);
 
@@ -202,7 +209,6 @@ extern int	cmd_jobs(Session *session, const Invocation *inv);
 extern int	cmd_status(Session *session, const Invocation *inv);
 extern int	cmd_register(Session *session, const Invocation *inv);
 extern int	cmd_alter(Session *session, const Invocation *inv);
-extern int	cmd_drop(Session *session, const Invocation *inv);
 
 /* batches.c */
 extern PGresult *release_attempt(Session *session, const char *batch,
@@ -211,17 +217,11 @@ extern PGresult *release_attempt(Session *session, const char *batch,
 extern int	cmd_acquire(Session *session, const Invocation *inv);
 extern int	cmd_peek(Session *session, const Invocation *inv);
 extern int	cmd_release(Session *session, const Invocation *inv);
-extern int	cmd_heartbeat(Session *session, const Invocation *inv);
 extern int	cmd_requeue(Session *session, const Invocation *inv);
-extern int	cmd_rewind(Session *session, const Invocation *inv);
 
 /* inspect.c */
 extern int	cmd_backlog(Session *session, const Invocation *inv);
-extern int	cmd_lookup(Session *session, const Invocation *inv);
-extern int	cmd_lookup_all(Session *session, const Invocation *inv);
-extern int	cmd_details(Session *session, const Invocation *inv);
 extern int	cmd_assets(Session *session, const Invocation *inv);
-extern int	cmd_predicate(Session *session, const Invocation *inv);
 extern int	cmd_verify(Session *session, const Invocation *inv);
 
 /* command.c */

@@ -1,8 +1,7 @@
 /*
  * command.c
- *	  The command that run starts for a batch: its environment, the file
- *	  it may write its result into, heartbeats while it runs, and how it
- *	  ended.
+ *	  The command run starts for a batch: its environment, its result file,
+ *	  heartbeats while it runs, and how it ended.
  */
 #include "client.h"
 

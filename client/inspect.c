@@ -1,11 +1,9 @@
 /*
  * inspect.c
- *	  The client's commands that look at the inventory and into batches:
- *	  backlog, lookup, lookup-all, details, assets, predicate and verify.
+ *	  The commands that look into the inventory, where a query does not do:
+ *	  backlog (an option), assets (--rows) and verify (its exit status).
  */
 #include "client.h"
-
-#include <string.h>
 
 /*
  * backlog JOB [--estimate]
@@ -20,51 +18,6 @@ cmd_backlog(Session *session, const Invocation *inv)
 					   "SELECT * FROM @extschema@.batchintory_backlog(job => $1,"
 					   " exact => $2)",
 					   2, params, print_result);
-}
-
-/*
- * lookup JOB ID
- */
-int
-cmd_lookup(Session *session, const Invocation *inv)
-{
-	return print_query(session,
-					   "SELECT * FROM @extschema@.batchintory_lookup(job => $1,"
-					   " id => $2)",
-					   2, inv->positional, print_result);
-}
-
-/*
- * lookup-all TABLE ID
- */
-int
-cmd_lookup_all(Session *session, const Invocation *inv)
-{
-	return print_query(session,
-					   "SELECT * FROM @extschema@.batchintory_lookup_all("
-					   "source => $1, id => $2)",
-					   2, inv->positional, print_result);
-}
-
-/*
- * details BATCH
- *		batchintory_details as "key: value" lines, the keys people look for
- *		first (unknown ones last, by name); with --json the object itself.
- */
-int
-cmd_details(Session *session, const Invocation *inv)
-{
-	return print_query(session,
-					   "SELECT d.key, d.value OPERATOR(pg_catalog.#>>) '{}',"
-					   " d.value::pg_catalog.text"
-					   " FROM pg_catalog.jsonb_each("
-					   "@extschema@.batchintory_details(batch => $1)) AS d"
-					   " ORDER BY pg_catalog.array_position(ARRAY['job', 'source',"
-					   " 'filter', 'batch', 'attempt', 'state', 'status', 'first_id',"
-					   " 'last_id', 'asset_count', 'weight', 'ended_by', 'worker',"
-					   " 'acquired_at', 'lease_until', 'released_at', 'message',"
-					   " 'result', 'config'], d.key), d.key",
-					   1, inv->positional, print_pairs);
 }
 
 /*
@@ -102,29 +55,6 @@ cmd_assets(Session *session, const Invocation *inv)
 		PQclear(res);
 	}
 	return print_query(session, sql, 1, inv->positional, print_result);
-}
-
-/* The predicate (column 1 of res) alone on a line; JSON: with the batch */
-static void
-print_predicate(const Session *session, const PGresult *res)
-{
-	if (session->json)
-		print_result(session, res);
-	else
-		printf("%s\n", PQgetvalue(res, 0, 1));
-}
-
-/*
- * predicate BATCH
- *		The condition alone, for $(batchintory predicate 5) in a script.
- */
-int
-cmd_predicate(Session *session, const Invocation *inv)
-{
-	return print_query(session,
-					   "SELECT $1::pg_catalog.int8 AS batch,"
-					   " @extschema@.batchintory_predicate(batch => $1) AS predicate",
-					   1, inv->positional, print_predicate);
 }
 
 /*

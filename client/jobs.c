@@ -1,7 +1,7 @@
 /*
  * jobs.c
- *	  The client's commands on jobs: jobs, status, register, alter and
- *	  drop.
+ *	  The commands on jobs that are code rather than a query in the command
+ *	  table: jobs (which register and alter reuse), status, register, alter.
  */
 #include "client.h"
 
@@ -114,16 +114,4 @@ int
 cmd_alter(Session *session, const Invocation *inv)
 {
 	return call_with_options(session, inv, "batchintory_alter");
-}
-
-/*
- * drop JOB
- */
-int
-cmd_drop(Session *session, const Invocation *inv)
-{
-	return print_query(session,
-					   "SELECT $1::pg_catalog.text AS job, 'dropped' AS status"
-					   " FROM @extschema@.batchintory_drop(job => $1)",
-					   1, inv->positional, print_result);
 }

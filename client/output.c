@@ -315,6 +315,19 @@ print_pairs(const Session *session, const PGresult *res)
 	free(values);
 }
 
+/*
+ * The last column of the first row of res alone on a line (JSON mode: the
+ * row as an object)
+ */
+void
+print_value(const Session *session, const PGresult *res)
+{
+	if (session->json)
+		print_json_rows(res);
+	else
+		printf("%s\n", PQgetvalue(res, 0, PQnfields(res) - 1));
+}
+
 /* Run sql with params, print its rows with print, and free it */
 int
 print_query(Session *session, const char *sql, int nparams,

@@ -1,8 +1,7 @@
 /*
  * run.c
- *	  The run command: acquire a batch, run a command on it, release it by
- *	  the command's exit status, report it; repeat until no batch is left,
- *	  or with --follow wait for new assets.
+ *	  The run command: acquire a batch, run a command on it, release, report;
+ *	  repeat until no batch is left, or with --follow wait for new assets.
  */
 #include "client.h"
 

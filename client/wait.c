@@ -1,8 +1,7 @@
 /*
  * wait.c
  *	  Waiting for new assets: SIGINT and SIGTERM as requests to stop, LISTEN
- *	  on the channel of a job, and a wait that ends on a notification, after
- *	  a timeout, or on a request to stop.
+ *	  on a job's channel, a wait until a notification, a timeout or a stop.
  */
 #include "client.h"
 
