@@ -137,7 +137,8 @@ read_result_file(const char *path, const char **why)
 
 /*
  * Take the command's result into outcome, if it wrote one: valid JSON
- * (the server judges) becomes the result of the attempt.  Anything else is
+ * (the server judges, and gives it back as jsonb prints it) becomes the
+ * result of the attempt.  Anything else is
  * reported, and fails an attempt that would have succeeded.
  */
 static void
@@ -156,8 +157,11 @@ take_result(Session *session, const char *path, CommandOutcome *outcome)
 						  (const char *const *) &text);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK)
 		{
-			outcome->result = text;
+			/* jsonb's own text: one line, for the report of run */
+			outcome->result = strcpy(xmalloc(strlen(PQgetvalue(res, 0, 0)) + 1),
+									 PQgetvalue(res, 0, 0));
 			PQclear(res);
+			free(text);
 			return;
 		}
 		why = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);

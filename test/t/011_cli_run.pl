@@ -147,7 +147,7 @@ my $tmp = tempdir(CLEANUP => 1);
 	  . ' printf \'{"rows": %s, "out": "s3://out/%s"}\n\' $BATCHINTORY_ASSET_COUNT $BATCHINTORY_BATCH'
 	  . ' > "$BATCHINTORY_RESULT_FILE"');
 is($rc, 0, 'result: exit 0');
-my ($batch) = $out =~ /^batch (\d+) attempt 1: .* succeeded in \S+ s, result \{"rows": 5, "out": "s3:\/\/out\/\d+"\}$/m;
+my ($batch) = $out =~ /^batch (\d+) attempt 1: .* succeeded in \S+ s, result \{"out": "s3:\/\/out\/\1", "rows": 5\}$/m;
 ok($batch, 'result: shown with the batch');
 ($rc, $out, $err) = cli('--json', 'lookup', 'res', '1');
 is_deeply(json_lines($out)->[0]{result}, { rows => 5, out => "s3://out/$batch" },
@@ -157,8 +157,10 @@ chomp $path;
 like($path, qr{/batchintory-result-\w+$}, 'result: a file of its own');
 ok(!-e $path, 'result: the file is removed afterwards');
 
+# JSON over several lines: one line in the report
 ($rc, $out, $err) = cli('--json', 'run', 'res', '--iterations', '1', '--', 'sh', '-c',
-	'echo "{\"rows\": 5}" > "$BATCHINTORY_RESULT_FILE"');
+	'printf \'{\n  "rows": 5\n}\n\' > "$BATCHINTORY_RESULT_FILE"');
+is(scalar(() = $out =~ /\n/g), 1, 'result: the JSON report of run stays one line');
 is_deeply(json_lines($out)->[0]{result}, { rows => 5 }, 'result: in the JSON report of run');
 
 ($rc, $out, $err) = cli('--json', 'run', 'res', '--iterations', '1', '--', 'sh', '-c',
