@@ -104,6 +104,12 @@ listen_for_assets(Session *session, const char *job)
 
 	if (res == NULL)
 		return false;
+	/* no channel: the recheck timer alone finds new assets */
+	if (PQgetisnull(res, 0, 0))
+	{
+		PQclear(res);
+		return true;
+	}
 	channel = PQescapeIdentifier(session->conn, PQgetvalue(res, 0, 0),
 								 strlen(PQgetvalue(res, 0, 0)));
 	PQclear(res);
