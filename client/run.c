@@ -49,7 +49,7 @@ report_batch(const Session *session, const PGresult *batch,
 	{
 		const char *count = PQgetvalue(batch, 0, PQfnumber(batch, "asset_count"));
 
-			printf("batch %s attempt %s: ids %s..%s, %s asset%s: %s%s%s%s in %.1f s%s%s\n",
+		printf("batch %s attempt %s: ids %s..%s, %s asset%s: %s%s%s%s in %.1f s%s%s\n",
 			   PQgetvalue(batch, 0, PQfnumber(batch, "batch")),
 			   PQgetvalue(batch, 0, PQfnumber(batch, "attempt")),
 			   PQgetvalue(batch, 0, PQfnumber(batch, "first_id")),

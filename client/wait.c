@@ -183,7 +183,7 @@ wait_for_assets(Session *session, double seconds)
 		if (poll(fds, wake_pipe[0] >= 0 ? 2 : 1, (int) ceil(left * 1000)) < 0 &&
 			errno != EINTR)
 		{
-					fprintf(stderr, "batchintory: could not wait for notifications: %s\n",
+			fprintf(stderr, "batchintory: could not wait for notifications: %s\n",
 					strerror(errno));
 			return WAKE_ERROR;
 		}

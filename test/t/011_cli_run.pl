@@ -301,7 +301,7 @@ $run = IPC::Run::start(
 	'>', \$run_out, '2>', \$run_err);
 $node->poll_query_until('postgres', q{
 	SELECT count(*) = 1 FROM pg_stat_activity
-	WHERE application_name = 'batchintory' AND state = 'idle'
+	WHERE pid <> pg_backend_pid() AND state = 'idle'
 		AND query LIKE '%batchintory_acquire%'})
   or die 'acquire --wait did not start waiting';
 sql(q{INSERT INTO events (payload) VALUES ('d')});
@@ -318,7 +318,7 @@ $run = IPC::Run::start([ 'batchintory', 'acquire', 'follow', '--wait' ],
 	'>', \$run_out, '2>', \$run_err);
 $node->poll_query_until('postgres', q{
 	SELECT count(*) = 1 FROM pg_stat_activity
-	WHERE application_name = 'batchintory' AND state = 'idle'
+	WHERE pid <> pg_backend_pid() AND state = 'idle'
 		AND query LIKE '%batchintory_acquire%'})
   or die 'acquire --wait did not start waiting';
 $run->signal('INT');
