@@ -10,15 +10,18 @@
 /*
  * jobs [JOB]
  *		The jobs (or one job) from the view batchintory.jobs: the columns
- *		that fit a line; status shows them all.
+ *		that fit a line, and what is wrong with the job (the column problem
+ *		of extension 0.2.0, taken by name so that 0.1.0 works too); status
+ *		shows them all.
  */
 int
 cmd_jobs(Session *session, const Invocation *inv)
 {
 	return print_query(session,
 					   "SELECT job, source, kind, frontier, processed, total,"
-					   " progress_pct, succeeded, failed, in_flight,"
-					   " retry_pending FROM batchintory.jobs"
+					   " progress_pct, succeeded, failed, in_flight, retry_pending,"
+					   " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'problem'"
+					   " AS problem FROM batchintory.jobs AS j"
 					   " WHERE $1::pg_catalog.text IS NULL OR job OPERATOR(pg_catalog.=) $1"
 					   " ORDER BY job",
 					   1, inv->positional, print_result);
