@@ -5,8 +5,6 @@
  */
 #include "client.h"
 
-#include <stdlib.h>
-
 /*
  * Print the batches in res (acquire, peek); with none, say so on stderr
  * and return EXIT_NO_BATCH.
@@ -19,8 +17,7 @@ print_batches(const Session *session, const PGresult *res, const char *job)
 		print_result(session, res);
 		return EXIT_OK;
 	}
-	if (!session->json)
-		fprintf(stderr, "no batch available for job \"%s\"\n", job);
+	fprintf(stderr, "no batch available for job \"%s\"\n", job);
 	return EXIT_NO_BATCH;
 }
 
@@ -66,22 +63,18 @@ cmd_acquire(Session *session, const Invocation *inv)
 			return EXIT_SERVER;
 		if (PQntuples(res) > 0 || wait == NULL)
 			break;
-		PQclear(res);
 
 		if (deadline > 0 && deadline - now_seconds() < timeout)
 			timeout = deadline - now_seconds();
-		if (timeout <= 0)
-			reason = WAKE_STOP;
-		else
-			reason = wait_for_assets(session, timeout);
+		reason = timeout > 0 ? wait_for_assets(session, timeout) : WAKE_STOP;
 		if (reason == WAKE_ERROR)
-			return EXIT_SERVER;
-		if (reason == WAKE_STOP)
 		{
-			if (!session->json)
-				fprintf(stderr, "no batch available for job \"%s\"\n", job);
-			return EXIT_NO_BATCH;
+			PQclear(res);
+			return EXIT_SERVER;
 		}
+		if (reason == WAKE_STOP)
+			break;				/* with no batch */
+		PQclear(res);
 	}
 	rc = print_batches(session, res, job);
 	PQclear(res);

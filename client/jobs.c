@@ -5,8 +5,6 @@
  */
 #include "client.h"
 
-#include <string.h>
-
 /*
  * jobs [JOB]
  *		The jobs (or one job) from the view batchintory.jobs: the columns

@@ -148,6 +148,7 @@ is($err, qq(no batch available for job "csv"\n), 'acquire with no work: notice o
 ($rc, $out, $err) = cli('acquire', 'csv', '--json');
 is($rc, 1, 'acquire --json with no work: exit 1');
 is($out, '', 'acquire --json with no work: no output');
+is($err, qq(no batch available for job "csv"\n), 'acquire --json with no work: notice on stderr');
 
 ($rc, $out, $err) = cli('release', '1', '1', 'succeeded');
 is($rc, 0, 'release: exit 0');
