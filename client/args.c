@@ -63,7 +63,7 @@ print_help(void)
 		   "  batchintory [-d CONNINFO] [--json] COMMAND [ARG]... [OPTION]...\n\n"
 		   "Commands:\n");
 	for (cmd = commands; cmd->name; cmd++)
-		printf("  %-10s %s\n", cmd->name, cmd->summary);
+		printf("  %-11s %s\n", cmd->name, cmd->summary);
 	printf("\nOptions (before or after the command):\n"
 		   "  -d, --dbname=CONNINFO  database to connect to, as a connection string or\n"
 		   "                         URI (default: the PG* environment variables)\n"
