@@ -233,7 +233,7 @@ const CommandSpec commands[] = {
 		" FROM pg_catalog.jsonb_each("
 		"@extschema@.batchintory_details(batch => $1)) AS d"
 		" ORDER BY pg_catalog.array_position(ARRAY['job', 'source',"
-		" 'filter', 'batch', 'attempt', 'state', 'status', 'attempt_status',"
+		" 'filter', 'batch', 'attempt', 'status', 'attempt_status',"
 		" 'first_id', 'last_id', 'asset_count', 'weight', 'ended_by', 'worker',"
 		" 'acquired_at', 'lease_until', 'released_at', 'message',"
 		" 'result', 'config'], d.key), d.key",

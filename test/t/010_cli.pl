@@ -276,13 +276,14 @@ is($rc, 0, 'details: exit 0');
 like($out, qr/\Ajob: +csv\nsource: +(public\.)?files\nfilter: .*kind.*csv.*\nbatch: +3\nattempt: +1\n/,
 	'details: job, table and filter first');
 like($out, qr/^message: +bad "row"\n\tat 14$/m, 'details: the release message');
-like($out, qr/^(state|status): +retry_pending$/m, 'details: the state of the batch');
+like($out, qr/^status: +retry_pending\nattempt_status: +failed$/m,
+	'details: the state of the batch, and how its attempt ended');
 like($out, qr/^config: +\{"format": "csv"\}$/m, 'details: config as JSON');
 ($rc, $out, $err) = cli('--json', 'details', '3');
 $rows = json_lines($out);
 is(scalar @$rows, 1, 'details --json: one object');
-is_deeply([ @{ $rows->[0] }{qw(job batch attempt ended_by first_id last_id)} ],
-	[ 'csv', 3, 1, 'max_count', 13, 18 ],
+is_deeply([ @{ $rows->[0] }{qw(job batch attempt status attempt_status ended_by first_id last_id)} ],
+	[ 'csv', 3, 1, 'retry_pending', 'failed', 'max_count', 13, 18 ],
 	'details --json: the current attempt');
 is_deeply($rows->[0]{config}, { format => 'csv' }, 'details --json: config is JSON');
 ($rc, $out, $err) = cli('details', '999');
