@@ -55,8 +55,9 @@ $(EXTENSION)--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0)
 	cat $^ > $@
 
 # the command-line client, built against libpq and installed next to psql
-CLIENT_OBJS = client/batchintory.o client/args.o client/commands.o \
-	client/db.o client/output.o client/run.o
+CLIENT_OBJS = client/batchintory.o client/args.o client/db.o client/output.o \
+	client/jobs.o client/batches.o client/inspect.o client/wait.o \
+	client/progress.o client/command.o client/run.o
 
 all: client/batchintory
 

@@ -63,7 +63,7 @@ print_help(void)
 		   "  batchintory [-d CONNINFO] [--json] COMMAND [ARG]... [OPTION]...\n\n"
 		   "Commands:\n");
 	for (cmd = commands; cmd->name; cmd++)
-		printf("  %-10s %s\n", cmd->name, cmd->summary);
+		printf("  %-11s %s\n", cmd->name, cmd->summary);
 	printf("\nOptions (before or after the command):\n"
 		   "  -d, --dbname=CONNINFO  database to connect to, as a connection string or\n"
 		   "                         URI (default: the PG* environment variables)\n"
@@ -71,8 +71,9 @@ print_help(void)
 		   "  -h, --help             show this help, or the help of COMMAND\n"
 		   "  -V, --version          show the version\n\n"
 		   "Exit status: 0 done (run: also when there was nothing to do), 1 acquire\n"
-		   "found no batch, 2 usage error, 3 connection or server error, 4 run: at\n"
-		   "least one batch failed.\n");
+		   "or peek found no batch, 2 usage error, 3 connection or server error,\n"
+		   "4 run: at least one batch failed, 5 verify: assets of succeeded batches\n"
+		   "changed.\n");
 }
 
 static void
@@ -90,10 +91,15 @@ print_command_help(const CommandSpec *cmd)
 		const ArgSpec *opt = &cmd->options[i];
 		char		left[64];
 
-		snprintf(left, sizeof(left), "--%s%s%s", opt->name,
-				 opt->metavar ? " " : "", opt->metavar ? opt->metavar : "");
+		if (opt->kind == ARG_MAYBE_SECONDS)
+			snprintf(left, sizeof(left), "--%s[=%s]", opt->name, opt->metavar);
+		else
+			snprintf(left, sizeof(left), "--%s%s%s", opt->name,
+					 opt->metavar ? " " : "", opt->metavar ? opt->metavar : "");
 		printf("  %-27s %s\n", left, opt->help);
 	}
+	if (cmd->notes)
+		printf("\n%s", cmd->notes);
 }
 
 #ifdef __GNUC__
@@ -162,7 +168,8 @@ check_kind(const CommandSpec *cmd, ArgKind kind, const char *what,
 	else if (kind == ARG_COUNT && (!parse_int64(value, &number) || number < 1))
 		*exit_code = usage_error(cmd, "invalid value \"%s\" for %s: must be a positive integer",
 								 value, what);
-	else if (kind == ARG_SECONDS && parse_seconds(value) < 0)
+	else if ((kind == ARG_SECONDS || (kind == ARG_MAYBE_SECONDS && *value)) &&
+			 parse_seconds(value) < 0)
 		*exit_code = usage_error(cmd, "invalid value \"%s\" for %s: must be a positive number of seconds",
 								 value, what);
 	else
@@ -226,6 +233,12 @@ add_option(Invocation *inv, int argc, char **argv, int *i, int *exit_code)
 								 (int) len, arg, cmd ? " for command " : "",
 								 cmd ? cmd->name : "");
 		return false;
+	}
+	/* "--wait" waits without limit, "--wait=SECONDS" that long */
+	if (cmd->options[k].kind == ARG_MAYBE_SECONDS && value == NULL)
+	{
+		inv->options[k] = "";
+		return true;
 	}
 	if (cmd->options[k].kind == ARG_FLAG)
 	{
@@ -353,7 +366,8 @@ parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
 		*exit_code = usage_error(NULL, "no command given");
 		return false;
 	}
-	if (npos < count_specs(inv->command->positional) - inv->command->optional_positional)
+	inv->npositional = count_specs(inv->command->positional);
+	if (npos < inv->npositional - inv->command->optional_positional)
 	{
 		*exit_code = usage_error(inv->command, "missing argument %s",
 								 inv->command->positional[npos].metavar);
@@ -366,6 +380,17 @@ parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
 									 inv->command->options[i].name);
 			return false;
 		}
+	if (inv->command->needs_option)
+	{
+		for (i = 0; i < count_specs(inv->command->options); i++)
+			if (inv->options[i] != NULL)
+				break;
+		if (i == count_specs(inv->command->options))
+		{
+			*exit_code = usage_error(inv->command, "no option given: nothing to change");
+			return false;
+		}
+	}
 	if (inv->command->takes_command &&
 		(inv->child_argv == NULL || inv->child_argv[0] == NULL))
 	{

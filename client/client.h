@@ -8,15 +8,18 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "libpq-fe.h"
 
-/* exit codes: documented in the usage text and in doc/cli.md */
+/* exit codes: documented in the usage text and in docs/cli.md */
 #define EXIT_OK				0	/* done (run: also when there was no work) */
-#define EXIT_NO_BATCH		1	/* acquire: no batch available now */
+#define EXIT_NO_BATCH		1	/* acquire, peek: no batch available now */
 #define EXIT_USAGE			2	/* bad command line */
 #define EXIT_SERVER			3	/* connection or server error */
 #define EXIT_BATCH_FAILED	4	/* run: at least one batch failed */
+#define EXIT_CHANGED		5	/* verify: succeeded batches whose assets
+								 * changed */
 
 /*
  * batchintory_acquire with the job ($1), the limits ($2, $3), the worker
@@ -25,6 +28,9 @@
 #define ACQUIRE_CALL \
 	"@extschema@.batchintory_acquire(job => $1, max_count => $2," \
 	" max_weight => $3, worker => $4, batches => $5) AS a"
+
+/* default of --recheck: seconds between two acquires while waiting */
+#define DEFAULT_RECHECK "30"
 
 /* type OIDs of the columns whose JSON form is not a string (pg_type.dat) */
 #define BOOLOID			16
@@ -45,13 +51,15 @@ typedef enum ArgKind
 	ARG_TEXT,					/* any string; the server checks it */
 	ARG_INT,					/* a 64-bit integer */
 	ARG_COUNT,					/* a positive 64-bit integer */
-	ARG_SECONDS					/* a positive number of seconds */
+	ARG_SECONDS,				/* a positive number of seconds */
+	ARG_MAYBE_SECONDS,			/* "--name" alone, or "--name=SECONDS" */
+	ARG_LIST					/* comma-separated names: a text[] in SQL */
 } ArgKind;
 
 /*
  * A positional argument (name is NULL) or an option "--name" of a command.
  * sql_arg names the SQL argument an option sets, for commands that pass
- * their options through as named arguments (register).
+ * their options through as named arguments (register, alter).
  */
 typedef struct ArgSpec
 {
@@ -63,7 +71,7 @@ typedef struct ArgSpec
 	const char *help;
 } ArgSpec;
 
-#define MAX_ARGS 24
+#define MAX_ARGS 32
 
 struct Session;
 struct Invocation;
@@ -71,7 +79,12 @@ struct Invocation;
 typedef int (*CommandFunc) (struct Session *session,
 							const struct Invocation *inv);
 
-/* A command: its arguments, options and implementation */
+typedef void (*PrintFunc) (const struct Session *session, const PGresult *res);
+
+/*
+ * A command: its arguments, options and implementation: func, or a query
+ * over the positional arguments (sql) whose rows print prints
+ */
 typedef struct CommandSpec
 {
 	const char *name;
@@ -81,6 +94,10 @@ typedef struct CommandSpec
 	const ArgSpec *options;
 	bool		takes_command;	/* needs "-- COMMAND [ARG...]" */
 	CommandFunc func;
+	const char *sql;
+	PrintFunc	print;
+	const char *notes;			/* printed after the options by --help */
+	bool		needs_option;	/* at least one option must be given */
 } CommandSpec;
 
 /* A parsed command line */
@@ -89,6 +106,7 @@ typedef struct Invocation
 	const CommandSpec *command;
 	const char *conninfo;		/* -d, or NULL for the PG* environment */
 	const char *positional[MAX_ARGS];	/* NULL when an optional one is omitted */
+	int			npositional;	/* how many the command takes */
 	const char *options[MAX_ARGS];	/* by index in command->options; NULL when
 									 * not given, "" for a given flag */
 	char	  **child_argv;		/* after "--", NULL-terminated */
@@ -114,6 +132,10 @@ extern int	session_open(Session *session, const char *conninfo);
 extern void session_close(Session *session);
 extern PGresult *session_exec(Session *session, const char *sql, int nparams,
 							  const char *const *params);
+extern PGresult *session_try(Session *session, const char *sql, int nparams,
+							 const char *const *params);
+extern void report_error(const PGresult *res, PGconn *conn);
+extern void *xmalloc(size_t size);
 
 /* output.c */
 typedef enum JsonKind
@@ -135,20 +157,84 @@ extern void json_begin(JsonObject *obj, FILE *out);
 extern void json_field(JsonObject *obj, const char *key, const char *value,
 					   JsonKind kind);
 extern void json_end(JsonObject *obj);
+extern int	display_width(const char *s, int encoding);
 extern void print_result(const Session *session, const PGresult *res);
 extern void print_record(const Session *session, const PGresult *res);
-extern void print_progress(const char *percent, const char *done,
-						   const char *total);
+extern void print_pairs(const Session *session, const PGresult *res);
+extern void print_value(const Session *session, const PGresult *res);
+extern int	print_query(Session *session, const char *sql, int nparams,
+						const char *const *params, PrintFunc print);
 
-/* commands.c */
+/* wait.c */
+typedef enum WakeReason
+{
+	WAKE_NOTIFIED,				/* a notification arrived on the channel */
+	WAKE_TIMER,					/* the recheck interval passed */
+	WAKE_STOP,					/* SIGINT or SIGTERM */
+	WAKE_ERROR					/* the connection broke (reported) */
+} WakeReason;
+
+extern void catch_stop_signals(void);
+extern int	stop_signal(void);
+extern int	stop_signal_count(void);
+extern double now_seconds(void);
+extern bool listen_for_assets(Session *session, const char *job);
+extern void forget_notifications(Session *session);
+extern WakeReason wait_for_assets(Session *session, double seconds);
+
+/* progress.c */
+typedef struct Progress
+{
+	bool		shown;			/* a live line on a terminal */
+	bool		backfill;
+	double		total;			/* assets in a backfill's window, or -1 */
+	long long	batches;
+	double		assets;
+	double		busy_seconds;	/* time spent on the batches */
+	double		left;			/* estimated backlog, or -1 */
+} Progress;
+
+extern void print_progress_bar(const char *percent, const char *done,
+							   const char *total);
+extern void progress_start(Progress *progress, Session *session,
+						   const char *job, bool shown);
+extern void progress_batch(Progress *progress, Session *session,
+						   const char *job, const char *asset_count,
+						   double seconds);
+extern void progress_draw(const Progress *progress, const char *state);
+extern void progress_end(void);
+
+/* jobs.c */
 extern int	cmd_jobs(Session *session, const Invocation *inv);
 extern int	cmd_status(Session *session, const Invocation *inv);
 extern int	cmd_register(Session *session, const Invocation *inv);
+extern int	cmd_alter(Session *session, const Invocation *inv);
+
+/* batches.c */
+extern PGresult *release_attempt(Session *session, const char *batch,
+								 const char *attempt, const char *status,
+								 const char *message, const char *result);
 extern int	cmd_acquire(Session *session, const Invocation *inv);
+extern int	cmd_peek(Session *session, const Invocation *inv);
 extern int	cmd_release(Session *session, const Invocation *inv);
-extern int	cmd_heartbeat(Session *session, const Invocation *inv);
+extern int	cmd_requeue(Session *session, const Invocation *inv);
+
+/* inspect.c */
 extern int	cmd_backlog(Session *session, const Invocation *inv);
-extern int	cmd_lookup(Session *session, const Invocation *inv);
+extern int	cmd_assets(Session *session, const Invocation *inv);
+extern int	cmd_verify(Session *session, const Invocation *inv);
+
+/* command.c */
+typedef struct CommandOutcome
+{
+	bool		succeeded;
+	char		message[256];	/* why not, for the release */
+	char	   *result;			/* JSON the command reported, or NULL */
+} CommandOutcome;
+
+extern bool run_command(Session *session, char **argv, const PGresult *batch,
+						const char *worker, double heartbeat,
+						CommandOutcome *outcome);
 
 /* run.c */
 extern int	cmd_run(Session *session, const Invocation *inv);

@@ -30,8 +30,8 @@ report_fields(const char *severity, const char *primary, const char *detail,
  * Report the error of a failed query.  Errors that did not come from the
  * server (a lost connection) have no fields: print libpq's message.
  */
-static void
-report_server_error(const PGresult *res, PGconn *conn)
+void
+report_error(const PGresult *res, PGconn *conn)
 {
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
@@ -40,7 +40,9 @@ report_server_error(const PGresult *res, PGconn *conn)
 					  PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
 					  PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
 	else
-		fprintf(stderr, "batchintory: %s", PQerrorMessage(conn));
+	{
+			fprintf(stderr, "batchintory: %s", PQerrorMessage(conn));
+	}
 }
 
 /* Notices and warnings of the server go to stderr like errors */
@@ -86,7 +88,7 @@ session_open(Session *session, const char *conninfo)
 					   0, NULL, NULL, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		report_server_error(res, session->conn);
+		report_error(res, session->conn);
 		PQclear(res);
 		return EXIT_SERVER;
 	}
@@ -116,31 +118,39 @@ session_close(Session *session)
 	PQfinish(session->conn);
 }
 
+/* malloc, or exit if memory is exhausted */
+void *
+xmalloc(size_t size)
+{
+	void	   *p = malloc(size);
+
+	if (p == NULL)
+	{
+		fprintf(stderr, "batchintory: out of memory\n");
+		exit(EXIT_SERVER);
+	}
+	return p;
+}
+
 /*
  * Run sql, a single statement that may contain @extschema@ (replaced by the
  * extension's schema) and the text parameters $1 .. $nparams (NULL
- * elements are SQL NULLs).  Returns the result of a successful statement;
- * on error, reports it and returns NULL.
+ * elements are SQL NULLs).  Returns its result, failed or not, for the
+ * caller to check and PQclear.
  */
 PGresult *
-session_exec(Session *session, const char *sql, int nparams,
-			 const char *const *params)
+session_try(Session *session, const char *sql, int nparams,
+			const char *const *params)
 {
 	size_t		len = strlen(sql) + 1;
 	const char *p;
 	char	   *text;
 	char	   *out;
 	PGresult   *res;
-	ExecStatusType status;
 
 	for (p = strstr(sql, EXTSCHEMA); p; p = strstr(p + 1, EXTSCHEMA))
 		len += strlen(session->schema);
-	text = out = malloc(len);
-	if (text == NULL)
-	{
-		fprintf(stderr, "batchintory: out of memory\n");
-		exit(EXIT_SERVER);
-	}
+	text = out = xmalloc(len);
 	while ((p = strstr(sql, EXTSCHEMA)) != NULL)
 	{
 		memcpy(out, sql, p - sql);
@@ -153,10 +163,23 @@ session_exec(Session *session, const char *sql, int nparams,
 
 	res = PQexecParams(session->conn, text, nparams, NULL, params, NULL, NULL, 0);
 	free(text);
-	status = PQresultStatus(res);
+	return res;
+}
+
+/*
+ * session_try that reports an error: returns the result of a successful
+ * statement; on error, reports it and returns NULL.
+ */
+PGresult *
+session_exec(Session *session, const char *sql, int nparams,
+			 const char *const *params)
+{
+	PGresult   *res = session_try(session, sql, nparams, params);
+	ExecStatusType status = PQresultStatus(res);
+
 	if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)
 	{
-		report_server_error(res, session->conn);
+		report_error(res, session->conn);
 		PQclear(res);
 		return NULL;
 	}

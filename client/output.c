@@ -1,15 +1,12 @@
 /*
  * output.c
  *	  What the client prints: aligned tables and records for people, JSON
- *	  Lines (one object per row) for scripts, and the progress bar.
+ *	  Lines (one object per row) for scripts.
  */
 #include "client.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PROGRESS_WIDTH 20
 
 /* How a value of a column of type `type` is written in JSON */
 JsonKind
@@ -114,7 +111,7 @@ json_end(JsonObject *obj)
 }
 
 /* Width of s on a terminal, in the client encoding */
-static int
+int
 display_width(const char *s, int encoding)
 {
 	int			width = 0;
@@ -179,12 +176,7 @@ print_result(const Session *session, const PGresult *res)
 		return;
 	}
 
-	widths = calloc(ncols, sizeof(int));
-	if (widths == NULL)
-	{
-		fprintf(stderr, "batchintory: out of memory\n");
-		exit(EXIT_SERVER);
-	}
+	widths = xmalloc((ncols + 1) * sizeof(int));
 	for (col = 0; col < ncols; col++)
 	{
 		widths[col] = display_width(PQfname(res, col), encoding);
@@ -199,15 +191,20 @@ print_result(const Session *session, const PGresult *res)
 
 	for (row = -1; row < nrows; row++)
 	{
-		for (col = 0; col < ncols; col++)
+		int			ncells = ncols;
+
+		/* no trailing blanks: empty cells at the end are left out */
+		while (row >= 0 && ncells > 1 && *PQgetvalue(res, row, ncells - 1) == '\0')
+			ncells--;
+		for (col = 0; col < ncells; col++)
 		{
 			const char *s = row < 0 ? PQfname(res, col) : PQgetvalue(res, row, col);
-			bool		last = col == ncols - 1;
+			bool		last = col == ncells - 1;
 			bool		right = row >= 0 && json_kind(PQftype(res, col)) == JSON_NUMBER;
 
 			if (col > 0)
 				fputs("  ", stdout);
-			/* no trailing blanks after a left-aligned last column */
+			/* nor after a left-aligned last cell */
 			print_padded(s, display_width(s, encoding),
 						 last && !right ? display_width(s, encoding) : widths[col],
 						 right);
@@ -231,14 +228,39 @@ print_result(const Session *session, const PGresult *res)
 }
 
 /*
- * Print the first row of res as "name: value" lines (JSON mode: as
- * print_result does).
+ * Print "name: value" lines, the values aligned after the longest name
+ */
+static void
+print_name_values(int encoding, int n, const char *const *names,
+				  const char *const *values)
+{
+	int			width = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		int			w = display_width(names[i], encoding);
+
+		if (w > width)
+			width = w;
+	}
+	for (i = 0; i < n; i++)
+		/* no trailing blanks after the name of an empty value */
+		printf("%s:%*s%s\n", names[i],
+			   *values[i] ? width - display_width(names[i], encoding) + 1 : 0,
+			   "", values[i]);
+}
+
+/*
+ * Print the first row of res as "name: value" lines, one per column (JSON
+ * mode: as print_result does).
  */
 void
 print_record(const Session *session, const PGresult *res)
 {
-	int			encoding = PQclientEncoding(session->conn);
-	int			width = 0;
+	int			n = PQnfields(res);
+	const char **names;
+	const char **values;
 	int			col;
 
 	if (session->json)
@@ -246,39 +268,76 @@ print_record(const Session *session, const PGresult *res)
 		print_json_rows(res);
 		return;
 	}
-	for (col = 0; col < PQnfields(res); col++)
+	names = xmalloc((n + 1) * sizeof(char *));
+	values = xmalloc((n + 1) * sizeof(char *));
+	for (col = 0; col < n; col++)
 	{
-		int			w = display_width(PQfname(res, col), encoding);
-
-		if (w > width)
-			width = w;
+		names[col] = PQfname(res, col);
+		values[col] = PQgetvalue(res, 0, col);
 	}
-	for (col = 0; col < PQnfields(res); col++)
-	{
-		const char *name = PQfname(res, col);
-		const char *value = PQgetvalue(res, 0, col);
-
-		/* no trailing blanks after the name of an empty value */
-		printf("%s:%*s%s\n", name,
-			   *value ? width - display_width(name, encoding) + 1 : 0, "", value);
-	}
+	print_name_values(PQclientEncoding(session->conn), n, names, values);
+	free(names);
+	free(values);
 }
 
 /*
- * The progress of a backfill, as a bar like
- * "[##########----------] 50.0% (350/700 assets)"
+ * Print the rows of res, each a name (column 0), its value as text
+ * (column 1) and as JSON (column 2): "name: value" lines, or in JSON mode
+ * one object of them all.
  */
 void
-print_progress(const char *percent, const char *done, const char *total)
+print_pairs(const Session *session, const PGresult *res)
 {
-	int			filled = (int) floor(atof(percent) / 100 * PROGRESS_WIDTH);
+	int			n = PQntuples(res);
+	const char **names;
+	const char **values;
+	int			row;
 
-	if (filled < 0)
-		filled = 0;
-	if (filled > PROGRESS_WIDTH)
-		filled = PROGRESS_WIDTH;
-	printf("[%.*s%.*s] %s%% (%s/%s assets)\n",
-		   filled, "####################",
-		   PROGRESS_WIDTH - filled, "--------------------",
-		   percent, done, total);
+	names = xmalloc((n + 1) * sizeof(char *));
+	values = xmalloc((n + 1) * sizeof(char *));
+	for (row = 0; row < n; row++)
+	{
+		names[row] = PQgetvalue(res, row, 0);
+		values[row] = PQgetvalue(res, row, session->json ? 2 : 1);
+	}
+	if (session->json)
+	{
+		JsonObject	obj;
+
+		json_begin(&obj, stdout);
+		for (row = 0; row < n; row++)
+			json_field(&obj, names[row], values[row], JSON_RAW);
+		json_end(&obj);
+	}
+	else
+		print_name_values(PQclientEncoding(session->conn), n, names, values);
+	free(names);
+	free(values);
+}
+
+/*
+ * The last column of the first row of res alone on a line (JSON mode: the
+ * row as an object)
+ */
+void
+print_value(const Session *session, const PGresult *res)
+{
+	if (session->json)
+		print_json_rows(res);
+	else
+		printf("%s\n", PQgetvalue(res, 0, PQnfields(res) - 1));
+}
+
+/* Run sql with params, print its rows with print, and free it */
+int
+print_query(Session *session, const char *sql, int nparams,
+			const char *const *params, PrintFunc print)
+{
+	PGresult   *res = session_exec(session, sql, nparams, params);
+
+	if (res == NULL)
+		return EXIT_SERVER;
+	print(session, res);
+	PQclear(res);
+	return EXIT_OK;
 }

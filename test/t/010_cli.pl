@@ -1,6 +1,6 @@
-# The command-line client batchintory, installed on PATH: every command,
-# its output (tables and JSON Lines), its exit codes, and run with commands
-# that succeed, fail, and outlive their lease thanks to heartbeats.
+# The command-line client batchintory, installed on PATH: every command but
+# run (011_cli_run.pl), its output (tables and JSON Lines), its exit codes
+# and error messages.
 use strict;
 use warnings;
 
@@ -18,7 +18,8 @@ $ENV{PGHOST} = $node->host;
 $ENV{PGPORT} = $node->port;
 $ENV{PGDATABASE} = 'postgres';
 
-# ids 1..30; the even ones are csv files of id * 10 bytes
+# ids 1..30; the even ones are csv files of id * 10 bytes (analyzed: from
+# 0.2.0 on, the total of a backfill in batchintory.jobs is an estimate)
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION batchintory;
 	CREATE TABLE files (id bigserial PRIMARY KEY, kind text NOT NULL, bytes bigint);
@@ -142,10 +143,12 @@ is_deeply($rows->[0]{config}, { format => 'csv' }, 'acquire --json: config is JS
 
 ($rc, $out, $err) = cli('acquire', 'csv');
 is($rc, 1, 'acquire with no work: exit 1');
-is($out, qq(no batch available for job "csv"\n), 'acquire with no work: message');
+is($out, '', 'acquire with no work: nothing on stdout');
+is($err, qq(no batch available for job "csv"\n), 'acquire with no work: notice on stderr');
 ($rc, $out, $err) = cli('acquire', 'csv', '--json');
 is($rc, 1, 'acquire --json with no work: exit 1');
 is($out, '', 'acquire --json with no work: no output');
+is($err, qq(no batch available for job "csv"\n), 'acquire --json with no work: notice on stderr');
 
 ($rc, $out, $err) = cli('release', '1', '1', 'succeeded');
 is($rc, 0, 'release: exit 0');
@@ -224,97 +227,189 @@ like($err, qr/extension "batchintory" is not installed/, 'no extension: message'
 is($rc, 3, 'no server: exit 3');
 like($err, qr/^batchintory: could not connect: /, 'no server: message');
 
-# --- run -----------------------------------------------------------------
 
-sql(q{SELECT batchintory_register('inc', 'files', 'id', 'bytes',
-	max_count => 10, max_attempts => 2, config => '{"n": 1}')});
-my $show = 'echo "env $BATCHINTORY_JOB $BATCHINTORY_BATCH $BATCHINTORY_ATTEMPT'
-  . ' $BATCHINTORY_FIRST_ID $BATCHINTORY_LAST_ID $BATCHINTORY_ASSET_COUNT'
-  . ' $BATCHINTORY_WEIGHT $BATCHINTORY_CONFIG"';
+# --- usage of the new options ---------------------------------------------
 
-($rc, $out, $err) = cli('run', 'inc', '--iterations', '1', '--', 'sh', '-c', $show);
-is($rc, 0, 'run a command that succeeds: exit 0');
-like($out, qr/^env inc 5 1 1 10 10 550 \{"n": 1\}$/m, 'run: the batch is in the environment');
-like($out, qr/^batch 5 attempt 1: ids 1\.\.10, 10 assets: succeeded in \d+\.\d s\n1 batch: 1 succeeded, 0 failed$/m,
-	'run: reports the batch');
-is(sql(q{SELECT status, worker ~ ':\d+$' FROM batchintory.attempt WHERE batch_id = 5}),
-	'succeeded|t', 'run: released as succeeded, worker HOST:PID');
+($rc, $out, $err) = cli('acquire', '--help');
+like($out, qr/^  --wait\[=SECONDS\] +wait for new assets/m, 'acquire --help: --wait takes an optional value');
+like($out, qr/^--wait alone waits until a batch comes/m, 'acquire --help: notes');
+($rc, $out, $err) = cli('acquire', 'csv', '--wait=soon');
+is($rc, 2, 'acquire --wait=soon: exit 2');
+like($err, qr/invalid value "soon" for --wait: must be a positive number of seconds/,
+	'acquire --wait=soon: message');
+($rc, $out, $err) = cli('acquire', 'csv', '--wait=0');
+is($rc, 2, 'acquire --wait=0: exit 2');
+($rc, $out, $err) = cli('alter', 'csv');
+is($rc, 2, 'alter without options: exit 2');
+like($err, qr/^batchintory: no option given: nothing to change$/m, 'alter without options: message');
+($rc, $out, $err) = cli('alter', '--help');
+like($out, qr/^  --reset SETTING,\.\.\. +clear these settings/m, 'alter --help: --reset');
+like($out, qr/^Options left out leave a setting unchanged/m, 'alter --help: notes');
+($rc, $out, $err) = cli('details');
+is($rc, 2, 'details without a batch: exit 2');
+like($err, qr/missing argument BATCH/, 'details without a batch: message');
+($rc, $out, $err) = cli('assets', 'one');
+is($rc, 2, 'assets with a bad batch number: exit 2');
 
-($rc, $out, $err) = cli('--json', 'run', 'inc', '--iterations', '1', '--', 'sh', '-c', 'exit 1');
-is($rc, 4, 'run a command that fails: exit 4');
+# --- peek ----------------------------------------------------------------
+
+# batch 3 failed and waits for its retry: peek shows it, takes nothing
+($rc, $out, $err) = cli('--json', 'peek', 'csv');
+is($rc, 0, 'peek: exit 0');
+is_deeply(
+	[ map { [ @$_{qw(batch attempt first_id last_id asset_count lease_until)} ] } @{ json_lines($out) } ],
+	[ [ 3, 2, 13, 18, 3, undef ] ],
+	'peek --json: the retry of batch 3 comes first, without a lease');
+($rc, $out, $err) = cli('peek', 'csv');
+like($out, qr/^ +3 +2 +csv +13 +18 +3 +480 +max_count +\{"format": "csv"\}$/m,
+	'peek: table');
+is(sql(q{SELECT attempt FROM batchintory.batches WHERE batch = 3}), '1',
+	'peek took nothing');
+($rc, $out, $err) = cli('peek', 'nope');
+is($rc, 3, 'peek an unknown job: exit 3');
+like($err, qr/ERROR: job "nope" does not exist/, 'peek an unknown job: message');
+
+# --- details, predicate, assets, lookup-all ------------------------------
+
+($rc, $out, $err) = cli('details', '3');
+is($rc, 0, 'details: exit 0');
+like($out, qr/\Ajob: +csv\nsource: +(public\.)?files\nfilter: .*kind.*csv.*\nbatch: +3\nattempt: +1\n/,
+	'details: job, table and filter first');
+like($out, qr/^message: +bad "row"\n\tat 14$/m, 'details: the release message');
+like($out, qr/^status: +retry_pending\nattempt_status: +failed$/m,
+	'details: the state of the batch, and how its attempt ended');
+like($out, qr/^config: +\{"format": "csv"\}$/m, 'details: config as JSON');
+($rc, $out, $err) = cli('--json', 'details', '3');
 $rows = json_lines($out);
-is_deeply([ @{ $rows->[0] }{qw(batch attempt first_id last_id status message)} ],
-	[ 6, 1, 11, 20, 'failed', 'exit status 1' ], 'run --json: the failed batch');
-is(sql(q{SELECT status, message FROM batchintory.attempt WHERE batch_id = 6}),
-	'failed|exit status 1', 'run: released as failed with the exit status');
+is(scalar @$rows, 1, 'details --json: one object');
+is_deeply([ @{ $rows->[0] }{qw(job batch attempt status attempt_status ended_by first_id last_id)} ],
+	[ 'csv', 3, 1, 'retry_pending', 'failed', 'max_count', 13, 18 ],
+	'details --json: the current attempt');
+is_deeply($rows->[0]{config}, { format => 'csv' }, 'details --json: config is JSON');
+($rc, $out, $err) = cli('details', '999');
+is($rc, 3, 'details of an unknown batch: exit 3');
+like($err, qr/^batchintory: ERROR: batch 999 does not exist$/m, 'details of an unknown batch: message');
 
-($rc, $out, $err) = cli('run', 'inc', '--iterations', '1', '--', 'sh', '-c', 'kill -9 $$');
-is($rc, 4, 'run a command killed by a signal: exit 4');
-like($out, qr/^batch 6 attempt 2: ids 11\.\.20, 10 assets: failed \(killed by signal 9\)/m,
-	'run: the failed batch is retried, and fails again');
+($rc, $out, $err) = cli('predicate', '3');
+is($rc, 0, 'predicate: exit 0');
+like($out, qr/\A"id" >= 13 AND "id" <= 18 AND \(.*kind.*'csv'.*\)\n\z/,
+	'predicate: the condition alone on a line');
+is(sql(qq{SELECT string_agg(id::text, ',' ORDER BY id) FROM files WHERE $out}),
+	'14,16,18', 'predicate: selects the assets of the batch');
+($rc, $out, $err) = cli('--json', 'predicate', '3');
+is(json_lines($out)->[0]{batch}, 3, 'predicate --json: with the batch');
+($rc, $out, $err) = cli('predicate', '999');
+is($rc, 3, 'predicate of an unknown batch: exit 3');
 
-($rc, $out, $err) = cli('run', 'inc', '--', 'sh', '-c', $show);
-is($rc, 0, 'run until no batch is left: exit 0');
-like($out, qr/^env inc 7 1 21 30 10 2550 \{"n": 1\}$/m, 'run: next batch after the exhausted one');
-like($out, qr/^1 batch: 1 succeeded, 0 failed$/m, 'run: stops when no batch is left');
-($rc, $out, $err) = cli('run', 'inc', '--', 'true');
-is($rc, 0, 'run with nothing to do: exit 0');
-is($out, qq(no batch available for job "inc"\n), 'run with nothing to do: message');
+($rc, $out, $err) = cli('assets', '3');
+is($rc, 0, 'assets: exit 0');
+is($out, "id\n--\n14\n16\n18\n", 'assets: the keys of the matching assets');
+($rc, $out, $err) = cli('--json', 'assets', '3', '--rows');
+is($rc, 0, 'assets --rows: exit 0');
+is_deeply(json_lines($out),
+	[ { id => 14, kind => 'csv', bytes => 140 },
+	  { id => 16, kind => 'csv', bytes => 160 },
+	  { id => 18, kind => 'csv', bytes => 180 } ],
+	'assets --rows --json: the rows of the metadata table');
+($rc, $out, $err) = cli('assets', '999', '--rows');
+is($rc, 3, 'assets of an unknown batch: exit 3');
+like($err, qr/ERROR: batch 999 does not exist/, 'assets of an unknown batch: message');
 
-sql(q{SELECT batchintory_requeue(6)});
-($rc, $out, $err) = cli('run', 'inc', '--iterations', '1', '--',
-	'/nonexistent/command');
-is($rc, 4, 'run a command that does not exist: exit 4');
-like($err, qr{could not execute "/nonexistent/command": No such file or directory},
-	'missing command: message');
-like($out, qr/^batch 6 attempt 3: .* failed \(exit status 127\)/m,
-	'missing command: the batch failed with exit status 127');
+($rc, $out, $err) = cli('--json', 'lookup-all', 'files', '14');
+is($rc, 0, 'lookup-all: exit 0');
+is_deeply([ map { [ @$_{qw(job batch attempt status)} ] } @{ json_lines($out) } ],
+	[ [ 'csv', 3, 1, 'failed' ] ], 'lookup-all --json: the attempts of every job');
+($rc, $out, $err) = cli('lookup-all', 'no_such_table', '1');
+is($rc, 3, 'lookup-all of an unknown table: exit 3');
+like($err, qr/relation "no_such_table" does not exist/, 'lookup-all of an unknown table: message');
 
-# Heartbeats keep a lease of 2 seconds alive while the command sleeps 5:
-# after 3 seconds a concurrent acquirer gets the next batch, not this one.
-sql(q{SELECT batchintory_register('slow', 'files', 'id', max_count => 1,
-	lease => '2 seconds')});
-my ($run_out, $run_err) = ('', '');
-my $run = IPC::Run::start(
-	[ 'batchintory', 'run', 'slow', '--iterations', '1', '--heartbeat', '0.5',
-	  '--', 'sleep', '5' ],
-	'>', \$run_out, '2>', \$run_err);
-$node->poll_query_until('postgres', q{
-	SELECT count(*) = 1 FROM batchintory.batches WHERE job = 'slow'})
-  or die 'run did not acquire a batch';
-sleep 3;
-($rc, $out, $err) = cli('--json', 'acquire', 'slow');
-$rows = json_lines($out);
-is_deeply([ @{ $rows->[0] }{qw(attempt first_id)} ], [ 1, 2 ],
-	'heartbeats: a concurrent acquirer does not get the running batch');
-$run->finish;
-is($run->full_result(0) >> 8, 0, 'heartbeats: run exits 0');
-is(sql(q{SELECT string_agg(attempt || ' ' || status, ',') FROM batchintory.attempts
-	WHERE job = 'slow' AND first_id = 1}),
-	'1 succeeded', 'heartbeats: one attempt, released as succeeded');
+# --- release --result ----------------------------------------------------
 
-# Without a heartbeat in time the lease runs out: another worker gets the
-# batch, and the next heartbeat of run is refused: it stops the command.
-sql(q{SELECT batchintory_register('lost', 'files', 'id', max_count => 1,
-	lease => '1 second')});
-($run_out, $run_err) = ('', '');
-$run = IPC::Run::start(
-	[ 'batchintory', 'run', 'lost', '--heartbeat', '3', '--', 'sleep', '30' ],
-	'>', \$run_out, '2>', \$run_err);
-$node->poll_query_until('postgres', q{
-	SELECT count(*) = 1 FROM batchintory.batches WHERE job = 'lost'})
-  or die 'run did not acquire a batch';
-sleep 2;
-($rc, $out, $err) = cli('--json', 'acquire', 'lost');
-$rows = json_lines($out);
-is_deeply([ @{ $rows->[0] }{qw(attempt first_id)} ], [ 2, 1 ],
-	'lease ran out: a concurrent acquirer gets the batch again');
-$run->finish;
-is($run->full_result(0) >> 8, 3, 'lease lost: run exits 3');
-like($run_err, qr/ERROR: attempt 1 of batch \d+ is no longer current/,
-	'lease lost: run prints the refusal');
-like($run_err, qr/batchintory: could not extend the lease of batch \d+ attempt 1, terminating the command/,
-	'lease lost: run says so and terminates the command');
+($rc, $out, $err) = cli('release', '4', '1', 'succeeded', '--result', 'not json');
+is($rc, 3, 'release with a result that is not JSON: exit 3');
+like($err, qr/ERROR: invalid input syntax for type json/, 'invalid result: message');
+is(sql(q{SELECT state FROM batchintory.batches WHERE batch = 4}), 'processing',
+	'invalid result: the attempt is not released');
+($rc, $out, $err) = cli('--json', 'release', '4', '1', 'succeeded',
+	'--result', '{"rows": 1, "path": "s3://out/4"}');
+is($rc, 0, 'release --result: exit 0');
+($rc, $out, $err) = cli('--json', 'lookup', 'csv', '20');
+is_deeply(json_lines($out)->[0]{result}, { rows => 1, path => 's3://out/4' },
+	'lookup shows the result');
+($rc, $out, $err) = cli('details', '4');
+like($out, qr/^result: +\{"path": "s3:\/\/out\/4", "rows": 1\}$/m, 'details shows the result');
+
+# --- verify, requeue, rewind ---------------------------------------------
+
+($rc, $out, $err) = cli('verify', 'csv');
+is($rc, 0, 'verify, nothing changed: exit 0');
+is($out, qq(the succeeded batches of job "csv" match their assets\n), 'verify: says so');
+sql(q{UPDATE files SET bytes = 1 WHERE id = 8});
+($rc, $out, $err) = cli('--json', 'verify', 'csv');
+is($rc, 5, 'verify, an asset changed: exit 5');
+is_deeply(
+	[ map { [ @$_{qw(batch first_id last_id recorded_count actual_count
+		recorded_weight actual_weight requeued)} ] } @{ json_lines($out) } ],
+	[ [ 2, 7, 12, 3, 3, 300, 221, JSON::PP::false ] ],
+	'verify --json: the batch whose weight changed');
+($rc, $out, $err) = cli('verify', 'csv', '--requeue');
+is($rc, 5, 'verify --requeue: exit 5');
+like($out, qr/^ +2 +7 +12 +3 +3 +300 +221 +t\b/m, 'verify --requeue: requeued');
+is(sql(q{SELECT state FROM batchintory.batches WHERE batch = 2}), 'retry_pending',
+	'verify --requeue: batch 2 waits for a retry');
+($rc, $out, $err) = cli('verify', 'nope');
+is($rc, 3, 'verify an unknown job: exit 3');
+
+($rc, $out, $err) = cli('--json', 'requeue', '1');
+is($rc, 0, 'requeue: exit 0');
+is_deeply([ map { [ @$_{qw(batch job first_id last_id state attempts_left)} ] } @{ json_lines($out) } ],
+	[ [ 1, 'csv', 2, 6, 'retry_pending', 3 ] ], 'requeue --json: the batch, back in line');
+($rc, $out, $err) = cli('requeue', '999');
+is($rc, 3, 'requeue an unknown batch: exit 3');
+
+($rc, $out, $err) = cli('rewind', 'csv', '13');
+is($rc, 0, 'rewind: exit 0');
+like($out, qr/^job +id +superseded\n-+ +-+ +-+\ncsv +13 +2$/m, 'rewind: batches 3 and 4 superseded');
+($rc, $out, $err) = cli('--json', 'backlog', 'csv');
+is(json_lines($out)->[0]{first_id}, 14, 'rewind: key 14 is in the backlog again');
+($rc, $out, $err) = cli('rewind', 'nope', '1');
+is($rc, 3, 'rewind an unknown job: exit 3');
+
+# the oldest work first: batch 1, requeued
+($rc, $out, $err) = cli('--json', 'acquire', 'csv');
+is(json_lines($out)->[0]{batch}, 1, 'acquire after requeue: the requeued batch');
+($rc, $out, $err) = cli('requeue', '1');
+is($rc, 3, 'requeue a batch in flight: exit 3');
+like($err, qr/^batchintory: ERROR: cannot requeue batch 1 while it is processing$/m,
+	'requeue a batch in flight: message');
+
+# --- alter, drop ---------------------------------------------------------
+
+($rc, $out, $err) = cli('alter', 'csv', '--max-count', '5', '--config', '{"format": "v2"}',
+	'--reset', 'upper_bound,filter');
+is($rc, 0, 'alter: exit 0');
+like($out, qr/^csv +files +incremental /m, 'alter: shows the job, incremental now');
+is(sql(q{SELECT max_count, config, filter IS NULL, upper_bound IS NULL
+	FROM batchintory.job WHERE name = 'csv'}),
+	'5|{"format": "v2"}|t|t', 'alter: settings changed and reset');
+($rc, $out, $err) = cli('alter', 'csv', '--reset', 'lease');
+is($rc, 3, 'alter --reset of a setting that cannot be reset: exit 3');
+like($err, qr/ERROR: cannot reset setting "lease"/, 'alter --reset lease: message');
+($rc, $out, $err) = cli('alter', 'csv', '--max-attempts', 'many');
+is($rc, 2, 'alter with a bad number: exit 2');
+($rc, $out, $err) = cli('alter', 'nope', '--max-count', '1');
+is($rc, 3, 'alter an unknown job: exit 3');
+($rc, $out, $err) = cli('alter', 'csv', '--notify', 'on');
+is($rc, 0, 'alter --notify on: exit 0');
+
+($rc, $out, $err) = cli('drop', 'csv');
+is($rc, 0, 'drop: exit 0');
+like($out, qr/^csv +dropped$/m, 'drop: says so');
+($rc, $out, $err) = cli('--json', 'jobs');
+is($out, '', 'drop: no job left');
+($rc, $out, $err) = cli('drop', 'csv');
+is($rc, 3, 'drop an unknown job: exit 3');
+like($err, qr/^batchintory: ERROR: job "csv" does not exist$/m, 'drop an unknown job: message');
 
 $node->stop;
 done_testing();

@@ -1,0 +1,344 @@
+# batchintory run and the waiting commands: the environment of the command,
+# its exit status and result file, heartbeats and lost leases, stop signals,
+# run --follow and acquire --wait woken by notifications or the slow timer.
+use strict;
+use warnings;
+
+use File::Temp qw(tempdir);
+use IPC::Run;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('cli_run');
+$node->init;
+$node->start;
+
+$ENV{PGHOST} = $node->host;
+$ENV{PGPORT} = $node->port;
+$ENV{PGDATABASE} = 'postgres';
+
+# ids 1..30; the even ones are csv files of id * 10 bytes
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION batchintory;
+	CREATE TABLE files (id bigserial PRIMARY KEY, kind text NOT NULL, bytes bigint);
+	INSERT INTO files (kind, bytes)
+	SELECT CASE WHEN i % 2 = 0 THEN 'csv' ELSE 'json' END, i * 10
+	FROM generate_series(1, 30) i;
+});
+
+# batchintory ARGS...: (exit code, stdout, stderr)
+sub cli
+{
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'batchintory', @_ ], '>', \$out, '2>', \$err);
+	return ($? >> 8, $out, $err);
+}
+
+# the objects of JSON Lines output
+sub json_lines
+{
+	my ($text) = @_;
+	return [ map { decode_json($_) } split /\n/, $text ];
+}
+
+sub sql
+{
+	return $node->safe_psql('postgres', shift);
+}
+
+# wait until the output of $h that $ref points to matches $re (or die
+# after 3 minutes, or when $h ended)
+sub wait_for_output
+{
+	my ($h, $ref, $re, $what) = @_;
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	until ($$ref =~ $re)
+	{
+		die "gave up waiting for $what; output so far:\n$$ref"
+		  if time > $deadline || !$h->pumpable;
+		$h->pump_nb;
+		select(undef, undef, undef, 0.05);
+	}
+}
+
+my ($rc, $out, $err, $rows);
+
+# --- exit status, report, summary ----------------------------------------
+
+sql(q{SELECT batchintory_register('inc', 'files', 'id', 'bytes',
+	max_count => 10, max_attempts => 2, config => '{"n": 1}')});
+my $show = 'echo "env $BATCHINTORY_JOB $BATCHINTORY_BATCH $BATCHINTORY_ATTEMPT'
+  . ' $BATCHINTORY_FIRST_ID $BATCHINTORY_LAST_ID $BATCHINTORY_ASSET_COUNT'
+  . ' $BATCHINTORY_WEIGHT $BATCHINTORY_CONFIG"';
+
+($rc, $out, $err) = cli('run', 'inc', '--iterations', '1', '--', 'sh', '-c', $show);
+is($rc, 0, 'run a command that succeeds: exit 0');
+like($out, qr/^env inc 1 1 1 10 10 550 \{"n": 1\}$/m, 'run: the batch is in the environment');
+like($out, qr/^batch 1 attempt 1: ids 1\.\.10, 10 assets: succeeded in \d+\.\d s\n1 batch: 1 succeeded, 0 failed$/m,
+	'run: reports the batch');
+unlike($out, qr/\e/, 'run: no terminal escapes when stdout is not a terminal');
+is(sql(q{SELECT status, worker ~ ':\d+$' FROM batchintory.attempt WHERE batch_id = 1}),
+	'succeeded|t', 'run: released as succeeded, worker HOST:PID');
+
+($rc, $out, $err) = cli('--json', 'run', 'inc', '--iterations', '1', '--', 'sh', '-c', 'exit 1');
+is($rc, 4, 'run a command that fails: exit 4');
+$rows = json_lines($out);
+is_deeply([ @{ $rows->[0] }{qw(batch attempt first_id last_id status message result)} ],
+	[ 2, 1, 11, 20, 'failed', 'exit status 1', undef ], 'run --json: the failed batch');
+is(sql(q{SELECT status, message FROM batchintory.attempt WHERE batch_id = 2}),
+	'failed|exit status 1', 'run: released as failed with the exit status');
+
+($rc, $out, $err) = cli('run', 'inc', '--iterations', '1', '--', 'sh', '-c', 'kill -9 $$');
+is($rc, 4, 'run a command killed by a signal: exit 4');
+like($out, qr/^batch 2 attempt 2: ids 11\.\.20, 10 assets: failed \(killed by signal 9\)/m,
+	'run: the failed batch is retried, and fails again');
+
+($rc, $out, $err) = cli('run', 'inc', '--', 'sh', '-c', $show);
+is($rc, 0, 'run until no batch is left: exit 0');
+like($out, qr/^env inc 3 1 21 30 10 2550 \{"n": 1\}$/m, 'run: next batch after the exhausted one');
+like($out, qr/^1 batch: 1 succeeded, 0 failed$/m, 'run: stops when no batch is left');
+($rc, $out, $err) = cli('run', 'inc', '--', 'true');
+is($rc, 0, 'run with nothing to do: exit 0');
+is($out, '', 'run with nothing to do: nothing on stdout');
+is($err, qq(no batch available for job "inc"\n), 'run with nothing to do: notice on stderr');
+
+sql(q{SELECT batchintory_requeue(2)});
+($rc, $out, $err) = cli('run', 'inc', '--iterations', '1', '--',
+	'/nonexistent/command');
+is($rc, 4, 'run a command that does not exist: exit 4');
+like($err, qr{could not execute "/nonexistent/command": No such file or directory},
+	'missing command: message');
+like($out, qr/^batch 2 attempt 3: .* failed \(exit status 127\)/m,
+	'missing command: the batch failed with exit status 127');
+
+# --- the environment of the command ---------------------------------------
+
+sql(q{SELECT batchintory_register('env', 'files', 'id', filter => $$kind = 'json'$$,
+	upper_bound => 10, config => '{"out": "s3://x"}')});
+($rc, $out, $err) = cli('run', 'env', '--worker', 'w7', '--', 'sh', '-c',
+	'for v in TABLE FILTER PREDICATE ENDED_BY WORKER WEIGHT CONFIG; do'
+	  . ' eval "echo $v=\${BATCHINTORY_$v-unset}"; done;'
+	  . ' test -f "$BATCHINTORY_RESULT_FILE" && test ! -s "$BATCHINTORY_RESULT_FILE"'
+	  . ' && echo RESULT_FILE=empty');
+is($rc, 0, 'run env: exit 0');
+like($out, qr/^TABLE=(public\.)?files$/m, 'env: BATCHINTORY_TABLE');
+like($out, qr/^FILTER=.*kind = 'json'.*$/m, 'env: BATCHINTORY_FILTER');
+like($out, qr/^PREDICATE="id" >= 1 AND "id" <= 10 AND \(.*kind = 'json'.*\)$/m,
+	'env: BATCHINTORY_PREDICATE');
+like($out, qr/^ENDED_BY=window$/m, 'env: BATCHINTORY_ENDED_BY');
+like($out, qr/^WORKER=w7$/m, 'env: BATCHINTORY_WORKER');
+like($out, qr/^WEIGHT=unset$/m, 'env: no BATCHINTORY_WEIGHT without a weight column');
+like($out, qr/^CONFIG=\{"out": "s3:\/\/x"\}$/m, 'env: BATCHINTORY_CONFIG');
+like($out, qr/^RESULT_FILE=empty$/m, 'env: BATCHINTORY_RESULT_FILE names an empty file');
+my ($predicate) = $out =~ /^PREDICATE=(.*)$/m;
+is(sql(qq{SELECT string_agg(id::text, ',' ORDER BY id) FROM files WHERE $predicate}),
+	'1,3,5,7,9', 'env: the predicate selects the assets of the batch');
+
+# --- results --------------------------------------------------------------
+
+sql(q{SELECT batchintory_register('res', 'files', 'id', max_count => 5, upper_bound => 30,
+	max_attempts => 1)});
+my $tmp = tempdir(CLEANUP => 1);
+
+($rc, $out, $err) = cli('run', 'res', '--iterations', '1', '--', 'sh', '-c',
+	qq{echo "\$BATCHINTORY_RESULT_FILE" > $tmp/path;}
+	  . ' printf \'{"rows": %s, "out": "s3://out/%s"}\n\' $BATCHINTORY_ASSET_COUNT $BATCHINTORY_BATCH'
+	  . ' > "$BATCHINTORY_RESULT_FILE"');
+is($rc, 0, 'result: exit 0');
+my ($batch) = $out =~ /^batch (\d+) attempt 1: .* succeeded in \S+ s, result \{"out": "s3:\/\/out\/\1", "rows": 5\}$/m;
+ok($batch, 'result: shown with the batch');
+($rc, $out, $err) = cli('--json', 'lookup', 'res', '1');
+is_deeply(json_lines($out)->[0]{result}, { rows => 5, out => "s3://out/$batch" },
+	'result: recorded with the attempt, shown by lookup');
+my $path = slurp_file("$tmp/path");
+chomp $path;
+like($path, qr{/batchintory-result-\w+$}, 'result: a file of its own');
+ok(!-e $path, 'result: the file is removed afterwards');
+
+# JSON over several lines: one line in the report
+($rc, $out, $err) = cli('--json', 'run', 'res', '--iterations', '1', '--', 'sh', '-c',
+	'printf \'{\n  "rows": 5\n}\n\' > "$BATCHINTORY_RESULT_FILE"');
+is(scalar(() = $out =~ /\n/g), 1, 'result: the JSON report of run stays one line');
+is_deeply(json_lines($out)->[0]{result}, { rows => 5 }, 'result: in the JSON report of run');
+
+($rc, $out, $err) = cli('--json', 'run', 'res', '--iterations', '1', '--', 'sh', '-c',
+	'echo "rows: 5" > "$BATCHINTORY_RESULT_FILE"');
+is($rc, 4, 'result that is not JSON: exit 4');
+$rows = json_lines($out);
+is_deeply([ @{ $rows->[0] }{qw(status message result)} ],
+	[ 'failed', 'invalid result: invalid input syntax for type json', undef ],
+	'result that is not JSON: the attempt fails, saying why');
+like($err, qr/^batchintory: batch \d+ attempt 1: invalid result: invalid input syntax for type json$/m,
+	'result that is not JSON: reported on stderr');
+
+($rc, $out, $err) = cli('--json', 'run', 'res', '--iterations', '1', '--', 'sh', '-c',
+	'echo "{\"error\": \"disk full\"}" > "$BATCHINTORY_RESULT_FILE"; exit 3');
+is($rc, 4, 'failed command with a result: exit 4');
+$rows = json_lines($out);
+is_deeply([ @{ $rows->[0] }{qw(status message result)} ],
+	[ 'failed', 'exit status 3', { error => 'disk full' } ],
+	'failed command with a result: both recorded');
+($rc, $out, $err) = cli('--json', 'lookup', 'res', $rows->[0]{first_id} // 0);
+is_deeply((json_lines($out)->[-1] // {})->{result}, { error => 'disk full' },
+	'failed command with a result: lookup shows it');
+
+($rc, $out, $err) = cli('--json', 'run', 'res', '--iterations', '1', '--', 'sh', '-c',
+	'echo "  " > "$BATCHINTORY_RESULT_FILE"; rm -f "$BATCHINTORY_RESULT_FILE"');
+$rows = json_lines($out);
+is_deeply([ @{ $rows->[0] }{qw(status result)} ], [ 'succeeded', undef ],
+	'no result: a removed or blank file is no result');
+
+# --- heartbeats and lost leases --------------------------------------------
+
+# Heartbeats keep a lease of 2 seconds alive while the command sleeps 5:
+# after 3 seconds a concurrent acquirer gets the next batch, not this one.
+sql(q{SELECT batchintory_register('slow', 'files', 'id', max_count => 1,
+	lease => '2 seconds')});
+my ($run_out, $run_err) = ('', '');
+my $run = IPC::Run::start(
+	[ 'batchintory', 'run', 'slow', '--iterations', '1', '--heartbeat', '0.5',
+	  '--', 'sleep', '5' ],
+	'>', \$run_out, '2>', \$run_err);
+$node->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM batchintory.batches WHERE job = 'slow'})
+  or die 'run did not acquire a batch';
+sleep 3;
+($rc, $out, $err) = cli('--json', 'acquire', 'slow');
+$rows = json_lines($out);
+is_deeply([ @{ $rows->[0] }{qw(attempt first_id)} ], [ 1, 2 ],
+	'heartbeats: a concurrent acquirer does not get the running batch');
+$run->finish;
+is($run->full_result(0) >> 8, 0, 'heartbeats: run exits 0');
+is(sql(q{SELECT string_agg(attempt || ' ' || status, ',') FROM batchintory.attempts
+	WHERE job = 'slow' AND first_id = 1}),
+	'1 succeeded', 'heartbeats: one attempt, released as succeeded');
+
+# Without a heartbeat in time the lease runs out: another worker gets the
+# batch, and the next heartbeat of run is refused: it stops the command.
+sql(q{SELECT batchintory_register('lost', 'files', 'id', max_count => 1,
+	lease => '1 second')});
+($run_out, $run_err) = ('', '');
+$run = IPC::Run::start(
+	[ 'batchintory', 'run', 'lost', '--heartbeat', '3', '--', 'sleep', '30' ],
+	'>', \$run_out, '2>', \$run_err);
+$node->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM batchintory.batches WHERE job = 'lost'})
+  or die 'run did not acquire a batch';
+sleep 2;
+($rc, $out, $err) = cli('--json', 'acquire', 'lost');
+$rows = json_lines($out);
+is_deeply([ @{ $rows->[0] }{qw(attempt first_id)} ], [ 2, 1 ],
+	'lease ran out: a concurrent acquirer gets the batch again');
+$run->finish;
+is($run->full_result(0) >> 8, 3, 'lease lost: run exits 3');
+like($run_err, qr/ERROR: attempt 1 of batch \d+ is no longer current/,
+	'lease lost: run prints the refusal');
+like($run_err, qr/batchintory: could not extend the lease of batch \d+ attempt 1, terminating the command/,
+	'lease lost: run says so and terminates the command');
+
+# --- stop signals -----------------------------------------------------------
+
+# SIGTERM while a command runs: passed on; a command that traps it and
+# exits 0 succeeds; run takes no further batch although there are more.
+sql(q{SELECT batchintory_register('stop', 'files', 'id', max_count => 10,
+	max_attempts => 1)});
+($run_out, $run_err) = ('', '');
+$run = IPC::Run::start(
+	[ 'batchintory', 'run', 'stop', '--', 'sh', '-c',
+	  'trap "echo got TERM; exit 0" TERM; echo started; while :; do sleep 0.05; done' ],
+	'>', \$run_out, '2>', \$run_err);
+wait_for_output($run, \$run_out, qr/^started$/m, 'the command to start');
+$run->signal('TERM');
+$run->finish;
+is($run->full_result(0) >> 8, 0, 'SIGTERM, command exits 0: run exits 0');
+like($run_out, qr/^got TERM\nbatch \d+ attempt 1: ids 1\.\.10, 10 assets: succeeded .*\n1 batch: 1 succeeded, 0 failed \(stopped by SIGTERM\)$/m,
+	'SIGTERM: passed on to the command; run stops after its batch');
+
+# a command the signal kills fails its batch
+($run_out, $run_err) = ('', '');
+$run = IPC::Run::start(
+	[ 'batchintory', 'run', 'stop', '--', 'sh', '-c', 'echo started; exec sleep 30' ],
+	'>', \$run_out, '2>', \$run_err);
+wait_for_output($run, \$run_out, qr/^started$/m, 'the command to start');
+$run->signal('INT');
+$run->finish;
+is($run->full_result(0) >> 8, 4, 'SIGINT, command killed: run exits 4');
+like($run_out, qr/^batch \d+ attempt 1: ids 11\.\.20, 10 assets: failed \(killed by signal 2\)/m,
+	'SIGINT: the batch failed, killed by the signal');
+
+# --- run --follow, acquire --wait ------------------------------------------
+
+sql(q{CREATE TABLE events (id bigserial PRIMARY KEY, payload text)});
+($rc, $out, $err) = cli('register', 'follow', '--table', 'events', '--id-column', 'id',
+	'--notify', 'on');
+is($rc, 0, 'register --notify on: exit 0');
+
+# The slow timer is 5 minutes: only notifications can wake run in time.
+($run_out, $run_err) = ('', '');
+$run = IPC::Run::start(
+	[ 'batchintory', 'run', 'follow', '--follow', '--recheck', '300', '--', 'sh', '-c',
+	  'echo "got $BATCHINTORY_FIRST_ID..$BATCHINTORY_LAST_ID"' ],
+	'>', \$run_out, '2>', \$run_err);
+wait_for_output($run, \$run_err,
+	qr/^no batch available for job "follow", waiting for new assets$/m, 'run to wait');
+sql(q{INSERT INTO events (payload) VALUES ('a'), ('b')});
+wait_for_output($run, \$run_out, qr/^got 1\.\.2$/m, 'the first insert to be processed');
+sql(q{INSERT INTO events (payload) VALUES ('c')});
+wait_for_output($run, \$run_out, qr/^got 3\.\.3$/m, 'the second insert to be processed');
+pass('run --follow: woken by each insert, not by its 5-minute timer');
+$run->signal('TERM');
+$run->finish;
+is($run->full_result(0) >> 8, 0, 'run --follow stopped by SIGTERM: exit 0');
+like($run_out, qr/^2 batches: 2 succeeded, 0 failed \(stopped by SIGTERM\)$/m,
+	'run --follow: summary');
+
+# acquire --wait: LISTENs, then wakes on the insert
+($run_out, $run_err) = ('', '');
+$run = IPC::Run::start(
+	[ 'batchintory', '--json', 'acquire', 'follow', '--wait', '--recheck', '300' ],
+	'>', \$run_out, '2>', \$run_err);
+$node->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE pid <> pg_backend_pid() AND state = 'idle'
+		AND query LIKE '%batchintory_acquire%'})
+  or die 'acquire --wait did not start waiting';
+sql(q{INSERT INTO events (payload) VALUES ('d')});
+$run->finish;
+is($run->full_result(0) >> 8, 0, 'acquire --wait: exit 0 once a batch came');
+is(json_lines($run_out)->[0]{first_id}, 4, 'acquire --wait: the new asset');
+
+($rc, $out, $err) = cli('acquire', 'follow', '--wait=0.5');
+is($rc, 1, 'acquire --wait=0.5 with no work: exit 1');
+is($err, qq(no batch available for job "follow"\n), 'acquire --wait=0.5: notice on stderr');
+
+($run_out, $run_err) = ('', '');
+$run = IPC::Run::start([ 'batchintory', 'acquire', 'follow', '--wait' ],
+	'>', \$run_out, '2>', \$run_err);
+$node->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE pid <> pg_backend_pid() AND state = 'idle'
+		AND query LIKE '%batchintory_acquire%'})
+  or die 'acquire --wait did not start waiting';
+$run->signal('INT');
+$run->finish;
+is($run->full_result(0) >> 8, 1, 'acquire --wait interrupted: exit 1');
+
+# A job without notify: the recheck timer finds new assets all the same.
+sql(q{SELECT batchintory_register('poll', 'events', 'id', lower_bound => 5)});
+($run_out, $run_err) = ('', '');
+$run = IPC::Run::start(
+	[ 'batchintory', 'run', 'poll', '--follow', '--recheck', '0.2', '--', 'sh', '-c',
+	  'echo "got $BATCHINTORY_FIRST_ID..$BATCHINTORY_LAST_ID"' ],
+	'>', \$run_out, '2>', \$run_err);
+wait_for_output($run, \$run_err, qr/waiting for new assets/, 'run to wait');
+sql(q{INSERT INTO events (payload) VALUES ('e')});
+wait_for_output($run, \$run_out, qr/^got 5\.\.5$/m, 'the timer to find the insert');
+pass('run --follow without notify: the recheck timer finds new assets');
+$run->signal('TERM');
+$run->finish;
+is($run->full_result(0) >> 8, 0, 'run --follow without notify: exit 0');
+
+$node->stop;
+done_testing();
