@@ -419,23 +419,24 @@ sub op_drop
 # put a valid job back: drop it when its table is gone, it reads another
 # table or it ran off to a far-out key; register it when it is missing; or
 # alter its settings back
+sub ensure_lines
+{
+	my ($j, $alter) = @_;
+	my ($source, $register, $settings, $reset) = @{ $valid_jobs{$j} };
+	return (
+		"SELECT batchintory_drop(name) FROM batchintory.job WHERE name = '$j' AND"
+		  . " (source IS DISTINCT FROM to_regclass($source) OR frontier > 1000000000);",
+		"SELECT batchintory_register('$j', $register)"
+		  . " WHERE NOT EXISTS (SELECT FROM batchintory.job WHERE name = '$j');",
+		$alter ? ("SELECT batchintory_alter('$j', $settings, reset => $reset);") : ());
+}
+
 sub op_ensure
 {
-	my @lines;
-	for (1 .. between(1, 3))
-	{
-		my $j = pick(@valid_names);
-		my ($source, $register, $settings, $reset) = @{ $valid_jobs{$j} };
-		push @lines,
-		  "SELECT batchintory_drop(name) FROM batchintory.job WHERE name = '$j' AND"
-		  . " (source IS DISTINCT FROM to_regclass($source) OR frontier > 1000000000)",
-		  "SELECT batchintory_register('$j', $register)"
-		  . " WHERE NOT EXISTS (SELECT FROM batchintory.job WHERE name = '$j')";
-		push @lines, "SELECT batchintory_alter('$j', $settings, reset => $reset)"
-		  if chance(0.5);
-	}
-	return @lines;
+	return map { ensure_lines(pick(@valid_names), chance(0.5)) } 1 .. between(1, 3);
 }
+
+sub op_sleep { return "SELECT pg_sleep(" . pick('0.05', '0.2', '0.5') . ")"; }
 
 sub op_restore { return "SELECT fuzz_restore()"; }
 
@@ -597,8 +598,9 @@ sub op_block
 }
 
 my @top_ops = (
-	[ 92,  \&simple_op ],
+	[ 91.5, \&simple_op ],
 	[ 2.5, \&op_restore ],
+	[ 0.5, \&op_sleep ],
 	[ 5.5, \&op_block ]);
 
 #

@@ -97,16 +97,21 @@ $$;
 -- Take and succeed every batch a job hands out now (at most 5000), stopping
 -- at the first error: returns 'ok N' or 'SQLSTATE message'.  Each batch is
 -- taken and released in its own subtransaction, so the batches drained
--- before an error stay drained.
+-- before an error stay drained.  The acquires cycle through the per-call
+-- max_count NULL (the job's), 1, the bigint maximum and 2.
 CREATE FUNCTION fuzz_drain(job_name text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	r record;
 	n integer := 0;
+	calls integer := 0;
 	done boolean := false;
+	counts bigint[] := ARRAY[NULL, 1, 9223372036854775807, 2];
 BEGIN
 	WHILE NOT done AND n < 5000 LOOP
 		BEGIN
-			SELECT * INTO r FROM batchintory_acquire(job_name, worker => 'drain');
+			SELECT * INTO r FROM batchintory_acquire(job_name, worker => 'drain',
+				max_count => counts[calls % 4 + 1]);
+			calls := calls + 1;
 			IF NOT FOUND THEN
 				done := true;
 			ELSE
@@ -114,8 +119,23 @@ BEGIN
 				n := n + 1;
 			END IF;
 		EXCEPTION WHEN OTHERS THEN
-			RETURN format('%s %s (after %s batches)', SQLSTATE, SQLERRM, n);
+			RETURN format('%s %s (after %s batches, max_count %s)', SQLSTATE, SQLERRM, n,
+				coalesce(counts[calls % 4 + 1]::text, 'NULL'));
 		END;
 	END LOOP;
-	RETURN 'ok ' || n;
+	RETURN format('ok %s (last acquire: max_count %s)', n,
+		coalesce(counts[(calls - 1) % 4 + 1]::text, 'NULL'));
 END $$;
+
+-- What a drained job still shows: new work peek would hand out, assets the
+-- backlog counts beyond the frontier.  Both must be none once acquire
+-- returned nothing (no writer is running then).
+CREATE FUNCTION fuzz_leftover(job_name text) RETURNS text LANGUAGE sql AS $$
+	SELECT format('peek: %s new batch(es)%s; backlog: %s asset(s)%s',
+		(SELECT count(*) FROM batchintory_peek(job_name) WHERE batch IS NULL),
+		(SELECT coalesce(' ' || string_agg(format('[%s, %s]', first_id, last_id), ' '), '')
+		 FROM batchintory_peek(job_name) WHERE batch IS NULL),
+		b.asset_count,
+		CASE WHEN b.asset_count > 0 THEN format(' [%s, %s]', b.first_id, b.last_id) ELSE '' END)
+	FROM batchintory_backlog(job_name) b
+$$;
