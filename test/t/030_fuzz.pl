@@ -186,7 +186,8 @@ sub check_messages
 
 	my @crashes = grep {
 		$_->{level} =~ /^(FATAL|PANIC)$/
-		  || $_->{message} =~ /server closed the connection unexpectedly|connection to server was lost|terminat/
+		  || ($_->{level} eq 'CLIENT'
+			&& $_->{message} =~ /server closed the connection unexpectedly|connection to server was lost|no connection to the server/)
 	} @errors;
 	report_failures('connection lost', @crashes);
 	is(scalar(@crashes), 0, "no connection was lost $when");
