@@ -319,6 +319,33 @@ sub op_heartbeat
 	return "SELECT batchintory_heartbeat(" . batch_val($k) . ", " . attempt_val($k) . ")";
 }
 
+# the set-returning functions in other query shapes: in the select list,
+# under LIMIT and EXISTS, through a cursor, a prepared statement, LATERAL
+sub op_query_shapes
+{
+	my $job = chance(0.8) ? "'" . pick(@valid_names) . "'" : job_val();
+	my $k = int(rand($slots));
+	my $fn = pick("batchintory_acquire($job)", "batchintory_acquire($job, batches => 3)",
+		"batchintory_peek($job)", "batchintory_backlog($job)", "batchintory_verify($job)",
+		"batchintory_lookup($job, 10)", "batchintory_assets(:b$k)");
+	return weighted(
+		[ 2, "SELECT $fn" ],
+		[ 1, "SELECT ($fn).*" ],
+		[ 2, "SELECT * FROM $fn LIMIT 1" ],
+		[ 1, "SELECT EXISTS (SELECT FROM $fn)" ],
+		[ 1, "SELECT count(*) FROM generate_series(1, 3) g, LATERAL $fn" ],
+		[ 1, "SELECT * FROM $fn WHERE false" ],
+		[ 1, "BEGIN; DECLARE c CURSOR FOR SELECT * FROM $fn; FETCH 1 FROM c; CLOSE c; COMMIT" ],
+		[ 1, "WITH a AS (SELECT * FROM $fn) SELECT count(*) FROM a, a b" ],
+		[ 1, "SELECT batchintory_assets(:b$k, NULL::" . pick('record', 'assets') . ")" ],
+		[ 1, "SELECT * FROM batchintory_assets(:b$k, NULL::record) AS t(id bigint, bytes int)" ],
+		[ 1, "SELECT * FROM batchintory_assets(:b$k, ROW(1, 'x'))" ],
+		[ 1, "SELECT * FROM batchintory_assets(:b$k, NULL::assets) WHERE bytes > 50 ORDER BY id DESC LIMIT 3" ],
+		[ 2, "DEALLOCATE ALL; PREPARE p$k AS SELECT * FROM batchintory_acquire(\$1, max_count => \$2); "
+			  . join('; ', map { "EXECUTE p$k($job, " . pick('1', '5', 'NULL') . ")" } 1 .. between(1, 7))
+			  . "; DEALLOCATE p$k" ]);
+}
+
 sub op_peek
 {
 	my @args = named_args(0.3, [ max_count => \&count_val ], [ max_weight => \&numeric_val ]);
@@ -525,6 +552,7 @@ my @simple_ops = (
 	[ 4,   \&op_inventory_batch ],
 	[ 4,   \&op_heartbeat ],
 	[ 4,   \&op_peek ],
+	[ 3,   \&op_query_shapes ],
 	[ 3,   \&op_backlog ],
 	[ 4,   \&op_lookup ],
 	[ 6,   \&op_batch_functions ],

@@ -127,15 +127,20 @@ BEGIN
 		coalesce(counts[(calls - 1) % 4 + 1]::text, 'NULL'));
 END $$;
 
--- What a drained job still shows: new work peek would hand out, assets the
--- backlog counts beyond the frontier.  Both must be none once acquire
--- returned nothing (no writer is running then).
+-- What a drained job still shows: new work peek would hand out, and the
+-- assets the backlog counts beyond the frontier.  Both must be none once
+-- acquire returned nothing (no writer is running then).  Keys the backlog
+-- counts at or below the frontier (moved below the first batch, say) are
+-- not work acquire hands out: they are left to verify and rewind.
 CREATE FUNCTION fuzz_leftover(job_name text) RETURNS text LANGUAGE sql AS $$
 	SELECT format('peek: %s new batch(es)%s; backlog: %s asset(s)%s',
 		(SELECT count(*) FROM batchintory_peek(job_name) WHERE batch IS NULL),
 		(SELECT coalesce(' ' || string_agg(format('[%s, %s]', first_id, last_id), ' '), '')
 		 FROM batchintory_peek(job_name) WHERE batch IS NULL),
-		b.asset_count,
-		CASE WHEN b.asset_count > 0 THEN format(' [%s, %s]', b.first_id, b.last_id) ELSE '' END)
-	FROM batchintory_backlog(job_name) b
+		CASE WHEN b.last_id <= j.frontier THEN 0 ELSE b.asset_count END,
+		CASE WHEN b.asset_count > 0 AND b.last_id > j.frontier
+			THEN format(' [%s, %s] beyond the frontier %s', b.first_id, b.last_id, j.frontier)
+			ELSE '' END)
+	FROM batchintory_backlog(job_name) b, batchintory.job j
+	WHERE j.name = job_name
 $$;

@@ -128,6 +128,8 @@ BEGIN
 	UPDATE public.explicit SET w = abs(w) WHERE w < 0;
 	DELETE FROM public.explicit WHERE id > 1000000000 OR id < -1000000000;
 	UPDATE public.assets2 SET w = abs(w) WHERE w < 0;
+	UPDATE public.assets2 SET w = 0 WHERE w = 'NaN' OR w IN ('Infinity', '-Infinity');
+	UPDATE public.explicit SET w = 0 WHERE w = 'NaN' OR w IN ('Infinity', '-Infinity');
 END $$;
 
 -- Run the predicate of a batch against its job's table, as a JDBC read

@@ -47,7 +47,7 @@ $node->init;
 $node->append_conf('postgresql.conf', q{
 log_line_prefix = '%m [%p] %e %a '
 deadlock_timeout = '100ms'
-restart_after_crash = off
+restart_after_crash = on
 });
 $node->start;
 
@@ -283,6 +283,15 @@ for my $s (@sessions)
 	};
 }
 my $elapsed = time - $started;
+
+# after a crash the server restarts (restart_after_crash): wait for it, so
+# that what follows can tell what happened
+for (1 .. 600)
+{
+	my ($ret) = $node->psql('postgres', 'SELECT 1');
+	last if $ret == 0;
+	sleep(0.1);
+}
 
 # calls made per session: the last "@N" marker psql echoed
 my %made;
