@@ -193,6 +193,9 @@ sub column_val { return chance(0.6) ? pick(@column_good) : pick(@column_edge); }
 sub filter_val { return chance(0.4) ? pick(@filter_good) : pick(@filter_edge); }
 sub jsonb_val { return chance(0.3) ? "'{}'" : pick(@jsonb_edge); }
 sub bool_val { return pick('true', 'false', 'NULL'); }
+my @role_edge = ("'postgres'", "'fuzz_user'", "'pg_monitor'", "'nosuchrole'", 'NULL',
+	"'public'", '0', "'\"fuzz_user\"'", "''");
+sub role_val { return pick(@role_edge); }
 
 my @fuzz_names = ("'f1'", "'f2'", "'f3'", "'f4'", "'f5'");
 
@@ -298,6 +301,7 @@ sub op_release_slot
 	my $status = chance(0.85) ? pick("'succeeded'", "'succeeded'", "'failed'") : pick(@status_edge);
 	my @args = (batch_val($k), attempt_val($k), $status);
 	push @args, pick(@message_edge) if chance(0.3);
+	push @args, "result => " . jsonb_val() if chance(0.1);
 	return "SELECT batchintory_release(" . join(', ', @args) . ")";
 }
 
@@ -344,6 +348,20 @@ sub op_query_shapes
 		[ 2, "DEALLOCATE ALL; PREPARE p$k AS SELECT * FROM batchintory_acquire(\$1, max_count => \$2); "
 			  . join('; ', map { "EXECUTE p$k($job, " . pick('1', '5', 'NULL') . ")" } 1 .. between(1, 7))
 			  . "; DEALLOCATE p$k" ]);
+}
+
+# functions added in 0.2.0 and internal helpers (42883 on a version that
+# lacks them)
+sub op_helpers
+{
+	return pick(
+		"SELECT batchintory_channel(" . job_val() . ")",
+		"SELECT batchintory.retry_delay(" . interval_val() . ", " . int_val() . ")",
+		"SELECT * FROM batchintory.job_estimate("
+		  . pick(int_val(), "(SELECT max(job_id) FROM batchintory.job)",
+			"(SELECT min(job_id) FROM batchintory.job)") . ")",
+		"SELECT batchintory.may_see(" . role_val() . ")",
+		"SELECT batchintory.check_job(" . job_val() . ")");
 }
 
 sub op_peek
@@ -427,6 +445,7 @@ sub op_register
 		push @args, named_args(0.3, [ source => \&regclass_val ], [ id_column => \&column_val ],
 			@job_settings);
 	}
+	push @args, "notify => " . bool_val() if chance(0.1);
 	return "SELECT batchintory_register(" . join(', ', @args) . ")";
 }
 
@@ -435,6 +454,8 @@ sub op_alter
 	my @args = (chance(0.5) ? pick(@fuzz_names) : job_val());
 	push @args, named_args(0.15, [ source => \&regclass_val ], [ id_column => \&column_val ],
 		@job_settings, [ reset => sub { pick(@reset_edge) } ]);
+	push @args, "notify => " . bool_val() if chance(0.1);
+	push @args, "owner => " . role_val() if chance(0.1);
 	return "SELECT batchintory_alter(" . join(', ', @args) . ")";
 }
 
@@ -553,6 +574,7 @@ my @simple_ops = (
 	[ 4,   \&op_heartbeat ],
 	[ 4,   \&op_peek ],
 	[ 3,   \&op_query_shapes ],
+	[ 1.5, \&op_helpers ],
 	[ 3,   \&op_backlog ],
 	[ 4,   \&op_lookup ],
 	[ 6,   \&op_batch_functions ],

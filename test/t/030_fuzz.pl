@@ -411,7 +411,7 @@ my $settle = {
 $settle->{lines}{$_} = 'settle' for 1 .. ($settle->{text} =~ tr/\n//);
 my ($settle_out, $settle_err) = ('', '');
 $node->psql('postgres', $settle->{text}, stdout => \$settle_out, stderr => \$settle_err);
-my @settle_records = grep { $_->{level} ne 'NOTICE' } parse_psql('settle', $settle_err, $settle);
+my @settle_records = grep { $_->{level} !~ /^(NOTICE|WARNING|INFO)$/ } parse_psql('settle', $settle_err, $settle);
 is(join('', map { describe($_) } @settle_records), '',
 	'the valid jobs get their settings back after the calls');
 
