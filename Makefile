@@ -4,15 +4,22 @@ EXTENSION = batchintory
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = batchintory
-OBJS = src/batchintory.o src/spi_util.o src/filter.o src/job.o src/cut.o \
-	src/guard.o src/acquire.o src/release.o src/verify.o src/observe.o
+OBJS = src/batchintory.o src/security.o src/spi_util.o src/source.o \
+	src/jobcache.o src/scan.o src/guard.o src/job.o src/acquire.o \
+	src/release.o src/notify.o src/verify.o src/observe.o
 
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# only the SQL-callable functions and _PG_init leave the library
+SHLIB_LINK += -Wl,--version-script=$(srcdir)/src/exports.list
+
+# the install script of this version is built from sql/install/*.sql; the
+# scripts of older versions and the upgrade scripts are kept as they are
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--0.2.0.sql
+DATA = $(wildcard sql/versions/*.sql)
 EXTRA_CLEAN = $(DATA_built)
 
 # pg_regress: sql/*.sql against expected/*.out; isolation: test/specs/*.spec
 # against test/expected/*.out; TAP: test/t/*.pl
-REGRESS = core verify observe
+REGRESS = core verify observe security walkthrough
 ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit
 ISOLATION_OPTS = --inputdir=test
 TAP_TESTS = 1
@@ -28,6 +35,15 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
+	cat $^ > $@
+
+# the upgrade from 0.1.0: the tables changed, then this version's functions
+# and views (which the install scripts from 10_ on create or replace), then
+# what needs them; frozen into sql/versions/ when 0.2.0 is released
+UPGRADE_0_2_0 = sql/upgrade/0.1.0--0.2.0.sql \
+	$(filter-out sql/install/00_%,$(sort $(wildcard sql/install/*.sql))) \
+	sql/upgrade/0.1.0--0.2.0-post.sql
+$(EXTENSION)--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0)
 	cat $^ > $@
 
 # the command-line client, built against libpq and installed next to psql
@@ -57,3 +73,13 @@ clean-client:
 	rm -f client/batchintory $(CLIENT_OBJS)
 
 .PHONY: install-client uninstall-client clean-client
+
+# the source archive batchintory-<version>.zip of HEAD (committed files only),
+# under a top directory batchintory-<version>/, META.json at its root
+DISTNAME = $(EXTENSION)-$(EXTVERSION)
+dist:
+	@git diff --quiet HEAD -- 2>/dev/null || \
+		echo "make dist: warning: uncommitted changes are not in $(DISTNAME).zip (it archives HEAD)" >&2
+	git archive --format=zip --prefix=$(DISTNAME)/ -o $(DISTNAME).zip HEAD
+
+.PHONY: dist

@@ -253,53 +253,13 @@ SELECT batchintory_drop('recached');
 DROP TABLE recached;
 -- a dropped metadata table is reported, and the job can still be dropped
 DROP TABLE cached;
+\set VERBOSITY terse
 SELECT * FROM take('cached');
+\set VERBOSITY default
 \echo :LAST_ERROR_SQLSTATE
 SELECT batchintory_drop('cached');
 
--- security: functions run as the caller; a role without SELECT on the
--- metadata table cannot acquire from it
-CREATE ROLE regress_bi_owner;
-CREATE ROLE regress_bi_stranger;
-GRANT USAGE ON SCHEMA batchintory TO regress_bi_owner, regress_bi_stranger;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA batchintory
-	TO regress_bi_owner, regress_bi_stranger;
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA batchintory TO regress_bi_owner, regress_bi_stranger;
-CREATE TABLE private_files (id bigint PRIMARY KEY, bytes int);
-INSERT INTO private_files SELECT g, g FROM generate_series(1, 5) g;
-ALTER TABLE private_files OWNER TO regress_bi_owner;
-SET ROLE regress_bi_owner;
-SELECT batchintory_register('private', 'private_files', 'id', late_commit_guard => false, max_count => 2);
-SELECT * FROM take('private');
-SET ROLE regress_bi_stranger;
-SELECT * FROM take('private');
-\echo :LAST_ERROR_SQLSTATE
-SELECT * FROM batchintory_peek('private');
-\echo :LAST_ERROR_SQLSTATE
-SELECT batchintory_register('stolen', 'private_files', 'id');
-\echo :LAST_ERROR_SQLSTATE
--- the late-commit guard reads the key's sequence: a reader needs SELECT on it
-RESET ROLE;
-CREATE TABLE shared_files (id bigserial PRIMARY KEY);
-INSERT INTO shared_files DEFAULT VALUES;
-GRANT SELECT ON shared_files TO regress_bi_stranger;
-SELECT batchintory_register('shared', 'shared_files', 'id');
-SET ROLE regress_bi_stranger;
-SELECT * FROM take('shared');
-\echo :LAST_ERROR_SQLSTATE
-RESET ROLE;
-GRANT SELECT ON SEQUENCE shared_files_id_seq TO regress_bi_stranger;
-SET ROLE regress_bi_stranger;
-SELECT * FROM take('shared');
-RESET ROLE;
-SELECT batchintory_drop('private');
-SELECT batchintory_drop('shared');
-DROP TABLE private_files, shared_files;
-REVOKE ALL ON ALL TABLES IN SCHEMA batchintory FROM regress_bi_owner, regress_bi_stranger;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA batchintory FROM regress_bi_owner, regress_bi_stranger;
-REVOKE ALL ON SCHEMA batchintory FROM regress_bi_owner, regress_bi_stranger;
-DROP ROLE regress_bi_owner;
-DROP ROLE regress_bi_stranger;
+-- (who may use a job, and as whom it reads: see security.sql)
 
 DROP EXTENSION batchintory;
 DROP TABLE files, sizes, unindexed CASCADE;

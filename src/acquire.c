@@ -34,25 +34,167 @@ enum
 };
 
 /*
- * Batches of a job that may be handed out again, oldest range first: failed
- * ones with attempts left whose backoff has passed, and abandoned ones (in
- * processing past their lease) with attempts left.  $1 job, $2 max_attempts.
+ * The batches of job $1 that may be handed out again, oldest range first:
+ * failed ones with attempts left whose backoff has passed, and abandoned
+ * ones (processing past their lease) with attempts left.  Through the
+ * partial index batch_job_open.
  */
 #define RETRY_CANDIDATES \
-	"SELECT batch_id, first_id, last_id, attempt, status, ended_by" \
-	" FROM batchintory.batch" \
-	" WHERE job_id OPERATOR(pg_catalog.=) $1" \
-	" AND status IN ('processing', 'failed')" \
-	" AND (attempt OPERATOR(pg_catalog.-) requeued_after) OPERATOR(pg_catalog.<) $2" \
-	" AND CASE status WHEN 'failed' THEN retry_after IS NULL" \
-	"   OR retry_after OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()" \
-	"  ELSE lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() END" \
-	" ORDER BY first_id LIMIT 1"
+	"SELECT c.batch_id, c.first_id, c.last_id, c.attempt, c.status," \
+	"  c.ended_by, c.asset_count, c.weight" \
+	" FROM batchintory.batch c" \
+	" WHERE c.job_id OPERATOR(pg_catalog.=) $1" \
+	" AND c.status OPERATOR(pg_catalog.=) ANY ('{processing,failed}'::pg_catalog.text[])" \
+	" AND (c.attempt OPERATOR(pg_catalog.-) c.requeued_after) OPERATOR(pg_catalog.<)" \
+	"  (SELECT m.max_attempts FROM batchintory.job m" \
+	"   WHERE m.job_id OPERATOR(pg_catalog.=) $1)" \
+	" AND CASE WHEN c.status OPERATOR(pg_catalog.=) 'failed'" \
+	"  THEN c.retry_after IS NULL" \
+	"   OR c.retry_after OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()" \
+	"  ELSE c.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() END" \
+	" ORDER BY c.first_id LIMIT 1"
+
+/*
+ * Under the job's lock: give up on abandoned batches that used their last
+ * attempt (they become failed, visible, re-queued only by hand; rows locked
+ * by a release in progress are skipped), take the oldest retry candidate,
+ * and read the job's row -- one statement.
+ */
+static const char *const job_state_locked =
+"WITH exhausted AS (SELECT x.batch_id FROM batchintory.batch x"
+"  WHERE x.job_id OPERATOR(pg_catalog.=) $1"
+"  AND x.status OPERATOR(pg_catalog.=) 'processing'"
+"  AND x.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
+"  AND (x.attempt OPERATOR(pg_catalog.-) x.requeued_after) OPERATOR(pg_catalog.>=)"
+"   (SELECT m.max_attempts FROM batchintory.job m"
+"    WHERE m.job_id OPERATOR(pg_catalog.=) $1)"
+"  FOR UPDATE SKIP LOCKED),"
+" failed AS (UPDATE batchintory.batch f SET status = 'failed', lease_until = NULL"
+"  FROM exhausted e WHERE f.batch_id OPERATOR(pg_catalog.=) e.batch_id"
+"  RETURNING f.batch_id, f.attempt),"
+" abandoned AS (UPDATE batchintory.attempt a SET status = 'abandoned',"
+"  message = 'lease ran out on the last attempt'"
+"  FROM failed f WHERE a.batch_id OPERATOR(pg_catalog.=) f.batch_id"
+"  AND a.attempt OPERATOR(pg_catalog.=) f.attempt),"
+" retry AS (" RETRY_CANDIDATES " FOR UPDATE SKIP LOCKED)"
+" SELECT j.revision, j.name, j.owner, j.frontier, r.*"
+" FROM batchintory.job j LEFT JOIN retry r ON true"
+" WHERE j.job_id OPERATOR(pg_catalog.=) $1";
+
+/* The same for peek: nothing changed, nothing locked */
+static const char *const job_state_peek =
+"WITH retry AS (" RETRY_CANDIDATES ")"
+" SELECT j.revision, j.name, j.owner, j.frontier, r.*"
+" FROM batchintory.job j LEFT JOIN retry r ON true"
+" WHERE j.job_id OPERATOR(pg_catalog.=) $1";
+
+/* columns of job_state_locked and job_state_peek, and of RETRY_CANDIDATES from S_BATCH_ID */
+enum
+{
+	S_REVISION = 1,
+	S_NAME,
+	S_OWNER,
+	S_FRONTIER,
+	S_BATCH_ID,
+	S_FIRST_ID,
+	S_LAST_ID,
+	S_ATTEMPT,
+	S_STATUS,
+	S_ENDED_BY,
+	S_ASSET_COUNT,
+	S_WEIGHT
+};
+
+/*
+ * Parameters of the statements recording an attempt: $1 job, $2 batch (a
+ * batch taken again), $3 attempt, $4 asset_count, $5 weight, $6 lease, $7
+ * worker, $8 config, $9 first_id, $10 last_id, $11 ended_by, $12 the
+ * caller's name, $13 and $14 the count and weight the batch had before.
+ */
+#define N_RECORD_ARGS 14
+
+#define INSERT_ATTEMPT_FROM_B \
+	" INSERT INTO batchintory.attempt (batch_id, attempt, status, asset_count," \
+	"  weight, lease_until, worker, application_name, client_addr, backend_pid," \
+	"  acquired_by, config)" \
+	" SELECT b.batch_id, b.attempt, 'processing', b.asset_count, b.weight," \
+	"  b.lease_until, $7," \
+	"  NULLIF(pg_catalog.current_setting('application_name'), '')," \
+	"  pg_catalog.inet_client_addr(), pg_catalog.pg_backend_pid(), $12, $8" \
+	" FROM b RETURNING batch_id, lease_until"
+
+#define BATCH_RETURNING " RETURNING batch_id, attempt, asset_count, weight, lease_until"
+
+/*
+ * A new batch, its first attempt, the frontier and the job's counters in
+ * one statement; the changes releases recorded in batchintory.progress
+ * since the last new batch are folded into the job's row on the way.
+ */
+static const char *const insert_new_batch =
+"WITH b AS (INSERT INTO batchintory.batch (job_id, first_id, last_id,"
+"  asset_count, weight, ended_by, status, attempt, lease_until)"
+"  VALUES ($1, $9, $10, $4, $5, $11, 'processing', $3,"
+"  pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $6)"
+BATCH_RETURNING "),"
+" d AS (DELETE FROM batchintory.progress p WHERE p.job_id OPERATOR(pg_catalog.=) $1"
+"  RETURNING p.batches, p.assets, p.weight, p.last_success),"
+" j AS (UPDATE batchintory.job SET frontier = $10,"
+"  cut_batches = cut_batches OPERATOR(pg_catalog.+) 1,"
+"  cut_assets = cut_assets OPERATOR(pg_catalog.+) $4,"
+"  cut_weight = cut_weight OPERATOR(pg_catalog.+) COALESCE($5, 0),"
+"  done_batches = done_batches OPERATOR(pg_catalog.+)"
+"   (SELECT COALESCE(pg_catalog.sum(d.batches), 0) FROM d)::pg_catalog.int8,"
+"  done_assets = done_assets OPERATOR(pg_catalog.+)"
+"   (SELECT COALESCE(pg_catalog.sum(d.assets), 0) FROM d)::pg_catalog.int8,"
+"  done_weight = done_weight OPERATOR(pg_catalog.+)"
+"   (SELECT COALESCE(pg_catalog.sum(d.weight), 0) FROM d),"
+"  last_success = GREATEST(last_success, (SELECT pg_catalog.max(d.last_success) FROM d))"
+"  WHERE job_id OPERATOR(pg_catalog.=) $1)"
+INSERT_ATTEMPT_FROM_B;
+
+/*
+ * A batch taken again: the abandoned attempt (if it was abandoned) marked,
+ * the batch recounted and leased, the job's counters corrected, the new
+ * attempt recorded.
+ */
+static const char *const take_batch_again =
+"WITH prev AS (UPDATE batchintory.attempt SET status = 'abandoned',"
+"  message = 'lease ran out'"
+"  WHERE batch_id OPERATOR(pg_catalog.=) $2"
+"  AND attempt OPERATOR(pg_catalog.=) ($3 OPERATOR(pg_catalog.-) 1)"
+"  AND status OPERATOR(pg_catalog.=) 'processing'),"
+" b AS (UPDATE batchintory.batch SET status = 'processing',"
+"  attempt = $3, asset_count = $4, weight = $5, retry_after = NULL,"
+"  lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $6"
+"  WHERE batch_id OPERATOR(pg_catalog.=) $2"
+BATCH_RETURNING "),"
+" j AS (UPDATE batchintory.job SET"
+"  cut_assets = cut_assets OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.-) $13,"
+"  cut_weight = cut_weight OPERATOR(pg_catalog.+) COALESCE($5, 0)"
+"   OPERATOR(pg_catalog.-) COALESCE($14, 0)"
+"  WHERE job_id OPERATOR(pg_catalog.=) $1)"
+INSERT_ATTEMPT_FROM_B;
+
+/* What one call of acquire or peek works with */
+typedef struct Acquisition
+{
+	ReturnSetInfo *rsinfo;
+	BiJob	   *job;
+	bool		take;			/* acquire (true) or peek */
+	BiLimits	limits;
+	Datum		worker;
+	bool		worker_isnull;
+	Datum		caller_name;
+	int			handed;			/* batches found so far */
+	/* the newest key new batches may reach, once computed */
+	bool		guard_done;
+	BiGuard		guard;
+	int64		limit;
+} Acquisition;
 
 static void
-emit_batch(ReturnSetInfo *rsinfo, BatchintoryJob *job, bool has_batch,
-		   int64 batch, int32 attempt, BatchRange *range,
-		   bool has_lease, Datum lease_until)
+emit_batch(Acquisition *acq, bool has_batch, int64 batch, int32 attempt,
+		   BiRange *range, bool has_lease, Datum lease_until)
 {
 	Datum		values[N_RESULT];
 	bool		nulls[N_RESULT] = {0};
@@ -60,7 +202,7 @@ emit_batch(ReturnSetInfo *rsinfo, BatchintoryJob *job, bool has_batch,
 	values[R_BATCH] = Int64GetDatum(batch);
 	values[R_ATTEMPT] = Int32GetDatum(attempt);
 	nulls[R_BATCH] = nulls[R_ATTEMPT] = !has_batch;
-	values[R_JOB] = CStringGetTextDatum(job->name);
+	values[R_JOB] = CStringGetTextDatum(acq->job->name);
 	values[R_FIRST_ID] = Int64GetDatum(range->first_id);
 	values[R_LAST_ID] = Int64GetDatum(range->last_id);
 	values[R_ASSET_COUNT] = Int64GetDatum(range->asset_count);
@@ -69,183 +211,103 @@ emit_batch(ReturnSetInfo *rsinfo, BatchintoryJob *job, bool has_batch,
 	values[R_ENDED_BY] = CStringGetTextDatum(range->ended_by);
 	values[R_LEASE_UNTIL] = lease_until;
 	nulls[R_LEASE_UNTIL] = !has_lease;
-	values[R_CONFIG] = job->config;
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	values[R_CONFIG] = acq->job->config;
+	tuplestore_putvalues(acq->rsinfo->setResult, acq->rsinfo->setDesc,
+						 values, nulls);
+	acq->handed++;
 }
 
 /*
- * Record an attempt: the CTE b (a new batch inserted, or a batch taken
- * again) yields the batch's row, and the attempt is inserted from it with
- * who took it.  Parameters: $1 job_id (new) or batch_id (again), $2 attempt,
- * $3 asset_count, $4 weight, $5 lease, $6 worker, $7 config, $8 first_id,
- * $9 last_id, $10 ended_by.
- */
-#define INSERT_ATTEMPT_FROM_B \
-	" INSERT INTO batchintory.attempt (batch_id, attempt, status, asset_count," \
-	"  weight, lease_until, worker, application_name, client_addr, backend_pid," \
-	"  config)" \
-	" SELECT b.batch_id, b.attempt, 'processing', b.asset_count, b.weight," \
-	"  b.lease_until, $6," \
-	"  NULLIF(pg_catalog.current_setting('application_name'), '')," \
-	"  pg_catalog.inet_client_addr(), pg_catalog.pg_backend_pid(), $7" \
-	" FROM b RETURNING batch_id, lease_until"
-
-#define BATCH_RETURNING " RETURNING batch_id, attempt, asset_count, weight, lease_until"
-
-static const char *const insert_new_batch =
-"WITH b AS (INSERT INTO batchintory.batch (job_id, first_id, last_id,"
-"  asset_count, weight, ended_by, status, attempt, lease_until)"
-"  VALUES ($1, $8, $9, $3, $4, $10, 'processing', $2,"
-"  pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $5)"
-BATCH_RETURNING ")"
-INSERT_ATTEMPT_FROM_B;
-
-static const char *const take_batch_again =
-"WITH b AS (UPDATE batchintory.batch SET status = 'processing',"
-"  attempt = $2, asset_count = $3, weight = $4, retry_after = NULL,"
-"  lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $5"
-"  WHERE batch_id OPERATOR(pg_catalog.=) $1"
-BATCH_RETURNING ")"
-INSERT_ATTEMPT_FROM_B;
-
-/*
- * Record attempt number attempt of a batch (sql: insert_new_batch with key
- * the job's id, or take_batch_again with key the batch's id) and return the
- * row for acquire's result.
+ * Record attempt number attempt of a batch (sql: insert_new_batch, or
+ * take_batch_again for batch) and return its row in the result.
  */
 static void
-record_attempt(ReturnSetInfo *rsinfo, BatchintoryJob *job, const char *sql,
-			   int64 key, int32 attempt, BatchRange *range,
-			   Datum worker, bool worker_isnull)
+record_attempt(Acquisition *acq, const char *sql, int64 batch, int32 attempt,
+			   BiRange *range, int64 old_count, Datum old_weight,
+			   bool old_weight_isnull)
 {
-	Oid			argtypes[10] = {INT8OID, INT4OID, INT8OID, NUMERICOID,
-		INTERVALOID, TEXTOID, JSONBOID, INT8OID, INT8OID, TEXTOID};
-	Datum		args[10];
-	char		nulls[10] = "          ";
+	static Oid	argtypes[N_RECORD_ARGS] = {INT4OID, INT8OID, INT4OID, INT8OID,
+		NUMERICOID, INTERVALOID, TEXTOID, JSONBOID, INT8OID, INT8OID, TEXTOID,
+	NAMEOID, INT8OID, NUMERICOID};
+	Datum		args[N_RECORD_ARGS];
+	char		nulls[N_RECORD_ARGS + 1];
 	bool		isnull;
 
-	args[0] = Int64GetDatum(key);
-	args[1] = Int32GetDatum(attempt);
-	args[2] = Int64GetDatum(range->asset_count);
-	args[3] = range->weight;
-	nulls[3] = range->has_weight ? ' ' : 'n';
-	args[4] = job->lease;
-	args[5] = worker;
-	nulls[5] = worker_isnull ? 'n' : ' ';
-	args[6] = job->config;
-	args[7] = Int64GetDatum(range->first_id);
-	args[8] = Int64GetDatum(range->last_id);
-	args[9] = CStringGetTextDatum(range->ended_by);
-	bi_exec(sql, 10, argtypes, args, nulls, SPI_OK_INSERT_RETURNING);
-	emit_batch(rsinfo, job, true, bi_get_int64(0, 1, &isnull), attempt, range,
+	memset(nulls, ' ', N_RECORD_ARGS);
+	nulls[N_RECORD_ARGS] = '\0';
+	args[0] = Int32GetDatum(acq->job->job_id);
+	args[1] = Int64GetDatum(batch);
+	args[2] = Int32GetDatum(attempt);
+	args[3] = Int64GetDatum(range->asset_count);
+	args[4] = range->weight;
+	nulls[4] = range->has_weight ? ' ' : 'n';
+	args[5] = acq->job->lease;
+	args[6] = acq->worker;
+	nulls[6] = acq->worker_isnull ? 'n' : ' ';
+	args[7] = acq->job->config;
+	args[8] = Int64GetDatum(range->first_id);
+	args[9] = Int64GetDatum(range->last_id);
+	args[10] = CStringGetTextDatum(range->ended_by);
+	args[11] = acq->caller_name;
+	args[12] = Int64GetDatum(old_count);
+	args[13] = old_weight;
+	nulls[13] = old_weight_isnull ? 'n' : ' ';
+	bi_exec(sql, N_RECORD_ARGS, argtypes, args, nulls, SPI_OK_INSERT_RETURNING);
+	emit_batch(acq, true, bi_get_int64(0, 1, &isnull), attempt, range,
 			   true, bi_get(0, 2, &isnull));
 }
 
 /*
- * Give up on abandoned batches that used their last attempt: they become
- * failed (visible, re-queued only by hand) and the attempt abandoned.  A
- * batch whose row is locked is being released or heartbeated by a live
- * transaction: it is skipped, not waited for (see next_retry).  The batches
- * are found first, then changed one by one through their primary keys, so
- * that no plan joins the whole inventory.
+ * Hand out (or, for peek, show) the retry candidate in row 0 of the last
+ * result (columns from S_BATCH_ID on): its range counted again, as a new
+ * attempt.
  */
 static void
-fail_exhausted(BatchintoryJob *job)
+serve_retry(Acquisition *acq)
 {
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		args[2] = {Int32GetDatum(job->job_id),
-	Int32GetDatum(job->max_attempts)};
-	SPITupleTable *exhausted;
-	uint64		count;
-	uint64		row;
+	BiLimits	no_limits = {0};
+	BiRange		range;
+	bool		isnull;
+	int64		batch = bi_get_int64(0, S_BATCH_ID, &isnull);
+	int32		attempt = DatumGetInt32(bi_get(0, S_ATTEMPT, &isnull)) + 1;
+	int64		old_count = bi_get_int64(0, S_ASSET_COUNT, &isnull);
+	bool		old_weight_isnull;
+	Datum		old_weight = bi_get_copy(0, S_WEIGHT, &old_weight_isnull);
+	int64		first_id = bi_get_int64(0, S_FIRST_ID, &isnull);
+	int64		last_id = bi_get_int64(0, S_LAST_ID, &isnull);
+	const char *ended_by = bi_get_text(0, S_ENDED_BY);
 
-	count = bi_exec("SELECT batch_id, attempt FROM batchintory.batch"
-					" WHERE job_id OPERATOR(pg_catalog.=) $1 AND status = 'processing'"
-					" AND lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
-					" AND (attempt OPERATOR(pg_catalog.-) requeued_after) OPERATOR(pg_catalog.>=) $2"
-					" FOR UPDATE SKIP LOCKED",
-					2, argtypes, args, NULL, SPI_OK_SELECT);
-	exhausted = SPI_tuptable;
-	for (row = 0; row < count; row++)
-	{
-		Oid			types[2] = {INT8OID, INT4OID};
-		Datum		values[2];
-		bool		isnull;
+	if (!bi_scan_range(acq->job, first_id, last_id, false, &no_limits, false, &range))
+		range.asset_count = 0;	/* its assets were deleted: an empty batch */
+	range.first_id = first_id;
+	range.last_id = last_id;
+	range.ended_by = ended_by;
 
-		values[0] = SPI_getbinval(exhausted->vals[row], exhausted->tupdesc, 1, &isnull);
-		values[1] = SPI_getbinval(exhausted->vals[row], exhausted->tupdesc, 2, &isnull);
-		bi_exec("WITH b AS (UPDATE batchintory.batch"
-				"  SET status = 'failed', lease_until = NULL"
-				"  WHERE batch_id OPERATOR(pg_catalog.=) $1)"
-				" UPDATE batchintory.attempt SET status = 'abandoned',"
-				"  message = 'lease ran out on the last attempt'"
-				" WHERE batch_id OPERATOR(pg_catalog.=) $1"
-				" AND attempt OPERATOR(pg_catalog.=) $2",
-				2, types, values, NULL, SPI_OK_UPDATE);
-	}
-	SPI_freetuptable(exhausted);
+	if (!acq->take)
+		emit_batch(acq, true, batch, attempt, &range, false, (Datum) 0);
+	else
+		record_attempt(acq, take_batch_again, batch, attempt, &range,
+					   old_count, old_weight, old_weight_isnull);
 }
 
-/*
- * Find the oldest batch waiting for a retry; with take, lock it, count its
- * range again and hand it out as a new attempt.  Returns false if none.
- *
- * With take, a batch whose row another transaction holds locked (a release,
- * heartbeat or requeue in progress) is skipped rather than waited for: that
- * transaction may be a worker that releases its batch and then acquires the
- * next one, waiting for the job lock we hold, and waiting for its row would
- * be a deadlock.
- */
+/* Hand out the next retry candidate after the first; false if none */
 static bool
-next_retry(ReturnSetInfo *rsinfo, BatchintoryJob *job, bool take,
-		   Datum worker, bool worker_isnull)
+next_retry(Acquisition *acq)
 {
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		args[2] = {Int32GetDatum(job->job_id),
-	Int32GetDatum(job->max_attempts)};
-	BatchRange	range;
-	bool		isnull;
-	int64		batch;
-	int32		attempt;
-	bool		abandoned;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(acq->job->job_id)};
 
-	if (bi_exec(take ? RETRY_CANDIDATES " FOR UPDATE SKIP LOCKED" : RETRY_CANDIDATES,
-				2, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+	/* the candidate's columns where serve_retry expects them */
+	if (bi_exec("SELECT NULL, NULL, NULL, NULL, c.* FROM ("
+				RETRY_CANDIDATES " FOR UPDATE SKIP LOCKED) c",
+				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
 		return false;
-
-	batch = bi_get_int64(0, 1, &isnull);
-	range.first_id = bi_get_int64(0, 2, &isnull);
-	range.last_id = bi_get_int64(0, 3, &isnull);
-	attempt = DatumGetInt32(bi_get(0, 4, &isnull)) + 1;
-	abandoned = strcmp(bi_get_text(0, 5), "processing") == 0;
-	range.ended_by = bi_get_text(0, 6);
-
-	range_stats(job, range.first_id, range.last_id, &range, NULL);
-
-	if (!take)
-	{
-		emit_batch(rsinfo, job, true, batch, attempt, &range, false, (Datum) 0);
-		return true;
-	}
-
-	if (abandoned)
-	{
-		Oid			types[2] = {INT8OID, INT4OID};
-		Datum		values[2] = {Int64GetDatum(batch), Int32GetDatum(attempt - 1)};
-
-		bi_exec("UPDATE batchintory.attempt SET status = 'abandoned',"
-				" message = 'lease ran out'"
-				" WHERE batch_id OPERATOR(pg_catalog.=) $1"
-				" AND attempt OPERATOR(pg_catalog.=) $2",
-				2, types, values, NULL, SPI_OK_UPDATE);
-	}
-	record_attempt(rsinfo, job, take_batch_again, batch, attempt, &range,
-				   worker, worker_isnull);
+	serve_retry(acq);
 	return true;
 }
 
 static void
-set_frontier(BatchintoryJob *job, int64 frontier)
+set_frontier(BiJob *job, int64 frontier)
 {
 	Oid			argtypes[2] = {INT4OID, INT8OID};
 	Datum		args[2] = {Int32GetDatum(job->job_id), Int64GetDatum(frontier)};
@@ -257,53 +319,167 @@ set_frontier(BatchintoryJob *job, int64 frontier)
 	job->has_frontier = true;
 }
 
-/*
- * Cut up to wanted new batches after the frontier.  With take, wait for
- * late commits first, record the batches and move the frontier; a backfill
- * whose rest of window holds no matching asset moves its frontier to the
- * window's end.  Returns the number of batches found.
- */
-static int
-next_new_batches(ReturnSetInfo *rsinfo, BatchintoryJob *job, bool take,
-				 BatchLimits *limits, int wanted, Datum worker,
-				 bool worker_isnull)
+/* Has the job no new work left for good (a backfill cut to its end)? */
+static bool
+window_done(BiJob *job)
 {
-	int64		start = next_start(job);
-	int64		limit;
+	return (job->has_frontier && job->frontier == PG_INT64_MAX) ||
+		(job->has_upper_bound && bi_next_start(job) > job->upper_bound);
+}
+
+/* The newest key new batches may reach, waiting for late commits if taking */
+static void
+compute_limit(Acquisition *acq)
+{
+	acq->guard = bi_guard_limit(acq->job, acq->take, &acq->limit);
+	acq->guard_done = true;
+}
+
+/*
+ * Cut up to wanted new batches after the frontier.  With take, record the
+ * batches and move the frontier; a backfill whose rest of window holds no
+ * matching asset moves its frontier to the window's end.
+ */
+static void
+serve_new_batches(Acquisition *acq, int wanted)
+{
+	BiJob	   *job = acq->job;
+	int64		start = bi_next_start(job);
 	bool		window_end;
-	BatchRange	range;
+	BiRange		range;
 	int			found = 0;
 
-	if (job->has_frontier && job->frontier == PG_INT64_MAX)
-		return 0;
-	if (job->has_upper_bound && start > job->upper_bound)
-		return 0;
-	if (!guard_cut_limit(job, take, &limit))
-		return 0;
-	window_end = job->has_upper_bound && limit == job->upper_bound;
+	if (window_done(job))
+		return;
+	if (!acq->guard_done)
+		compute_limit(acq);
+	if (acq->guard != GUARD_LIMIT)
+	{
+		if (acq->guard == GUARD_NO_KEY && acq->take && acq->handed == 0)
+			bi_guard_no_new_work(job, 0, false);
+		return;
+	}
+	window_end = job->has_upper_bound && acq->limit == job->upper_bound;
 
 	while (found < wanted)
 	{
-		if (!cut_range(job, start, limit, window_end, limits, &range))
+		if (!bi_scan_range(job, start, acq->limit, window_end, &acq->limits,
+						   false, &range))
 		{
-			if (take && window_end && start <= limit)
-				set_frontier(job, limit);
+			if (acq->take && window_end && start <= acq->limit)
+				set_frontier(job, acq->limit);
+			else if (acq->take && acq->handed == 0)
+				bi_guard_no_new_work(job, acq->limit, true);
 			break;
 		}
-		if (take)
+		if (acq->take)
 		{
-			record_attempt(rsinfo, job, insert_new_batch, job->job_id, 1,
-						   &range, worker, worker_isnull);
-			set_frontier(job, range.last_id);
+			record_attempt(acq, insert_new_batch, 0, 1, &range, 0, (Datum) 0, true);
+			job->frontier = range.last_id;
+			job->has_frontier = true;
 		}
 		else
-			emit_batch(rsinfo, job, false, 0, 0, &range, false, (Datum) 0);
+			emit_batch(acq, false, 0, 0, &range, false, (Datum) 0);
 		found++;
 		if (range.last_id == PG_INT64_MAX)
 			break;
 		start = range.last_id + 1;
 	}
-	return found;
+}
+
+/*
+ * Read the job's state (under its lock with take), leaving the retry
+ * candidate, if any, in row 0 of SPI_tuptable.  Returns false if the job's
+ * row no longer is the cached job's (dropped, renamed, changed): the caller
+ * loads it again.
+ */
+static bool
+read_job_state(Acquisition *acq)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(acq->job->job_id)};
+	bool		isnull;
+
+	if (bi_exec(acq->take ? job_state_locked : job_state_peek, 1, argtypes,
+				args, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	if (!bi_job_apply_row(acq->job, bi_get_int64(0, S_REVISION, &isnull),
+						  bi_get_text(0, S_NAME),
+						  DatumGetObjectId(bi_get(0, S_OWNER, &isnull))))
+		return false;
+	acq->job->frontier = bi_get_int64(0, S_FRONTIER, &isnull);
+	acq->job->has_frontier = !isnull;
+	return true;
+}
+
+/*
+ * Find the job and read its state: for acquire, the late-commit guard waits
+ * before the job's lock is taken (so one slow writer does not queue every
+ * acquirer behind the lock), then the state is read under the lock.  A job
+ * changed or dropped and registered again meanwhile is loaded again and
+ * its lock taken anew.
+ */
+static void
+open_job(Acquisition *acq, const BiCall *call, const char *name,
+		 Datum *limit_args, bool *limit_nulls)
+{
+	acq->job = bi_job_cached(call, name);
+	for (;;)
+	{
+		acq->limits = bi_limits_for(acq->job, limit_args, limit_nulls);
+		acq->guard_done = false;
+		if (acq->take && !window_done(acq->job))
+			compute_limit(acq);
+		if (acq->take)
+			bi_job_lock(acq->job->job_id);
+		if (read_job_state(acq))
+			return;
+		acq->job = bi_job_reload(acq->job->job_id);
+		if (acq->job == NULL || strcmp(acq->job->name, name) != 0)
+			acq->job = bi_job_cached(call, name);
+		bi_check_may_use(call, name, acq->job->owner);
+	}
+}
+
+/* Common part of acquire and peek */
+static void
+acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches)
+{
+	const char *name = bi_text_arg(fcinfo, 0, "job name");
+	Datum		limit_args[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
+	bool		limit_nulls[2] = {PG_ARGISNULL(1), PG_ARGISNULL(2)};
+	Acquisition acq = {0};
+	BiCall		call;
+	bool		isnull;
+
+	acq.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	acq.take = take;
+	bi_materialize(fcinfo);
+	bi_call_begin(&call);
+	SPI_connect();
+
+	if (take)
+	{
+		acq.worker_isnull = PG_ARGISNULL(3);
+		acq.worker = acq.worker_isnull ? (Datum) 0 : PG_GETARG_DATUM(3);
+		acq.caller_name = DirectFunctionCall1(namein,
+											  CStringGetDatum(GetUserNameFromId(call.caller, false)));
+	}
+	open_job(&acq, &call, name, limit_args, limit_nulls);
+
+	/* retries first: the one read with the job's state, then the next ones */
+	bi_get(0, S_BATCH_ID, &isnull);
+	if (!isnull)
+	{
+		serve_retry(&acq);
+		while (take && acq.handed < batches && next_retry(&acq))
+			;
+	}
+	if (acq.handed < batches)
+		serve_new_batches(&acq, batches - acq.handed);
+
+	SPI_finish();
+	bi_call_end(&call);
 }
 
 /*
@@ -319,14 +495,7 @@ next_new_batches(ReturnSetInfo *rsinfo, BatchintoryJob *job, bool take,
 Datum
 batchintory_acquire(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	BatchintoryJob *job;
-	BatchLimits limits;
-	Datum		limit_args[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
-	bool		limit_nulls[2] = {PG_ARGISNULL(1), PG_ARGISNULL(2)};
-	Datum		worker = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
 	int32		batches = PG_ARGISNULL(4) ? 1 : PG_GETARG_INT32(4);
-	int			handed = 0;
 
 	if (batches < 1)
 		ereport(ERROR,
@@ -339,20 +508,7 @@ batchintory_acquire(PG_FUNCTION_ARGS)
 						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
 				 errdetail("Batches other workers committed meanwhile would stay invisible to this transaction's snapshot."),
 				 errhint("Call batchintory_acquire() in a READ COMMITTED transaction.")));
-
-	bi_materialize(fcinfo);
-	SPI_connect();
-	job = job_from_arg(fcinfo, true);
-	limits = limits_for(job, limit_args, limit_nulls);
-
-	fail_exhausted(job);
-	while (handed < batches &&
-		   next_retry(rsinfo, job, true, worker, PG_ARGISNULL(3)))
-		handed++;
-	if (handed < batches)
-		next_new_batches(rsinfo, job, true, &limits, batches - handed,
-						 worker, PG_ARGISNULL(3));
-	SPI_finish();
+	acquire_or_peek(fcinfo, true, batches);
 	return (Datum) 0;
 }
 
@@ -364,19 +520,6 @@ batchintory_acquire(PG_FUNCTION_ARGS)
 Datum
 batchintory_peek(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	BatchintoryJob *job;
-	BatchLimits limits;
-	Datum		limit_args[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
-	bool		limit_nulls[2] = {PG_ARGISNULL(1), PG_ARGISNULL(2)};
-
-
-	bi_materialize(fcinfo);
-	SPI_connect();
-	job = job_from_arg(fcinfo, false);
-	limits = limits_for(job, limit_args, limit_nulls);
-	if (!next_retry(rsinfo, job, false, (Datum) 0, true))
-		next_new_batches(rsinfo, job, false, &limits, 1, (Datum) 0, true);
-	SPI_finish();
+	acquire_or_peek(fcinfo, false, 1);
 	return (Datum) 0;
 }

@@ -1,8 +1,11 @@
 /*
  * batchintory.c
- *	  Module entry point of batchintory: the magic block and _PG_init.
+ *	  Module entry point of batchintory: the magic block and _PG_init, which
+ *	  reserves the GUC prefix and hooks the job cache to cache invalidation.
  */
 #include "postgres.h"
+
+#include "batchintory.h"
 
 #include "fmgr.h"
 #include "utils/guc.h"
@@ -14,6 +17,7 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	bi_jobcache_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("batchintory");
 #else

@@ -1,6 +1,8 @@
 /*
  * batchintory.h
- *	  Types and functions shared by the modules of batchintory.
+ *	  Types and functions shared by the modules of batchintory.  Only the
+ *	  SQL-callable functions (batchintory_*) and _PG_init leave the shared
+ *	  library (exports.list); everything here is internal and prefixed bi_.
  */
 #ifndef BATCHINTORY_H
 #define BATCHINTORY_H
@@ -9,25 +11,78 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/pg_list.h"
+#include "tcop/dest.h"
 #include "utils/timestamp.h"
 
 /*
- * Advisory lock key space: every lock batchintory takes is a
- * transaction-scoped advisory lock on the two-int4 key
- * (BATCHINTORY_LOCK_SPACE, job_id), visible in pg_locks as
- * locktype = 'advisory', classid = 1651794792, objid = job_id, objsubid = 2.
+ * Advisory lock key space: the lock of a job is a transaction-scoped
+ * advisory lock on the two-int4 key (BATCHINTORY_LOCK_SPACE, job_id),
+ * visible in pg_locks as locktype = 'advisory', classid = 1651794792,
+ * objid = job_id, objsubid = 2.
  */
 #define BATCHINTORY_LOCK_SPACE 0x62746368	/* "btch" */
 
-/* A job as stored in batchintory.job */
-typedef struct BatchintoryJob
+/* The longest lease, retry backoff or guard timeout a job accepts */
+#define BI_MAX_INTERVAL_USECS (INT64CONST(10) * 365 * USECS_PER_DAY)
+
+/* The longest wait before the retry of a failed batch, unless the backoff is longer */
+#define BI_MAX_RETRY_DELAY_USECS USECS_PER_DAY
+
+/*
+ * One call of an SQL function of the extension (security.c): who called,
+ * and what to restore when the call ends.  Between bi_call_begin and
+ * bi_call_end the search_path is "pg_catalog, pg_temp" and the current user
+ * is the inventory's owner.
+ */
+typedef struct BiCall
+{
+	Oid			caller;			/* the role that called the function */
+	char	   *caller_search_path; /* its search_path */
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			guc_nest_level;
+} BiCall;
+
+/* Saved state of bi_as_owner_begin and bi_as_caller_begin */
+typedef struct BiAsRole
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			guc_nest_level;
+} BiAsRole;
+
+/*
+ * What reads a job's metadata table: checked column types, its filter's
+ * deparse and the kept plans of the queries over it (jobcache.c builds it,
+ * as the job's owner, on first use after a change).
+ */
+typedef struct BiReader
+{
+	MemoryContext context;		/* holds the reader, under the job's context */
+	AttrNumber	key_attnum;
+	AttrNumber	weight_attnum;	/* InvalidAttrNumber: no weight column */
+	bool		weight_is_int;	/* integral weights: summed as int64 */
+	char	   *source_name;	/* qualified, quoted name of the table */
+	char	   *filter_sql;		/* deparse of the analyzed filter, or NULL */
+	Oid			sequence;		/* sequence feeding the key, or InvalidOid */
+	SPIPlanPtr	scan;			/* key, weight of matching rows in [$1, $2] */
+	SPIPlanPtr	last_key;		/* last matching key in [$1, $2] */
+	SPIPlanPtr	newest_key;		/* highest key, matching or not */
+} BiReader;
+
+/* A job: its settings as of revision `revision`, and its reader */
+typedef struct BiJob
 {
 	int32		job_id;
 	char	   *name;
+	int64		revision;
+	Oid			owner;
 	Oid			source;
 	char	   *id_column;
 	char	   *weight_column;	/* NULL: no weight */
-	char	   *filter;			/* NULL: every row matches */
+	char	   *filter;			/* deparse of the filter; NULL: every row */
+	char	   *filter_expr;	/* nodeToString of the analyzed filter */
 	bool		has_lower_bound;
 	int64		lower_bound;
 	bool		has_upper_bound;
@@ -42,73 +97,132 @@ typedef struct BatchintoryJob
 	bool		late_commit_guard;
 	Datum		guard_timeout;	/* interval */
 	Datum		config;			/* jsonb */
+	bool		notify;
+	/* as last read from the job's row */
 	bool		has_frontier;
 	int64		frontier;
-} BatchintoryJob;
+	/* private to jobcache.c */
+	MemoryContext context;
+	BiReader   *reader;
+	bool		reader_stale;
+	bool		dead;			/* its inventory was dropped: free at next lookup */
+	uint64		last_used;
+} BiJob;
 
 /* Workload limits of one batch */
-typedef struct BatchLimits
+typedef struct BiLimits
 {
 	bool		has_max_count;
 	int64		max_count;
 	bool		has_max_weight;
 	Datum		max_weight;		/* numeric */
-} BatchLimits;
+} BiLimits;
 
 /* A range of keys and what it holds */
-typedef struct BatchRange
+typedef struct BiRange
 {
 	int64		first_id;
 	int64		last_id;
+	int64		first_key;		/* the first and last matching assets in it */
+	int64		last_key;
 	int64		asset_count;
 	bool		has_weight;
 	Datum		weight;			/* numeric, valid if has_weight */
 	const char *ended_by;
-} BatchRange;
+	bool		has_bad_weight; /* a negative/NaN weight was seen (lenient scans) */
+} BiRange;
+
+/* security.c */
+extern void bi_call_begin(BiCall *call);
+extern void bi_call_end(BiCall *call);
+extern void bi_as_owner_begin(BiAsRole *state, Oid owner);
+extern void bi_as_caller_begin(const BiCall *call, BiAsRole *state);
+extern void bi_as_role_end(BiAsRole *state);
+extern bool bi_may_use(Oid role, Oid owner);
+extern void bi_check_may_use(const BiCall *call, const char *job, Oid owner);
+extern Oid	bi_inventory_owner(void);
+extern Oid	bi_inventory_relid(void);
 
 /* spi_util.c */
 extern SPIPlanPtr bi_plan(const char *sql, int nargs, Oid *argtypes);
 extern uint64 bi_exec(const char *sql, int nargs, Oid *argtypes,
 					  Datum *values, const char *nulls, int expected);
+extern uint64 bi_exec_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
+						   int expected);
+extern void bi_exec_into_result(ReturnSetInfo *rsinfo, const char *sql,
+								int nargs, Oid *argtypes, Datum *values,
+								const char *nulls);
+extern void bi_exec_once(const char *sql, int expected);
 extern Datum bi_get(uint64 row, int col, bool *isnull);
+extern Datum bi_get_copy(uint64 row, int col, bool *isnull);
 extern int64 bi_get_int64(uint64 row, int col, bool *isnull);
 extern char *bi_get_text(uint64 row, int col);
 extern void bi_materialize(FunctionCallInfo fcinfo);
 extern Datum bi_numeric_from_int64(int64 value);
 extern int	bi_numeric_cmp(Datum a, Datum b);
 extern Datum bi_numeric_add(Datum a, Datum b);
-extern int64 bi_interval_ms(Datum interval);
+extern int64 bi_interval_usecs(Datum interval);
+extern const char *bi_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 
-/* job.c */
-extern BatchintoryJob *job_load(const char *name, bool lock);
-extern BatchintoryJob *job_load_by_id(int32 job_id);
-extern void job_lock(int32 job_id);
-extern void job_check_source(BatchintoryJob *job);
-extern const char *job_name_arg(FunctionCallInfo fcinfo);
-extern BatchintoryJob *job_from_arg(FunctionCallInfo fcinfo, bool lock);
+/* jobcache.c */
+extern BiJob *bi_job_open(const BiCall *call, const char *name, bool lock);
+extern BiJob *bi_job_cached(const BiCall *call, const char *name);
+extern BiJob *bi_job_of_batch(const BiCall *call, int64 batch,
+							  int64 *first_id, int64 *last_id);
+extern bool bi_job_apply_row(BiJob *job, int64 revision, const char *name,
+							 Oid owner);
+extern BiJob *bi_job_reload(int32 job_id);
+extern void bi_job_lock(int32 job_id);
+extern void bi_job_forget(int32 job_id);
+extern BiReader *bi_job_reader(BiJob *job);
+extern char *bi_job_problem(BiJob *job);
+extern void bi_jobcache_init(void);
 
-/* filter.c */
-extern AttrNumber column_check(Oid relid, const char *column,
-							   const char *role, bool weight);
-extern void filter_check(Oid relid, const char *filter);
-extern char *source_name(Oid relid);
+/* source.c */
+extern void bi_source_check(Oid relid, const char *id_column,
+							const char *weight_column);
+extern Node *bi_filter_analyze(Oid relid, const char *filter);
+extern char *bi_filter_deparse(Node *expr, Oid relid);
+extern char *bi_source_problem(BiJob *job, Node *filter, BiReader *reader,
+							   int *sqlstate);
+extern char *bi_source_name(Oid relid);
+extern char *bi_reader_query(BiJob *job, BiReader *reader, const char *what,
+							 const char *tail);
 
-/* cut.c */
-extern char *job_query(BatchintoryJob *job, const char *what, const char *tail);
-extern BatchLimits limits_for(BatchintoryJob *job, Datum *args, bool *argnulls);
-extern bool cut_range(BatchintoryJob *job, int64 start, int64 limit,
-					  bool limit_is_window_end, BatchLimits *limits,
-					  BatchRange *range);
-extern void range_stats(BatchintoryJob *job, int64 first_id, int64 last_id,
-						BatchRange *range, int64 *first_key);
-extern bool newest_key(BatchintoryJob *job, int64 *key);
-extern int64 next_start(BatchintoryJob *job);
-
-/* release.c */
-extern bool batch_requeue(int64 batch);
+/* scan.c */
+extern void bi_scan_into(BiJob *job, SPIPlanPtr plan, int64 first, int64 last,
+						 DestReceiver *dest);
+extern BiLimits bi_limits_for(BiJob *job, Datum *args, bool *argnulls);
+extern bool bi_scan_range(BiJob *job, int64 start, int64 limit,
+						  bool limit_is_window_end, const BiLimits *limits,
+						  bool lenient, BiRange *range);
+extern bool bi_first_key(BiJob *job, int64 first, int64 last, int64 *key);
+extern bool bi_last_key(BiJob *job, int64 first, int64 last, int64 *key);
+extern bool bi_newest_key(BiJob *job, int64 *key);
+extern int64 bi_estimate_count(BiJob *job, int64 first, int64 last);
+extern int64 bi_next_start(BiJob *job);
 
 /* guard.c */
-extern bool guard_cut_limit(BatchintoryJob *job, bool wait, int64 *limit);
-extern void guard_check_sequence(Oid relid, const char *column);
+typedef enum BiGuard
+{
+	GUARD_LIMIT,				/* new batches may reach the limit */
+	GUARD_NO_KEY,				/* no key to cut to */
+	GUARD_TIMED_OUT				/* writers still running after the timeout */
+} BiGuard;
+
+extern BiGuard bi_guard_limit(BiJob *job, bool wait, int64 *limit);
+extern void bi_guard_no_new_work(BiJob *job, int64 limit, bool has_limit);
+extern Oid	bi_key_sequence(Oid relid, const char *column, int64 *cache);
+extern void bi_guard_check_sequence(Oid relid, const char *column, Oid role);
+
+/* release.c */
+extern void bi_lock_batches_from(int32 job_id, int64 from_id, bool nowait);
+extern bool bi_batch_requeue(int64 batch);
+extern void bi_record_progress(int32 job_id, int64 batches, int64 assets,
+							   Datum weight, bool succeeded_now);
+
+/* notify.c */
+extern void bi_notify_sync(Oid source);
+extern char *bi_channel_name(Oid source);
 
 #endif							/* BATCHINTORY_H */

@@ -1,12 +1,16 @@
 /*
  * guard.c
  *	  The late-commit guard: the newest key a job may cut to, after waiting
- *	  (bounded) for the transactions that may still insert keys below it.
+ *	  (bounded) for the transactions that may still insert keys below it into
+ *	  its table or any of the table's partitions and inheritance children.
  */
 #include "postgres.h"
 
 #include "batchintory.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_sequence.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -19,25 +23,28 @@
 #endif
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 /* longest sleep between two looks at a writer that is still running */
 #define GUARD_MAX_SLEEP_MS 10
 
 /*
- * key_sequence
+ * bi_key_sequence
  *		The sequence that feeds the key column (serial or identity), or
- *		InvalidOid; *cache receives its CACHE setting.
+ *		InvalidOid; *cache receives its CACHE setting.  The caller must be
+ *		connected to SPI.
  */
-static Oid
-key_sequence(Oid relid, const char *column, int64 *cache)
+Oid
+bi_key_sequence(Oid relid, const char *column, int64 *cache)
 {
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		args[2];
 	bool		isnull;
 	Oid			seq;
 
-	args[0] = CStringGetTextDatum(source_name(relid));
+	args[0] = CStringGetTextDatum(bi_source_name(relid));
 	args[1] = CStringGetTextDatum(column);
 	if (bi_exec("SELECT s.seqrelid, s.seqcache FROM pg_catalog.pg_sequence s"
 				" WHERE s.seqrelid OPERATOR(pg_catalog.=)"
@@ -49,19 +56,48 @@ key_sequence(Oid relid, const char *column, int64 *cache)
 	return seq;
 }
 
+/* A sequence's CACHE setting, from the syscache */
+static int64
+sequence_cache(Oid seq)
+{
+	HeapTuple	tuple = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seq));
+	int64		cache;
+
+	if (!HeapTupleIsValid(tuple))
+		return 1;
+	cache = ((Form_pg_sequence) GETSTRUCT(tuple))->seqcache;
+	ReleaseSysCache(tuple);
+	return cache;
+}
+
+static void
+sequence_not_readable(Oid seq, const char *job, Oid role)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for sequence %s", get_rel_name(seq)),
+			 errdetail("The late-commit guard of job \"%s\" reads the last value of the key's sequence as the job's owner, role %s.",
+					   job, GetUserNameFromId(role, false)),
+			 errhint("Grant SELECT on the sequence to the job's owner, or set late_commit_guard => false for the job.")));
+}
+
 /*
- * guard_check_sequence
- *		Refuse the guard for a key whose sequence hands out cached values:
- *		with CACHE n > 1 a session may insert a key far below the sequence's
- *		last value long after it, and the guard could not see it coming.
+ * bi_guard_check_sequence
+ *		For a job registered (or changed) with the guard on: refuse a key
+ *		whose sequence hands out cached values (with CACHE n > 1 a session
+ *		may insert a key far below the sequence's last value long after it,
+ *		and the guard could not see it coming), and one the job's owner role
+ *		cannot read.  The caller must be connected to SPI.
  */
 void
-guard_check_sequence(Oid relid, const char *column)
+bi_guard_check_sequence(Oid relid, const char *column, Oid role)
 {
 	int64		cache = 1;
-	Oid			seq = key_sequence(relid, column, &cache);
+	Oid			seq = bi_key_sequence(relid, column, &cache);
 
-	if (OidIsValid(seq) && cache > 1)
+	if (!OidIsValid(seq))
+		return;
+	if (cache > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("sequence \"%s\" of key column \"%s\" has CACHE " INT64_FORMAT,
@@ -69,6 +105,37 @@ guard_check_sequence(Oid relid, const char *column)
 				 errdetail("The late-commit guard needs keys handed out in order, one at a time."),
 				 errhint("Run ALTER SEQUENCE %s CACHE 1, or register the job with late_commit_guard => false.",
 						 get_rel_name(seq))));
+	if (pg_class_aclcheck(seq, role, ACL_SELECT | ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for sequence %s", get_rel_name(seq)),
+				 errdetail("The late-commit guard reads the last value of the key's sequence."),
+				 errhint("Grant SELECT on the sequence, or register the job with late_commit_guard => false.")));
+}
+
+/*
+ * The last value the sequence handed out, read as the job's owner; false
+ * if it never handed out one (or was restarted since).
+ */
+static bool
+sequence_last_value(BiJob *job, Oid seq, int64 *last)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	BiAsRole	as_owner;
+	Datum		value;
+
+	if (pg_class_aclcheck(seq, job->owner, ACL_SELECT | ACL_USAGE) != ACLCHECK_OK)
+		sequence_not_readable(seq, job->name, job->owner);
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(seq);
+	fcinfo->args[0].isnull = false;
+	bi_as_owner_begin(&as_owner, job->owner);
+	value = pg_sequence_last_value(fcinfo);
+	bi_as_role_end(&as_owner);
+	if (fcinfo->isnull)
+		return false;
+	*last = DatumGetInt64(value);
+	return true;
 }
 
 /*
@@ -96,20 +163,15 @@ is_vacuum(VirtualTransactionId vxid)
 }
 
 /*
- * wait_for_writers
- *		Wait until every transaction that holds a lock on relid conflicting
- *		with ShareLock (that is, every writer) when we look has ended, as
- *		CREATE INDEX CONCURRENTLY does, but skipping vacuums and giving up
- *		after timeout_ms.  Returns false on time-out.
+ * Wait, until deadline, for the transactions that hold a lock conflicting
+ * with ShareLock on relid (that is, writers) when we look; false on time-out.
  */
 static bool
-wait_for_writers(Oid relid, int64 timeout_ms)
+wait_for_writers_of(Oid relid, TimestampTz deadline)
 {
 	LOCKTAG		tag;
 	VirtualTransactionId *writers;
-	TimestampTz deadline;
 
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
 	writers = GetLockConflicts(&tag, ShareLock, NULL);
 
@@ -135,69 +197,69 @@ wait_for_writers(Oid relid, int64 timeout_ms)
 }
 
 /*
- * guard_cut_limit
+ * wait_for_writers
+ *		Wait until every transaction that writes to relid, or to one of its
+ *		partitions or inheritance children (an INSERT straight into a
+ *		partition locks only the partition), has ended, as CREATE INDEX
+ *		CONCURRENTLY does, but skipping vacuums and giving up after
+ *		timeout_usecs.  Returns false on time-out.
+ */
+static bool
+wait_for_writers(Oid relid, int64 timeout_usecs)
+{
+	TimestampTz deadline = GetCurrentTimestamp() +
+		Min(timeout_usecs, BI_MAX_INTERVAL_USECS);
+	List	   *tables;
+	ListCell   *lc;
+
+	if (!has_subclass(relid))
+		return wait_for_writers_of(relid, deadline);
+	tables = find_all_inheritors(relid, NoLock, NULL);
+	foreach(lc, tables)
+		if (!wait_for_writers_of(lfirst_oid(lc), deadline))
+			return false;
+	return true;
+}
+
+/*
+ * bi_guard_limit
  *		The newest key the job may cut new batches up to, clamped to its
- *		upper bound; false when there is none (empty table, or the wait for
- *		writers timed out).
+ *		upper bound (GUARD_LIMIT); GUARD_NO_KEY when there is none (an empty
+ *		table, a sequence never used), GUARD_TIMED_OUT when the wait for
+ *		writers timed out (with a WARNING).  Reads the table and the
+ *		sequence as the job's owner.
  *
  * With the guard on and a sequence behind the key, that is the sequence's
  * last value H read before waiting: every key up to H was drawn by a
  * transaction that then held a write lock on the table, so once those have
  * ended, every key up to H is committed or gone for good.  Without a
  * sequence, H is the newest key visible before the wait.  wait = false
- * (peek) skips the wait and cuts at what is visible now.
+ * (peek) neither reads the sequence nor waits: it cuts at what is visible.
  */
-bool
-guard_cut_limit(BatchintoryJob *job, bool wait, int64 *limit)
+BiGuard
+bi_guard_limit(BiJob *job, bool wait, int64 *limit)
 {
-	int64		cache = 1;
+	BiReader   *reader = bi_job_reader(job);
 	int64		newest;
-	bool		has_newest = newest_key(job, &newest);
-	Oid			seq = InvalidOid;
 
-	if (job->late_commit_guard)
-		seq = key_sequence(job->source, job->id_column, &cache);
-
-	if (OidIsValid(seq) && wait)
+	if (job->late_commit_guard && wait && OidIsValid(reader->sequence))
 	{
-		Oid			argtypes[1] = {OIDOID};
-		Datum		args[1] = {ObjectIdGetDatum(seq)};
-		bool		isnull;
-		int64		last;
+		int64		cache = sequence_cache(reader->sequence);
 
 		if (cache > 1)
 			ereport(WARNING,
 					(errmsg("sequence \"%s\" of job \"%s\" has CACHE " INT64_FORMAT,
-							get_rel_name(seq), job->name, cache),
+							get_rel_name(reader->sequence), job->name, cache),
 					 errdetail("Keys that commit late may be skipped: the late-commit guard needs CACHE 1."),
-					 errhint("Run ALTER SEQUENCE %s CACHE 1.", get_rel_name(seq))));
-		if (pg_class_aclcheck(seq, GetUserId(), ACL_SELECT | ACL_USAGE) != ACLCHECK_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied for sequence %s", get_rel_name(seq)),
-					 errdetail("The late-commit guard of job \"%s\" reads the last value of the key's sequence.",
-							   job->name),
-					 errhint("Grant SELECT on the sequence to the role, or set late_commit_guard => false for the job.")));
-		bi_exec("SELECT pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)",
-				1, argtypes, args, NULL, SPI_OK_SELECT);
-		last = bi_get_int64(0, 1, &isnull);
-		if (isnull)
-			return false;		/* the sequence was never used */
-		if (has_newest && newest > last)
-			ereport(WARNING,
-					(errmsg("table \"%s\" has keys above the last value of its sequence \"%s\"",
-							get_rel_name(job->source), get_rel_name(seq)),
-					 errdetail("Keys above " INT64_FORMAT " are handed out once the sequence passes them.",
-							   last),
-					 errhint("Let the sequence draw the keys, or use late_commit_guard => false.")));
-		newest = last;
-		has_newest = true;
+					 errhint("Run ALTER SEQUENCE %s CACHE 1.", get_rel_name(reader->sequence))));
+		if (!sequence_last_value(job, reader->sequence, &newest))
+			return GUARD_NO_KEY;
 	}
-	if (!has_newest)
-		return false;
+	else if (!bi_newest_key(job, &newest))
+		return GUARD_NO_KEY;
 
 	if (job->late_commit_guard && wait &&
-		!wait_for_writers(job->source, bi_interval_ms(job->guard_timeout)))
+		!wait_for_writers(job->source, bi_interval_usecs(job->guard_timeout)))
 	{
 		ereport(WARNING,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
@@ -206,11 +268,48 @@ guard_cut_limit(BatchintoryJob *job, bool wait, int64 *limit)
 				 errdetail("A transaction still running may commit keys below " INT64_FORMAT ".",
 						   newest),
 				 errhint("Retry later, or raise the job's guard_timeout.")));
-		return false;
+		return GUARD_TIMED_OUT;
 	}
 
 	*limit = newest;
 	if (job->has_upper_bound && job->upper_bound < *limit)
 		*limit = job->upper_bound;
-	return true;
+	return GUARD_LIMIT;
+}
+
+/*
+ * bi_guard_no_new_work
+ *		Acquire found no new batch: if the table holds keys above the limit
+ *		the guard allowed (or none was allowed because the key's sequence was
+ *		never used), say why with a WARNING -- the sequence lags behind keys
+ *		inserted explicitly or was restarted, and those keys wait until the
+ *		sequence passes them.
+ */
+void
+bi_guard_no_new_work(BiJob *job, int64 limit, bool has_limit)
+{
+	BiReader   *reader = bi_job_reader(job);
+	int64		newest;
+
+	if (!job->late_commit_guard || !OidIsValid(reader->sequence))
+		return;
+	if (!bi_newest_key(job, &newest) || (has_limit && newest <= limit))
+		return;
+	if (job->has_upper_bound && has_limit && limit >= job->upper_bound)
+		return;
+	if (bi_next_start(job) > newest)
+		return;
+	/* keys inserted since the limit was read are no lag: look again */
+	has_limit = sequence_last_value(job, reader->sequence, &limit);
+	if (has_limit && newest <= limit)
+		return;
+	ereport(WARNING,
+			(errmsg("table \"%s\" has keys above the last value of its sequence \"%s\"",
+					get_rel_name(job->source), get_rel_name(reader->sequence)),
+			 has_limit ?
+			 errdetail("Job \"%s\" hands out keys up to " INT64_FORMAT ", the sequence's last value; the table holds keys up to " INT64_FORMAT ".",
+					   job->name, limit, newest) :
+			 errdetail("The sequence of job \"%s\" has handed out no value yet; the table holds keys up to " INT64_FORMAT ".",
+					   job->name, newest),
+			 errhint("Let the sequence draw the keys (or move it past them with setval()), or use late_commit_guard => false.")));
 }

@@ -1,7 +1,8 @@
 /*
  * job.c
- *	  The job catalog: batchintory_register, batchintory_alter and
- *	  batchintory_drop, loading a job, and the per-job advisory lock.
+ *	  The job catalog: batchintory_register, batchintory_alter (including
+ *	  a transfer of ownership) and batchintory_drop, with the checks every
+ *	  setting gets before a job is stored.
  */
 #include "postgres.h"
 
@@ -9,14 +10,13 @@
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
-#include "storage/lock.h"
+#include "nodes/nodes.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
+#include "utils/numeric.h"
 
 PG_FUNCTION_INFO_V1(batchintory_register);
 PG_FUNCTION_INFO_V1(batchintory_alter);
@@ -24,7 +24,8 @@ PG_FUNCTION_INFO_V1(batchintory_drop);
 
 /*
  * The settings of a job, in the order of the arguments of
- * batchintory_register after the job name, and of the columns below.
+ * batchintory_register after the job name (alter takes reset between
+ * guard_timeout and notify).
  */
 enum JobSetting
 {
@@ -42,443 +43,481 @@ enum JobSetting
 	S_RETRY_BACKOFF,
 	S_LATE_COMMIT_GUARD,
 	S_GUARD_TIMEOUT,
+	S_NOTIFY,
 	N_SETTINGS
 };
+
+/* alter's arguments that are not settings */
+#define ALTER_RESET_ARG (1 + S_NOTIFY)
+#define ALTER_NOTIFY_ARG (ALTER_RESET_ARG + 1)
+#define ALTER_OWNER_ARG (ALTER_RESET_ARG + 2)
 
 static const char *const setting_names[N_SETTINGS] = {
 	"source", "id_column", "weight_column", "filter", "lower_bound",
 	"upper_bound", "max_count", "max_weight", "max_attempts", "lease",
-	"config", "retry_backoff", "late_commit_guard", "guard_timeout"
+	"config", "retry_backoff", "late_commit_guard", "guard_timeout", "notify"
 };
 
 static Oid	setting_types[N_SETTINGS] = {
 	REGCLASSOID, NAMEOID, NAMEOID, TEXTOID, INT8OID, INT8OID, INT8OID,
 	NUMERICOID, INT4OID, INTERVALOID, JSONBOID, INTERVALOID, BOOLOID,
-	INTERVALOID
+	INTERVALOID, BOOLOID
 };
 
-#define JOB_COLUMNS \
-	"source, id_column, weight_column, filter, lower_bound, upper_bound, " \
-	"max_count, max_weight, max_attempts, lease, config, retry_backoff, " \
-	"late_commit_guard, guard_timeout, job_id, name, frontier"
-
-/*
- * Lock a job for the rest of the transaction: serializes acquire, alter,
- * rewind and drop of one job; other jobs are not affected.
- */
-void
-job_lock(int32 job_id)
+/* The settings of one job being registered or changed */
+typedef struct JobSettings
 {
-	LOCKTAG		tag;
+	Datum		values[N_SETTINGS];
+	bool		isnull[N_SETTINGS];
+	Oid			owner;
+	Node	   *filter;			/* analyzed, when the filter changes */
+} JobSettings;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, BATCHINTORY_LOCK_SPACE,
-						 (uint32) job_id, 2);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-}
-
-/*
- * The job's metadata table must still exist and the caller must be allowed
- * to read it.
- */
-void
-job_check_source(BatchintoryJob *job)
-{
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(job->source)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("metadata table of job \"%s\" no longer exists", job->name),
-				 errhint("Drop the job with batchintory_drop().")));
-	if (pg_class_aclcheck(job->source, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for table %s", get_rel_name(job->source)),
-				 errdetail("Job \"%s\" reads this table as the calling role.",
-						   job->name)));
-}
-
-/* Copy a by-reference value out of the SPI result */
-static Datum
-copy_value(uint64 row, int col, bool *isnull)
-{
-	Datum		value = bi_get(row, col, isnull);
-	Oid			type = SPI_gettypeid(SPI_tuptable->tupdesc, col);
-	int16		typlen;
-	bool		typbyval;
-
-	if (*isnull)
-		return (Datum) 0;
-	get_typlenbyval(type, &typlen, &typbyval);
-	return datumCopy(value, typbyval, typlen);
-}
-
-/* Build a BatchintoryJob from row 0 of a SELECT JOB_COLUMNS result */
-static BatchintoryJob *
-job_from_result(void)
-{
-	BatchintoryJob *job = palloc0(sizeof(BatchintoryJob));
-	bool		isnull;
-
-	job->source = DatumGetObjectId(bi_get(0, 1 + S_SOURCE, &isnull));
-	job->id_column = bi_get_text(0, 1 + S_ID_COLUMN);
-	job->weight_column = bi_get_text(0, 1 + S_WEIGHT_COLUMN);
-	job->filter = bi_get_text(0, 1 + S_FILTER);
-	job->lower_bound = bi_get_int64(0, 1 + S_LOWER_BOUND, &isnull);
-	job->has_lower_bound = !isnull;
-	job->upper_bound = bi_get_int64(0, 1 + S_UPPER_BOUND, &isnull);
-	job->has_upper_bound = !isnull;
-	job->max_count = bi_get_int64(0, 1 + S_MAX_COUNT, &isnull);
-	job->has_max_count = !isnull;
-	job->max_weight = copy_value(0, 1 + S_MAX_WEIGHT, &isnull);
-	job->has_max_weight = !isnull;
-	job->max_attempts = DatumGetInt32(bi_get(0, 1 + S_MAX_ATTEMPTS, &isnull));
-	job->lease = copy_value(0, 1 + S_LEASE, &isnull);
-	job->config = copy_value(0, 1 + S_CONFIG, &isnull);
-	job->retry_backoff = copy_value(0, 1 + S_RETRY_BACKOFF, &isnull);
-	job->late_commit_guard = DatumGetBool(bi_get(0, 1 + S_LATE_COMMIT_GUARD, &isnull));
-	job->guard_timeout = copy_value(0, 1 + S_GUARD_TIMEOUT, &isnull);
-	job->job_id = DatumGetInt32(bi_get(0, N_SETTINGS + 1, &isnull));
-	job->name = bi_get_text(0, N_SETTINGS + 2);
-	job->frontier = bi_get_int64(0, N_SETTINGS + 3, &isnull);
-	job->has_frontier = !isnull;
-	return job;
-}
+/* the job's columns written from JobSettings, in enum JobSetting order */
+#define SETTING_COLUMNS \
+	"source, id_column, weight_column, filter, lower_bound, upper_bound," \
+	" max_count, max_weight, max_attempts, lease, config, retry_backoff," \
+	" late_commit_guard, guard_timeout, notify"
 
 static void
-job_not_found(const char *name)
+check_interval(Datum value, bool isnull, int setting, bool zero_ok)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("job \"%s\" does not exist", name)));
-}
-
-/*
- * job_load
- *		Load a job by name.  With lock, take the job's lock first and read
- *		the job afterwards, so the frontier is the one the last holder of the
- *		lock committed.  The caller must be connected to SPI.
- */
-BatchintoryJob *
-job_load(const char *name, bool lock)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-
-	if (lock)
-	{
-		bool		isnull;
-
-		if (bi_exec("SELECT job_id FROM batchintory.job"
-					" WHERE name OPERATOR(pg_catalog.=) $1",
-					1, argtypes, values, NULL, SPI_OK_SELECT) != 1)
-			job_not_found(name);
-		job_lock(DatumGetInt32(bi_get(0, 1, &isnull)));
-	}
-	if (bi_exec("SELECT " JOB_COLUMNS " FROM batchintory.job"
-				" WHERE name OPERATOR(pg_catalog.=) $1",
-				1, argtypes, values, NULL, SPI_OK_SELECT) != 1)
-		job_not_found(name);
-	return job_from_result();
-}
-
-/* Load a job by id, without locking; the caller must be connected to SPI */
-BatchintoryJob *
-job_load_by_id(int32 job_id)
-{
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(job_id)};
-
-	if (bi_exec("SELECT " JOB_COLUMNS " FROM batchintory.job"
-				" WHERE job_id OPERATOR(pg_catalog.=) $1",
-				1, argtypes, values, NULL, SPI_OK_SELECT) != 1)
-		elog(ERROR, "job %d does not exist", job_id);
-	return job_from_result();
-}
-
-static void
-check_positive_interval(Datum value, bool isnull, int setting, bool zero_ok)
-{
-	Interval	zero = {0};
-	int			cmp;
+	int64		usecs;
 
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", setting_names[setting])));
-	cmp = DatumGetInt32(DirectFunctionCall2(interval_cmp, value,
-											IntervalPGetDatum(&zero)));
-	if (cmp < 0 || (cmp == 0 && !zero_ok))
+	usecs = bi_interval_usecs(value);
+	if (usecs < 0 || (usecs == 0 && !zero_ok))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be %s zero", setting_names[setting],
 						zero_ok ? "at least" : "greater than")));
+	if (usecs > BI_MAX_INTERVAL_USECS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at most 10 years", setting_names[setting])));
+}
+
+static void
+not_null(JobSettings *s, int setting)
+{
+	if (s->isnull[setting])
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", setting_names[setting])));
+}
+
+static const char *
+name_setting(JobSettings *s, int setting)
+{
+	return s->isnull[setting] ? NULL : NameStr(*DatumGetName(s->values[setting]));
+}
+
+/*
+ * The job's owner must be able to read its table (and, with the guard, the
+ * key's sequence): the job reads them with the owner's rights.
+ */
+static void
+check_owner_reads(JobSettings *s)
+{
+	Oid			source = DatumGetObjectId(s->values[S_SOURCE]);
+
+	if (pg_class_aclcheck(source, s->owner, ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", get_rel_name(source)),
+				 errdetail("Job owner %s must be able to read the table: the job reads it with the owner's rights.",
+						   quote_identifier(GetUserNameFromId(s->owner, false)))));
+	if (DatumGetBool(s->values[S_LATE_COMMIT_GUARD]))
+		bi_guard_check_sequence(source, name_setting(s, S_ID_COLUMN), s->owner);
+	if (DatumGetBool(s->values[S_NOTIFY]) &&
+		pg_class_aclcheck(source, s->owner, ACL_TRIGGER) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to notify on table %s", get_rel_name(source)),
+				 errdetail("A job with notify => true puts a trigger on its table."),
+				 errhint("Grant TRIGGER on the table to the job's owner, or let the table's owner register the job.")));
 }
 
 /*
  * settings_check
- *		Check a complete set of job settings; has_batches tells whether the
- *		job already handed out work (then its table, key and lower bound are
- *		fixed, and the upper bound cannot go below the frontier).
+ *		Check a complete set of job settings.  has_frontier tells whether
+ *		the job already handed out work (then the upper bound cannot go
+ *		below the frontier).  The caller must be connected to SPI.
  */
 static void
-settings_check(Datum *v, bool *n, bool has_frontier, int64 frontier)
+settings_check(JobSettings *s, bool has_frontier, int64 frontier)
 {
-	Oid			source = DatumGetObjectId(v[S_SOURCE]);
-	char	   *id_column;
+	not_null(s, S_SOURCE);
+	not_null(s, S_ID_COLUMN);
+	not_null(s, S_MAX_ATTEMPTS);
+	not_null(s, S_CONFIG);
+	not_null(s, S_LATE_COMMIT_GUARD);
+	not_null(s, S_NOTIFY);
+	bi_source_check(DatumGetObjectId(s->values[S_SOURCE]),
+					name_setting(s, S_ID_COLUMN), name_setting(s, S_WEIGHT_COLUMN));
 
-	if (n[S_SOURCE] || n[S_ID_COLUMN])
+	if (!s->isnull[S_LOWER_BOUND] && DatumGetInt64(s->values[S_LOWER_BOUND]) == PG_INT64_MIN)
 		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("source and id_column must not be null")));
-	if (pg_class_aclcheck(source, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for table %s", get_rel_name(source))));
-
-	id_column = NameStr(*DatumGetName(v[S_ID_COLUMN]));
-	column_check(source, id_column, "key", false);
-	if (!n[S_WEIGHT_COLUMN])
-		column_check(source, NameStr(*DatumGetName(v[S_WEIGHT_COLUMN])),
-					 "weight", true);
-	if (!n[S_FILTER])
-		filter_check(source, TextDatumGetCString(v[S_FILTER]));
-
-	if (!n[S_LOWER_BOUND] && !n[S_UPPER_BOUND] &&
-		DatumGetInt64(v[S_LOWER_BOUND]) > DatumGetInt64(v[S_UPPER_BOUND]))
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lower_bound must be greater than " INT64_FORMAT, PG_INT64_MIN),
+				 errhint("Leave lower_bound NULL to start at the oldest key.")));
+	if (!s->isnull[S_LOWER_BOUND] && !s->isnull[S_UPPER_BOUND] &&
+		DatumGetInt64(s->values[S_LOWER_BOUND]) > DatumGetInt64(s->values[S_UPPER_BOUND]))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("lower_bound " INT64_FORMAT " is greater than upper_bound " INT64_FORMAT,
-						DatumGetInt64(v[S_LOWER_BOUND]),
-						DatumGetInt64(v[S_UPPER_BOUND]))));
-	if (has_frontier && !n[S_UPPER_BOUND] &&
-		DatumGetInt64(v[S_UPPER_BOUND]) < frontier)
+						DatumGetInt64(s->values[S_LOWER_BOUND]),
+						DatumGetInt64(s->values[S_UPPER_BOUND]))));
+	if (has_frontier && !s->isnull[S_UPPER_BOUND] &&
+		DatumGetInt64(s->values[S_UPPER_BOUND]) < frontier)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("upper_bound " INT64_FORMAT " is below the frontier " INT64_FORMAT " of the job",
-						DatumGetInt64(v[S_UPPER_BOUND]), frontier),
+						DatumGetInt64(s->values[S_UPPER_BOUND]), frontier),
 				 errhint("Use batchintory_rewind() to move the job back first.")));
 
-	if (!n[S_MAX_COUNT] && DatumGetInt64(v[S_MAX_COUNT]) <= 0)
+	if (!s->isnull[S_MAX_COUNT] && DatumGetInt64(s->values[S_MAX_COUNT]) <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_count must be greater than zero")));
-	if (!n[S_MAX_WEIGHT] &&
-		bi_numeric_cmp(v[S_MAX_WEIGHT], bi_numeric_from_int64(0)) <= 0)
+	if (!s->isnull[S_MAX_WEIGHT] &&
+		(numeric_is_nan(DatumGetNumeric(s->values[S_MAX_WEIGHT])) ||
+		 numeric_is_inf(DatumGetNumeric(s->values[S_MAX_WEIGHT])) ||
+		 bi_numeric_cmp(s->values[S_MAX_WEIGHT], bi_numeric_from_int64(0)) <= 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_weight must be greater than zero")));
-	if (!n[S_MAX_WEIGHT] && n[S_WEIGHT_COLUMN])
+				 errmsg("max_weight must be a finite number greater than zero")));
+	if (!s->isnull[S_MAX_WEIGHT] && s->isnull[S_WEIGHT_COLUMN])
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_weight needs a weight column"),
 				 errhint("Name the column that holds each asset's weight in weight_column.")));
-	if (n[S_MAX_ATTEMPTS] || DatumGetInt32(v[S_MAX_ATTEMPTS]) < 1)
+	if (DatumGetInt32(s->values[S_MAX_ATTEMPTS]) < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_attempts must be at least 1")));
-	check_positive_interval(v[S_LEASE], n[S_LEASE], S_LEASE, false);
-	check_positive_interval(v[S_RETRY_BACKOFF], n[S_RETRY_BACKOFF], S_RETRY_BACKOFF, true);
-	check_positive_interval(v[S_GUARD_TIMEOUT], n[S_GUARD_TIMEOUT], S_GUARD_TIMEOUT, true);
-	if (n[S_CONFIG] || !JB_ROOT_IS_OBJECT(DatumGetJsonbP(v[S_CONFIG])))
+	check_interval(s->values[S_LEASE], s->isnull[S_LEASE], S_LEASE, false);
+	check_interval(s->values[S_RETRY_BACKOFF], s->isnull[S_RETRY_BACKOFF], S_RETRY_BACKOFF, true);
+	check_interval(s->values[S_GUARD_TIMEOUT], s->isnull[S_GUARD_TIMEOUT], S_GUARD_TIMEOUT, true);
+	if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(s->values[S_CONFIG])))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("config must be a jsonb object")));
-	if (n[S_LATE_COMMIT_GUARD])
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("late_commit_guard must not be null")));
-	if (DatumGetBool(v[S_LATE_COMMIT_GUARD]))
-		guard_check_sequence(source, id_column);
-}
-
-const char *
-job_name_arg(FunctionCallInfo fcinfo)
-{
-	char	   *name;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("job name must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (name[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("job name must not be empty")));
-	return name;
+	check_owner_reads(s);
 }
 
 /*
- * job_from_arg
- *		The job named by the function's first argument, loaded (after taking
- *		its lock, with lock) and checked to be readable by the caller.  The
- *		caller must be connected to SPI.
+ * Analyze the filter setting, as the caller wrote it: under the caller's
+ * search_path and as the caller, once; the job keeps the result.
  */
-BatchintoryJob *
-job_from_arg(FunctionCallInfo fcinfo, bool lock)
+static void
+analyze_filter(const BiCall *call, JobSettings *s)
 {
-	BatchintoryJob *job = job_load(job_name_arg(fcinfo), lock);
+	BiAsRole	as_caller;
 
-	job_check_source(job);
-	return job;
+	if (s->isnull[S_FILTER])
+		return;
+	bi_as_caller_begin(call, &as_caller);
+	s->filter = bi_filter_analyze(DatumGetObjectId(s->values[S_SOURCE]),
+								  TextDatumGetCString(s->values[S_FILTER]));
+	bi_as_role_end(&as_caller);
 }
 
 /*
- * batchintory_register(job text, source regclass, id_column name, ...)
- *		Create a job; the settings follow enum JobSetting.  Errors if a job
- *		of that name exists.
+ * Store the settings in the job's row (insert: a new job named name) and
+ * its analyzed filter; returns the job's id.
  */
-Datum
-batchintory_register(PG_FUNCTION_ARGS)
+static int32
+settings_store(JobSettings *s, const char *name, int32 job_id, bool insert)
 {
-	const char *name = job_name_arg(fcinfo);
-	Datum		values[N_SETTINGS + 1];
-	bool		isnull[N_SETTINGS + 1];
-	char		nulls[N_SETTINGS + 1];
-	Oid			argtypes[N_SETTINGS + 1];
-	Datum		namearg[1] = {CStringGetTextDatum(name)};
-	Oid			nametype[1] = {TEXTOID};
+	Oid			argtypes[N_SETTINGS + 2];
+	Datum		values[N_SETTINGS + 2];
+	char		nulls[N_SETTINGS + 3];
+	Oid			filtertypes[2] = {INT4OID, TEXTOID};
+	Datum		filterargs[2];
+	bool		isnull;
 	int			i;
 
 	for (i = 0; i < N_SETTINGS; i++)
 	{
-		isnull[i] = PG_ARGISNULL(i + 1);
-		values[i] = isnull[i] ? (Datum) 0 : PG_GETARG_DATUM(i + 1);
-		nulls[i] = isnull[i] ? 'n' : ' ';
 		argtypes[i] = setting_types[i];
+		values[i] = s->values[i];
+		nulls[i] = s->isnull[i] ? 'n' : ' ';
 	}
-	values[N_SETTINGS] = namearg[0];
-	nulls[N_SETTINGS] = ' ';
-	argtypes[N_SETTINGS] = TEXTOID;
+	/* the filter as its deparse, under the pinned search_path */
+	if (s->filter != NULL)
+		values[S_FILTER] = CStringGetTextDatum(bi_filter_deparse(s->filter,
+																 DatumGetObjectId(s->values[S_SOURCE])));
+	argtypes[N_SETTINGS] = OIDOID;
+	values[N_SETTINGS] = ObjectIdGetDatum(s->owner);
+	argtypes[N_SETTINGS + 1] = insert ? TEXTOID : INT4OID;
+	values[N_SETTINGS + 1] = insert ? CStringGetTextDatum(name) : Int32GetDatum(job_id);
+	nulls[N_SETTINGS] = nulls[N_SETTINGS + 1] = ' ';
+	nulls[N_SETTINGS + 2] = '\0';
 
+	if (insert)
+		bi_exec("INSERT INTO batchintory.job (" SETTING_COLUMNS ", owner, name)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+				" $14, $15, $16, $17) RETURNING job_id",
+				N_SETTINGS + 2, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+	else
+		bi_exec("UPDATE batchintory.job SET (" SETTING_COLUMNS ", owner, revision) ="
+				" ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+				" $15, $16, revision OPERATOR(pg_catalog.+) 1)"
+				" WHERE job_id OPERATOR(pg_catalog.=) $17 RETURNING job_id",
+				N_SETTINGS + 2, argtypes, values, nulls, SPI_OK_UPDATE_RETURNING);
+	job_id = DatumGetInt32(bi_get(0, 1, &isnull));
+
+	filterargs[0] = Int32GetDatum(job_id);
+	bi_exec("DELETE FROM batchintory.job_filter WHERE job_id OPERATOR(pg_catalog.=) $1",
+			1, filtertypes, filterargs, NULL, SPI_OK_DELETE);
+	if (s->filter != NULL)
+	{
+		filterargs[1] = CStringGetTextDatum(nodeToString(s->filter));
+		bi_exec("INSERT INTO batchintory.job_filter (job_id, expr) VALUES ($1, $2)",
+				2, filtertypes, filterargs, NULL, SPI_OK_INSERT);
+	}
+	return job_id;
+}
+
+/*
+ * batchintory_register(job text, source regclass, id_column name, ...)
+ *		Create a job owned by the calling role; the settings follow enum
+ *		JobSetting.  Errors if a job of that name exists.
+ */
+Datum
+batchintory_register(PG_FUNCTION_ARGS)
+{
+	const char *name = bi_text_arg(fcinfo, 0, "job name");
+	Oid			nametype[1] = {TEXTOID};
+	Datum		namearg[1] = {CStringGetTextDatum(name)};
+	JobSettings s = {0};
+	BiCall		call;
+	int			i;
+
+	for (i = 0; i < N_SETTINGS; i++)
+	{
+		s.isnull[i] = PG_ARGISNULL(i + 1);
+		s.values[i] = s.isnull[i] ? (Datum) 0 : PG_GETARG_DATUM(i + 1);
+	}
+
+	bi_call_begin(&call);
 	SPI_connect();
+	s.owner = call.caller;
 	if (bi_exec("SELECT FROM batchintory.job WHERE name OPERATOR(pg_catalog.=) $1",
 				1, nametype, namearg, NULL, SPI_OK_SELECT) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("job \"%s\" already exists", name),
 				 errhint("Use batchintory_alter() to change it.")));
-	settings_check(values, isnull, false, 0);
-	bi_exec("INSERT INTO batchintory.job (" JOB_COLUMNS ")"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-			" $14, DEFAULT, $15, NULL)",
-			N_SETTINGS + 1, argtypes, values, nulls, SPI_OK_INSERT);
+	settings_check(&s, false, 0);
+	analyze_filter(&call, &s);
+	(void) settings_store(&s, name, 0, true);
+	if (DatumGetBool(s.values[S_NOTIFY]))
+		bi_notify_sync(DatumGetObjectId(s.values[S_SOURCE]));
 	SPI_finish();
+	bi_call_end(&call);
 	PG_RETURN_VOID();
 }
 
+/* Apply alter's reset list: those settings go back to NULL */
+static void
+apply_reset(JobSettings *s, ArrayType *reset)
+{
+	Datum	   *names;
+	bool	   *namenulls;
+	int			count;
+	int			i;
+
+	deconstruct_array(reset, TEXTOID, -1, false, TYPALIGN_INT,
+					  &names, &namenulls, &count);
+	for (i = 0; i < count; i++)
+	{
+		char	   *setting = namenulls[i] ? "" : TextDatumGetCString(names[i]);
+		int			k;
+
+		for (k = 0; k < N_SETTINGS; k++)
+			if (strcmp(setting, setting_names[k]) == 0)
+				break;
+		if (k != S_WEIGHT_COLUMN && k != S_FILTER && k != S_LOWER_BOUND &&
+			k != S_UPPER_BOUND && k != S_MAX_COUNT && k != S_MAX_WEIGHT)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot reset setting \"%s\"", setting),
+					 errhint("These settings can be reset: weight_column, filter, lower_bound, upper_bound, max_count, max_weight.")));
+		s->isnull[k] = true;
+		s->values[k] = (Datum) 0;
+	}
+}
+
+/* The job's current settings, from its cached copy */
+static void
+settings_of_job(JobSettings *s, BiJob *job)
+{
+	memset(s, 0, sizeof(JobSettings));
+	s->owner = job->owner;
+	s->values[S_SOURCE] = ObjectIdGetDatum(job->source);
+	s->values[S_ID_COLUMN] = DirectFunctionCall1(namein, CStringGetDatum(job->id_column));
+	s->isnull[S_WEIGHT_COLUMN] = job->weight_column == NULL;
+	if (job->weight_column)
+		s->values[S_WEIGHT_COLUMN] = DirectFunctionCall1(namein, CStringGetDatum(job->weight_column));
+	s->isnull[S_FILTER] = job->filter == NULL;
+	if (job->filter)
+		s->values[S_FILTER] = CStringGetTextDatum(job->filter);
+	s->isnull[S_LOWER_BOUND] = !job->has_lower_bound;
+	s->values[S_LOWER_BOUND] = Int64GetDatum(job->lower_bound);
+	s->isnull[S_UPPER_BOUND] = !job->has_upper_bound;
+	s->values[S_UPPER_BOUND] = Int64GetDatum(job->upper_bound);
+	s->isnull[S_MAX_COUNT] = !job->has_max_count;
+	s->values[S_MAX_COUNT] = Int64GetDatum(job->max_count);
+	s->isnull[S_MAX_WEIGHT] = !job->has_max_weight;
+	s->values[S_MAX_WEIGHT] = job->max_weight;
+	s->values[S_MAX_ATTEMPTS] = Int32GetDatum(job->max_attempts);
+	s->values[S_LEASE] = job->lease;
+	s->values[S_CONFIG] = job->config;
+	s->values[S_RETRY_BACKOFF] = job->retry_backoff;
+	s->values[S_LATE_COMMIT_GUARD] = BoolGetDatum(job->late_commit_guard);
+	s->values[S_GUARD_TIMEOUT] = job->guard_timeout;
+	s->values[S_NOTIFY] = BoolGetDatum(job->notify);
+}
+
 /*
- * batchintory_alter(job text, <settings> ..., reset text[])
+ * A new owner: allowed to whoever could ALTER ... OWNER TO it, that is who
+ * has the privileges of both the old and the new owner role.
+ */
+static void
+check_new_owner(const BiCall *call, BiJob *job, Oid new_owner)
+{
+	if (!has_privs_of_role(call->caller, new_owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to give job \"%s\" to role %s",
+						job->name, quote_identifier(GetUserNameFromId(new_owner, false))),
+				 errdetail("Only roles with the privileges of both the old and the new owner may transfer a job.")));
+}
+
+/*
+ * batchintory_alter(job text, <settings> ..., reset text[], notify boolean,
+ *					 owner regrole)
  *		Change a job: a NULL setting is left unchanged; settings named in
- *		reset go back to NULL (no weight, no filter, no bound, no limit).
- *		Takes the job's lock.
+ *		reset go back to NULL (no weight, no filter, no bound, no limit);
+ *		owner transfers the job.  Takes the job's lock.
  */
 Datum
 batchintory_alter(PG_FUNCTION_ARGS)
 {
-	const char *name = job_name_arg(fcinfo);
-	BatchintoryJob *job;
-	Datum		values[N_SETTINGS + 1];
-	bool		isnull[N_SETTINGS + 1];
-	char		nulls[N_SETTINGS + 1];
-	Oid			argtypes[N_SETTINGS + 1];
-	bool		frontier_isnull;
-	int64		frontier;
+	const char *name = bi_text_arg(fcinfo, 0, "job name");
+	BiJob	   *job;
+	JobSettings s;
+	Oid			old_source;
+	bool		old_notify;
+	BiCall		call;
 	int			i;
 
+	bi_call_begin(&call);
 	SPI_connect();
-	/* SPI_tuptable still holds the job's row: merge it with the arguments */
-	job = job_load(name, true);
+	job = bi_job_open(&call, name, true);
+	settings_of_job(&s, job);
+	old_source = job->source;
+	old_notify = job->notify;
 	for (i = 0; i < N_SETTINGS; i++)
 	{
-		if (!PG_ARGISNULL(i + 1))
+		int			arg = i == S_NOTIFY ? ALTER_NOTIFY_ARG : i + 1;
+
+		if (!PG_ARGISNULL(arg))
 		{
-			isnull[i] = false;
-			values[i] = PG_GETARG_DATUM(i + 1);
-		}
-		else
-			values[i] = copy_value(0, i + 1, &isnull[i]);
-		argtypes[i] = setting_types[i];
-	}
-	frontier = bi_get_int64(0, N_SETTINGS + 3, &frontier_isnull);
-
-	if (!PG_ARGISNULL(N_SETTINGS + 1))
-	{
-		ArrayType  *reset = PG_GETARG_ARRAYTYPE_P(N_SETTINGS + 1);
-		Datum	   *names;
-		bool	   *namenulls;
-		int			count;
-
-		deconstruct_array(reset, TEXTOID, -1, false, TYPALIGN_INT,
-						  &names, &namenulls, &count);
-		for (i = 0; i < count; i++)
-		{
-			char	   *setting = namenulls[i] ? "" : TextDatumGetCString(names[i]);
-			int			s;
-
-			for (s = 0; s < N_SETTINGS; s++)
-				if (strcmp(setting, setting_names[s]) == 0)
-					break;
-			if (s != S_WEIGHT_COLUMN && s != S_FILTER && s != S_LOWER_BOUND &&
-				s != S_UPPER_BOUND && s != S_MAX_COUNT && s != S_MAX_WEIGHT)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("cannot reset setting \"%s\"", setting),
-						 errhint("These settings can be reset: weight_column, filter, lower_bound, upper_bound, max_count, max_weight.")));
-			isnull[s] = true;
+			s.isnull[i] = false;
+			s.values[i] = PG_GETARG_DATUM(arg);
 		}
 	}
-
-	if (!frontier_isnull)
+	if (!PG_ARGISNULL(ALTER_RESET_ARG))
+		apply_reset(&s, PG_GETARG_ARRAYTYPE_P(ALTER_RESET_ARG));
+	if (!PG_ARGISNULL(ALTER_OWNER_ARG))
 	{
-		if (DatumGetObjectId(values[S_SOURCE]) != job->source ||
-			strcmp(NameStr(*DatumGetName(values[S_ID_COLUMN])), job->id_column) != 0)
+		s.owner = PG_GETARG_OID(ALTER_OWNER_ARG);
+		check_new_owner(&call, job, s.owner);
+	}
+
+	if (job->has_frontier)
+	{
+		if (DatumGetObjectId(s.values[S_SOURCE]) != job->source ||
+			strcmp(name_setting(&s, S_ID_COLUMN), job->id_column) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot change the table or key column of job \"%s\" after it handed out batches",
 							name),
 					 errhint("Register a new job instead.")));
-		if (isnull[S_LOWER_BOUND] != !job->has_lower_bound ||
-			(!isnull[S_LOWER_BOUND] &&
-			 DatumGetInt64(values[S_LOWER_BOUND]) != job->lower_bound))
+		if (s.isnull[S_LOWER_BOUND] != !job->has_lower_bound ||
+			(!s.isnull[S_LOWER_BOUND] &&
+			 DatumGetInt64(s.values[S_LOWER_BOUND]) != job->lower_bound))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot change the lower_bound of job \"%s\" after it handed out batches",
 							name),
 					 errhint("Use batchintory_rewind() to process assets again.")));
 	}
-	settings_check(values, isnull, !frontier_isnull, frontier);
+	settings_check(&s, job->has_frontier, job->frontier);
 
-	for (i = 0; i < N_SETTINGS; i++)
-		nulls[i] = isnull[i] ? 'n' : ' ';
-	values[N_SETTINGS] = Int32GetDatum(job->job_id);
-	nulls[N_SETTINGS] = ' ';
-	argtypes[N_SETTINGS] = INT4OID;
-	bi_exec("UPDATE batchintory.job SET (" JOB_COLUMNS ") ="
-			" ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-			" job_id, name, frontier)"
-			" WHERE job_id OPERATOR(pg_catalog.=) $15",
-			N_SETTINGS + 1, argtypes, values, nulls, SPI_OK_UPDATE);
+	/* a new filter (or table) is analyzed as the caller wrote it */
+	if (!PG_ARGISNULL(1 + S_FILTER) || !PG_ARGISNULL(1 + S_SOURCE))
+		analyze_filter(&call, &s);
+	else if (!s.isnull[S_FILTER] && job->filter_expr != NULL)
+		s.filter = stringToNode(job->filter_expr);
+	else if (!s.isnull[S_FILTER])
+		s.filter = bi_filter_analyze(job->source, job->filter);
+
+	(void) settings_store(&s, name, job->job_id, false);
+	bi_job_forget(job->job_id);
+	if (old_notify || DatumGetBool(s.values[S_NOTIFY]))
+	{
+		bi_notify_sync(old_source);
+		bi_notify_sync(DatumGetObjectId(s.values[S_SOURCE]));
+	}
 	SPI_finish();
+	bi_call_end(&call);
 	PG_RETURN_VOID();
 }
 
 /*
  * batchintory_drop(job text)
- *		Delete a job with its batches and attempts.  Takes the job's lock.
+ *		Delete a job with its batches and attempts.  Locks the job's batches
+ *		(waiting for releases in progress), then the job.
  */
 Datum
 batchintory_drop(PG_FUNCTION_ARGS)
 {
-	const char *name = job_name_arg(fcinfo);
-	BatchintoryJob *job;
+	const char *name = bi_text_arg(fcinfo, 0, "job name");
 	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1];
+	Datum		args[1];
+	BiCall		call;
+	BiJob	   *job;
+	Oid			source;
+	bool		notify;
 
+	bi_call_begin(&call);
 	SPI_connect();
-	job = job_load(name, true);
-	values[0] = Int32GetDatum(job->job_id);
-	bi_exec("DELETE FROM batchintory.job WHERE job_id OPERATOR(pg_catalog.=) $1",
-			1, argtypes, values, NULL, SPI_OK_DELETE);
+	job = bi_job_open(&call, name, false);
+	bi_lock_batches_from(job->job_id, PG_INT64_MIN, false);
+	job = bi_job_open(&call, name, true);
+	bi_lock_batches_from(job->job_id, PG_INT64_MIN, true);
+	source = job->source;
+	notify = job->notify;
+	args[0] = Int32GetDatum(job->job_id);
+	bi_exec("WITH b AS (DELETE FROM batchintory.batch"
+			"  WHERE job_id OPERATOR(pg_catalog.=) $1 RETURNING batch_id),"
+			" a AS (DELETE FROM batchintory.attempt a USING b"
+			"  WHERE a.batch_id OPERATOR(pg_catalog.=) b.batch_id),"
+			" p AS (DELETE FROM batchintory.progress WHERE job_id OPERATOR(pg_catalog.=) $1),"
+			" f AS (DELETE FROM batchintory.job_filter WHERE job_id OPERATOR(pg_catalog.=) $1)"
+			" DELETE FROM batchintory.job WHERE job_id OPERATOR(pg_catalog.=) $1",
+			1, argtypes, args, NULL, SPI_OK_DELETE);
+	bi_job_forget(job->job_id);
+	if (notify)
+		bi_notify_sync(source);
 	SPI_finish();
+	bi_call_end(&call);
 	PG_RETURN_VOID();
 }

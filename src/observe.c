@@ -1,34 +1,35 @@
 /*
  * observe.c
  *	  Looking at a job's work: batchintory_backlog (exact or estimated), the
- *	  contents of a batch (keys, typed user rows, a pushdown predicate) and
- *	  batchintory_details; the views and lookups are SQL (30_observe.sql).
+ *	  per-job estimate and problem behind the jobs view, the contents of a
+ *	  batch (keys, typed rows, a pushdown predicate) and batchintory_details.
  */
 #include "postgres.h"
 
 #include "batchintory.h"
 
-#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "executor/tstoreReceiver.h"
 #include "funcapi.h"
-#include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(batchintory_backlog);
+PG_FUNCTION_INFO_V1(batchintory_job_estimate);
 PG_FUNCTION_INFO_V1(batchintory_check_job);
+PG_FUNCTION_INFO_V1(batchintory_lookup);
+PG_FUNCTION_INFO_V1(batchintory_lookup_all);
 PG_FUNCTION_INFO_V1(batchintory_assets);
 PG_FUNCTION_INFO_V1(batchintory_assets_rows);
 PG_FUNCTION_INFO_V1(batchintory_predicate);
 PG_FUNCTION_INFO_V1(batchintory_details);
-
-/* rows fetched at a time when copying a batch's rows into the result */
-#define ASSETS_FETCH_ROWS 1000
-
-/* batches whose average weight per asset scales an estimated count */
-#define ESTIMATE_HISTORY "100"
 
 /* columns of the result of batchintory_backlog */
 enum
@@ -42,283 +43,490 @@ enum
 	N_BACKLOG
 };
 
-/*
- * The first (ascending) or last matching key of job in [first, last]; false
- * if there is none.  One probe of the key index, skipping rows the filter
- * rejects.
- */
-static bool
-edge_key(BatchintoryJob *job, int64 first, int64 last, bool ascending,
-		 int64 *key)
+/* What a job has not handed out: its matching assets no live batch covers */
+typedef struct Backlog
 {
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		args[2] = {Int64GetDatum(first), Int64GetDatum(last)};
-	const char *column = quote_identifier(job->id_column);
-	bool		isnull;
-
-	if (bi_exec(job_query(job, psprintf("%s::pg_catalog.int8", column),
-						  psprintf("ORDER BY %s %s LIMIT 1", column,
-								   ascending ? "ASC" : "DESC")),
-				2, argtypes, args, NULL, SPI_OK_SELECT) == 0)
-		return false;
-	*key = bi_get_int64(0, 1, &isnull);
-	return true;
-}
+	int64		asset_count;
+	bool		has_weight;
+	Datum		weight;			/* numeric */
+	bool		has_keys;
+	int64		first_id;
+	int64		last_id;
+} Backlog;
 
 /*
- * The planner's estimate of the number of matching assets of job with keys
- * in [first, last], from EXPLAIN of the same query that counts them: no row
- * is read, only the table's statistics.
+ * The key ranges of the job's window that no live batch covers: below its
+ * first live batch (keys inserted late under it, or a first batch that
+ * started at the first asset of the time) and after its last live batch
+ * (new assets, and a backfill's tail the frontier skipped to the upper
+ * bound).  Live batches follow each other without gap, so there are no
+ * others.  Returns how many ranges were set in first[] / last[].
  */
-static int64
-estimate_count(BatchintoryJob *job, int64 first, int64 last)
+static int
+uncovered_ranges(BiJob *job, int64 *first, int64 *last)
 {
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		args[2] = {Int64GetDatum(first), Int64GetDatum(last)};
-	Oid			plantype[1] = {TEXTOID};
-	Datum		plan[1];
-	bool		isnull;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(job->job_id)};
+	int64		low = job->has_lower_bound ? job->lower_bound : PG_INT64_MIN;
+	int64		high;
+	bool		no_first;
+	bool		no_last;
+	int64		first_live;
+	int64		last_live;
+	int			n = 0;
 
-	bi_exec(psprintf("EXPLAIN (FORMAT JSON) %s", job_query(job, "", "")),
-			2, argtypes, args, NULL, SPI_OK_UTILITY);
-	plan[0] = CStringGetTextDatum(bi_get_text(0, 1));
-	bi_exec("SELECT pg_catalog.round(($1::pg_catalog.jsonb"
-			" OPERATOR(pg_catalog.#>>) '{0,Plan,Plan Rows}')::pg_catalog.float8)"
-			"::pg_catalog.int8",
-			1, plantype, plan, NULL, SPI_OK_SELECT);
-	return bi_get_int64(0, 1, &isnull);
-}
+	if (job->has_upper_bound)
+		high = job->upper_bound;
+	else if (!bi_newest_key(job, &high))
+		return 0;
 
-/*
- * An estimated weight for count assets of job: count times the average
- * weight per asset of the job's last batches.  NULL (false) when the job has
- * no weight column or no batch with assets yet.
- */
-static bool
-estimate_weight(BatchintoryJob *job, int64 count, Datum *weight)
-{
-	Oid			argtypes[2] = {INT4OID, INT8OID};
-	Datum		args[2] = {Int32GetDatum(job->job_id), Int64GetDatum(count)};
-	bool		isnull;
-	Datum		value;
-
-	if (job->weight_column == NULL)
-		return false;
-	bi_exec("SELECT pg_catalog.round($2 OPERATOR(pg_catalog.*)"
-			" pg_catalog.sum(weight) OPERATOR(pg_catalog./)"
-			" NULLIF(pg_catalog.sum(asset_count), 0))"
-			" FROM (SELECT weight, asset_count FROM batchintory.batches"
+	bi_exec("SELECT (SELECT first_id FROM batchintory.batch"
 			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
-			"  ORDER BY first_id DESC LIMIT " ESTIMATE_HISTORY ") b",
-			2, argtypes, args, NULL, SPI_OK_SELECT);
-	value = bi_get(0, 1, &isnull);
-	if (isnull)
+			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id LIMIT 1),"
+			" (SELECT last_id FROM batchintory.batch"
+			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
+			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id DESC LIMIT 1)",
+			1, argtypes, args, NULL, SPI_OK_SELECT);
+	first_live = bi_get_int64(0, 1, &no_first);
+	last_live = bi_get_int64(0, 2, &no_last);
+
+	if (no_first)
+	{
+		first[n] = low;
+		last[n++] = high;
+		return n;
+	}
+	if (first_live > low)
+	{
+		first[n] = low;
+		last[n++] = Min(first_live - 1, high);
+	}
+	if (last_live < high)
+	{
+		first[n] = last_live + 1;
+		last[n++] = high;
+	}
+	return n;
+}
+
+/*
+ * The range of keys after the frontier up to the window's end (or the newest
+ * key); false if empty.
+ */
+static bool
+after_frontier(BiJob *job, int64 *first, int64 *last)
+{
+	*first = bi_next_start(job);
+	if (job->has_frontier && job->frontier == PG_INT64_MAX)
 		return false;
-	*weight = SPI_datumTransfer(value, false, -1);
-	return true;
+	if (job->has_upper_bound)
+		*last = job->upper_bound;
+	else if (!bi_newest_key(job, last))
+		return false;
+	return *first <= *last;
+}
+
+/*
+ * The job's backlog.  Exact: the matching assets of every range of the
+ * window no live batch covers, counted through the key index (O(backlog)).
+ * Estimated: the planner's estimate for the keys after the frontier (assets
+ * inserted under the frontier later are left to exact counts and to
+ * batchintory_verify), with the weight scaled from the job's counters.
+ */
+static void
+job_backlog(BiJob *job, bool exact, Backlog *backlog)
+{
+	int64		first[2];
+	int64		last[2];
+	int			n;
+	int			i;
+
+	memset(backlog, 0, sizeof(Backlog));
+	backlog->has_weight = job->weight_column != NULL;
+	backlog->weight = bi_numeric_from_int64(0);
+	if (exact)
+		n = uncovered_ranges(job, first, last);
+	else
+		n = after_frontier(job, &first[0], &last[0]) ? 1 : 0;
+	for (i = 0; i < n; i++)
+	{
+		BiLimits	no_limits = {0};
+		BiRange		range;
+		int64		key;
+
+		if (exact)
+		{
+			if (!bi_scan_range(job, first[i], last[i], false, &no_limits, true, &range))
+				continue;
+			backlog->asset_count += range.asset_count;
+			backlog->weight = bi_numeric_add(backlog->weight, range.weight);
+			if (!backlog->has_keys)
+				backlog->first_id = range.first_key;
+			backlog->last_id = range.last_key;
+			backlog->has_keys = true;
+			continue;
+		}
+		if (!bi_first_key(job, first[i], last[i], &key))
+			continue;
+		backlog->first_id = key;
+		backlog->has_keys = true;
+		(void) bi_last_key(job, key, last[i], &backlog->last_id);
+		backlog->asset_count = bi_estimate_count(job, key, backlog->last_id);
+	}
+
+	if (!exact && backlog->has_weight)
+	{
+		Oid			argtypes[2] = {INT4OID, INT8OID};
+		Datum		args[2] = {Int32GetDatum(job->job_id),
+		Int64GetDatum(backlog->asset_count)};
+
+		bi_exec("SELECT pg_catalog.round($2 OPERATOR(pg_catalog.*) cut_weight"
+				" OPERATOR(pg_catalog./) NULLIF(cut_assets, 0))"
+				" FROM batchintory.job WHERE job_id OPERATOR(pg_catalog.=) $1",
+				2, argtypes, args, NULL, SPI_OK_SELECT);
+		backlog->weight = bi_get_copy(0, 1, &backlog->has_weight);
+		backlog->has_weight = !backlog->has_weight;
+	}
 }
 
 /*
  * batchintory_backlog(job text, exact boolean) RETURNS TABLE (asset_count
  *		bigint, weight numeric, first_id bigint, last_id bigint,
  *		retry_batches bigint, in_flight_batches bigint)
- *		What a job has not processed yet: the matching assets no batch holds
- *		yet (after the frontier, up to the upper bound or the newest key),
- *		with the keys of the first and last of them; the batches waiting to
- *		be handed out again (failed or abandoned, attempts left); and the
- *		batches in flight.  exact counts the assets through the key index
- *		(O(backlog)); otherwise the count is the planner's estimate and the
- *		weight is scaled from the job's last batches.  Strict; no lock.
+ *		What a job has not processed yet: the matching assets of its window
+ *		no live batch covers, with the keys of the first and last of them;
+ *		the batches waiting to be handed out again (failed or abandoned,
+ *		attempts left); and the batches in flight.  exact counts the assets
+ *		through the key index (O(backlog)); otherwise the count is the
+ *		planner's estimate and the weight is scaled from the job's
+ *		counters.  Strict; no lock.
  */
 Datum
 batchintory_backlog(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	bool		exact = PG_GETARG_BOOL(1);
-	BatchintoryJob *job;
 	Datum		values[N_BACKLOG];
 	bool		nulls[N_BACKLOG] = {0};
-	int64		start;
-	int64		end;
-	int64		first_id;
-	int64		last_id;
-	bool		has_assets = false;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1];
+	Backlog		backlog;
+	BiCall		call;
+	BiJob	   *job;
 	bool		isnull;
 
 	bi_materialize(fcinfo);
+	bi_call_begin(&call);
 	SPI_connect();
-	job = job_from_arg(fcinfo, false);
+	job = bi_job_open(&call, text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	job_backlog(job, exact, &backlog);
 
-	/* the keys no batch holds yet: (frontier, upper bound or newest key] */
-	start = next_start(job);
-	if (job->has_upper_bound)
-		end = job->upper_bound;
-	else if (!newest_key(job, &end))
-		end = PG_INT64_MIN;
-	if (!(job->has_frontier && job->frontier == PG_INT64_MAX) && start <= end &&
-		edge_key(job, start, end, true, &first_id))
-	{
-		(void) edge_key(job, first_id, end, false, &last_id);
-		has_assets = true;
-	}
-
-	values[B_ASSET_COUNT] = Int64GetDatum(0);
-	values[B_WEIGHT] = bi_numeric_from_int64(0);
-	nulls[B_WEIGHT] = job->weight_column == NULL;
-	nulls[B_FIRST_ID] = nulls[B_LAST_ID] = !has_assets;
-	if (has_assets)
-	{
-		values[B_FIRST_ID] = Int64GetDatum(first_id);
-		values[B_LAST_ID] = Int64GetDatum(last_id);
-		if (exact)
-		{
-			BatchRange	range;
-
-			range_stats(job, first_id, last_id, &range, NULL);
-			values[B_ASSET_COUNT] = Int64GetDatum(range.asset_count);
-			values[B_WEIGHT] = range.weight;
-		}
-		else
-		{
-			int64		count = estimate_count(job, first_id, last_id);
-
-			values[B_ASSET_COUNT] = Int64GetDatum(count);
-			nulls[B_WEIGHT] = !estimate_weight(job, count, &values[B_WEIGHT]);
-		}
-	}
+	values[B_ASSET_COUNT] = Int64GetDatum(backlog.asset_count);
+	values[B_WEIGHT] = backlog.weight;
+	nulls[B_WEIGHT] = !backlog.has_weight;
+	values[B_FIRST_ID] = Int64GetDatum(backlog.first_id);
+	values[B_LAST_ID] = Int64GetDatum(backlog.last_id);
+	nulls[B_FIRST_ID] = nulls[B_LAST_ID] = !backlog.has_keys;
 
 	/* open batches, through the partial index of the job's open batches */
 	args[0] = Int32GetDatum(job->job_id);
-	bi_exec("SELECT pg_catalog.count(*) FILTER (WHERE state IN ('retry_pending', 'abandoned')"
-			"  AND attempts_left OPERATOR(pg_catalog.>) 0),"
-			" pg_catalog.count(*) FILTER (WHERE state OPERATOR(pg_catalog.=) 'processing')"
-			" FROM batchintory.batches WHERE job_id OPERATOR(pg_catalog.=) $1"
-			" AND status IN ('processing', 'failed')",
+	bi_exec("SELECT pg_catalog.count(*) FILTER (WHERE"
+			"  (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)"
+			"   OPERATOR(pg_catalog.<) j.max_attempts"
+			"  AND (b.status OPERATOR(pg_catalog.=) 'failed'"
+			"   OR b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())),"
+			" pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'processing'"
+			"  AND b.lease_until OPERATOR(pg_catalog.>=) pg_catalog.now())"
+			" FROM batchintory.job j JOIN batchintory.batch b"
+			"  ON b.job_id OPERATOR(pg_catalog.=) j.job_id"
+			" WHERE j.job_id OPERATOR(pg_catalog.=) $1"
+			" AND b.status OPERATOR(pg_catalog.=) ANY ('{processing,failed}'::pg_catalog.text[])",
 			1, argtypes, args, NULL, SPI_OK_SELECT);
 	values[B_RETRY_BATCHES] = Int64GetDatum(bi_get_int64(0, 1, &isnull));
 	values[B_IN_FLIGHT_BATCHES] = Int64GetDatum(bi_get_int64(0, 2, &isnull));
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	SPI_finish();
+	bi_call_end(&call);
 	return (Datum) 0;
+}
+
+/* May role see the inventory of a job owned by owner (the views' rule)? */
+static bool
+may_see(Oid role, Oid owner)
+{
+	return bi_may_use(role, owner) ||
+		has_privs_of_role(role, ROLE_PG_MONITOR);
+}
+
+/*
+ * The planner's estimate of the job's matching assets after its frontier.
+ * Nothing of the table is read but the newest key (and no filter runs), so
+ * a slow or failing filter cannot slow down or break the jobs view.
+ */
+static int64
+estimate_backlog(BiJob *job)
+{
+	int64		first;
+	int64		last;
+
+	if (!after_frontier(job, &first, &last))
+		return 0;
+	return bi_estimate_count(job, first, last);
+}
+
+/*
+ * The estimated backlog of job, or why the job cannot work; never an error
+ * (a subtransaction catches it), so that one broken job cannot break the
+ * jobs view.  *backlog_isnull when there is no estimate.
+ */
+static char *
+estimate_or_problem(BiJob *job, int64 *backlog, bool *backlog_isnull)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *problem = NULL;
+
+	*backlog_isnull = true;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		if ((problem = bi_job_problem(job)) == NULL)
+		{
+			*backlog = estimate_backlog(job);
+			*backlog_isnull = false;
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		problem = edata->detail ? psprintf("%s: %s", edata->message, edata->detail) :
+			edata->message;
+	}
+	PG_END_TRY();
+	return problem;
+}
+
+/*
+ * batchintory.job_estimate(job_id integer, OUT backlog bigint, OUT problem
+ *		text) RETURNS record
+ *		For the jobs view: the planner's estimate of a job's backlog and,
+ *		for a job that cannot work, what is wrong with it (backlog NULL).
+ *		The caller must be allowed to see the job.  Strict.
+ */
+Datum
+batchintory_job_estimate(PG_FUNCTION_ARGS)
+{
+	MemoryContext fn_context = CurrentMemoryContext;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int64		backlog = 0;
+	char	   *problem;
+	BiCall		call;
+	BiJob	   *job;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	bi_call_begin(&call);
+	SPI_connect();
+	job = bi_job_reload(PG_GETARG_INT32(0));
+	if (job == NULL)
+	{
+		/* dropped since the view read its row */
+		SPI_finish();
+		bi_call_end(&call);
+		PG_RETURN_NULL();
+	}
+	if (!may_see(call.caller, job->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for job \"%s\"", job->name)));
+	problem = estimate_or_problem(job, &backlog, &nulls[0]);
+	if (problem != NULL)
+		problem = MemoryContextStrdup(fn_context, problem);
+	SPI_finish();
+	bi_call_end(&call);
+
+	values[0] = Int64GetDatum(backlog);
+	nulls[1] = problem == NULL;
+	if (problem != NULL)
+		values[1] = CStringGetTextDatum(problem);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 /*
  * batchintory.check_job(job text) RETURNS boolean
- *		True if the job exists, else an error: lets the SQL lookups report an
- *		unknown job instead of returning no rows.  Strict.
+ *		True if the job exists and the caller may use it, else an error: lets
+ *		the SQL lookups report an unknown or forbidden job instead of
+ *		returning no rows.  Strict.
  */
 Datum
 batchintory_check_job(PG_FUNCTION_ARGS)
 {
+	BiCall		call;
+
+	bi_call_begin(&call);
 	SPI_connect();
-	(void) job_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	(void) bi_job_open(&call, text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
 	SPI_finish();
+	bi_call_end(&call);
 	PG_RETURN_BOOL(true);
 }
 
 /*
- * The job of a batch and the batch's key range; an error if the batch does
- * not exist.  The caller must be connected to SPI.
+ * The attempts of the batches (of a job, or of the jobs of a table that
+ * role $3 may use) whose range contains key $2, found through the GiST
+ * index on the batches' ranges: O(log B).
  */
-static BatchintoryJob *
-batch_job(int64 batch, int64 *first_id, int64 *last_id)
-{
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(batch)};
-	bool		isnull;
-	int32		job_id;
+#define LOOKUP_SELECT \
+	"SELECT j.name, a.batch_id, a.attempt," \
+	" CASE WHEN a.status OPERATOR(pg_catalog.=) 'processing'" \
+	"  AND a.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'" \
+	"  ELSE a.status END," \
+	" b.first_id, b.last_id, a.acquired_at, a.released_at, a.worker, a.message," \
+	" a.config, a.application_name, a.client_addr, a.lease_until, b.status, a.result" \
+	" FROM batchintory.batch b" \
+	" JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id" \
+	" JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id" \
+	" WHERE pg_catalog.int8range(b.first_id, b.last_id, '[]')" \
+	"  OPERATOR(pg_catalog.@>) $2"
 
-	if (bi_exec("SELECT job_id, first_id, last_id FROM batchintory.batch"
-				" WHERE batch_id OPERATOR(pg_catalog.=) $1",
-				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+/*
+ * batchintory_lookup(job text, id bigint) RETURNS TABLE (job, batch,
+ *		attempt, status, first_id, last_id, acquired_at, released_at, worker,
+ *		message, config, application_name, client_addr, lease_until,
+ *		batch_status, result)
+ *		Every attempt of a job that covered the asset with key id, in batch
+ *		and attempt order.  The caller must be allowed to use the job.
+ */
+Datum
+batchintory_lookup(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		args[2];
+	BiCall		call;
+	BiJob	   *job;
+
+	if (PG_ARGISNULL(1))
 		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("batch " INT64_FORMAT " does not exist", batch)));
-	job_id = DatumGetInt32(bi_get(0, 1, &isnull));
-	*first_id = bi_get_int64(0, 2, &isnull);
-	*last_id = bi_get_int64(0, 3, &isnull);
-	return job_load_by_id(job_id);
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("id must not be null")));
+	bi_materialize(fcinfo);
+	bi_call_begin(&call);
+	SPI_connect();
+	job = bi_job_open(&call, bi_text_arg(fcinfo, 0, "job name"), false);
+	args[0] = Int32GetDatum(job->job_id);
+	args[1] = PG_GETARG_DATUM(1);
+	bi_exec_into_result(rsinfo, LOOKUP_SELECT
+						" AND b.job_id OPERATOR(pg_catalog.=) $1"
+						" ORDER BY a.batch_id, a.attempt",
+						2, argtypes, args, NULL);
+	SPI_finish();
+	bi_call_end(&call);
+	return (Datum) 0;
 }
 
 /*
- * Run "SELECT <what> FROM <source> WHERE <the batch's range and filter>
- * ORDER BY <key>" as the caller and copy every row into the function's
- * tuplestore, a chunk at a time.  With map, the rows are the table's
- * columns (SELECT *) and are spread over the row type's attributes, leaving
- * dropped ones NULL.
+ * batchintory_lookup_all(source regclass, id bigint) RETURNS TABLE (...)
+ *		The same as batchintory_lookup across the jobs of a metadata table
+ *		that the caller may use, in job, batch and attempt order.
+ */
+Datum
+batchintory_lookup_all(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			argtypes[3] = {OIDOID, INT8OID, OIDOID};
+	Datum		args[3];
+	BiCall		call;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source and id must not be null")));
+	bi_materialize(fcinfo);
+	bi_call_begin(&call);
+	SPI_connect();
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_GETARG_DATUM(1);
+	args[2] = ObjectIdGetDatum(call.caller);
+	bi_exec_into_result(rsinfo, LOOKUP_SELECT
+						" AND j.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+						" AND pg_catalog.pg_has_role($3, j.owner::pg_catalog.oid, 'USAGE')"
+						" ORDER BY j.name, a.batch_id, a.attempt",
+						3, argtypes, args, NULL);
+	SPI_finish();
+	bi_call_end(&call);
+	return (Datum) 0;
+}
+
+/*
+ * Run "SELECT <what> FROM <table> WHERE <the batch's range and filter>
+ * ORDER BY <key>" as the job's owner, its rows going straight into the
+ * function's tuplestore (converted to its row type by position, which
+ * skips dropped columns).
  */
 static void
-copy_batch_rows(ReturnSetInfo *rsinfo, BatchintoryJob *job, int64 first_id,
-				int64 last_id, const char *what, bool map)
+copy_batch_rows(ReturnSetInfo *rsinfo, BiJob *job, int64 first_id,
+				int64 last_id, const char *what)
 {
+	BiReader   *reader = bi_job_reader(job);
 	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		args[2] = {Int64GetDatum(first_id), Int64GetDatum(last_id)};
-	TupleDesc	desc = rsinfo->setDesc;
-	Datum	   *values = palloc(desc->natts * sizeof(Datum));
-	bool	   *nulls = palloc(desc->natts * sizeof(bool));
-	Portal		portal;
+	DestReceiver *dest = CreateDestReceiver(DestTuplestore);
+	SPIPlanPtr	plan;
+	BiAsRole	as_owner;
 
-	portal = SPI_cursor_open(NULL,
-							 bi_plan(job_query(job, what,
-											   psprintf("ORDER BY %s",
-														quote_identifier(job->id_column))),
-									 2, argtypes),
-							 args, NULL, true);
-	for (;;)
-	{
-		uint64		row;
-
-		SPI_cursor_fetch(portal, true, ASSETS_FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		for (row = 0; row < SPI_processed; row++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (map)
-			{
-				int			att;
-				int			col = 1;
-
-				for (att = 0; att < desc->natts; att++)
-				{
-					nulls[att] = true;
-					if (!TupleDescAttr(desc, att)->attisdropped)
-						values[att] = bi_get(row, col++, &nulls[att]);
-				}
-			}
-			else
-				values[0] = bi_get(row, 1, &nulls[0]);
-			tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
+	SetTuplestoreDestReceiverParams(dest, rsinfo->setResult,
+									rsinfo->econtext->ecxt_per_query_memory,
+									false, rsinfo->setDesc,
+									gettext_noop("the metadata table's rows do not match the row type"));
+	bi_as_owner_begin(&as_owner, job->owner);
+	plan = SPI_prepare(bi_reader_query(job, reader, what,
+									   psprintf("ORDER BY %s",
+												quote_identifier(job->id_column))),
+					   2, argtypes);
+	bi_as_role_end(&as_owner);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	bi_scan_into(job, plan, first_id, last_id, dest);
+	SPI_freeplan(plan);
+	dest->rDestroy(dest);
 }
 
 /*
  * batchintory_assets(batch bigint) RETURNS SETOF bigint
  *		The keys of the matching assets of a batch, in key order, read as
- *		the caller.  Strict.
+ *		the job's owner.  Strict.
  */
 Datum
 batchintory_assets(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	BatchintoryJob *job;
 	int64		first_id;
 	int64		last_id;
+	BiCall		call;
+	BiJob	   *job;
 
 	bi_materialize(fcinfo);
+	bi_call_begin(&call);
 	SPI_connect();
-	job = batch_job(PG_GETARG_INT64(0), &first_id, &last_id);
-	job_check_source(job);
+	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
 	copy_batch_rows(rsinfo, job, first_id, last_id,
-					psprintf("%s::pg_catalog.int8", quote_identifier(job->id_column)),
-					false);
+					psprintf("%s::pg_catalog.int8", quote_identifier(job->id_column)));
 	SPI_finish();
+	bi_call_end(&call);
 	return (Datum) 0;
 }
 
@@ -326,8 +534,8 @@ batchintory_assets(PG_FUNCTION_ARGS)
  * batchintory_assets(batch bigint, row_type anyelement) RETURNS SETOF
  * anyelement
  *		The metadata table's rows of the matching assets of a batch, in key
- *		order, as the table's row type, read as the caller.  row_type only
- *		names the type (NULL::my_table); it must be the row type of the
+ *		order, as the table's row type, read as the job's owner.  row_type
+ *		only names the type (NULL::my_table); it must be the row type of the
  *		job's table.
  */
 Datum
@@ -335,27 +543,29 @@ batchintory_assets_rows(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			row_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
-	BatchintoryJob *job;
 	int64		first_id;
 	int64		last_id;
+	BiCall		call;
+	BiJob	   *job;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("batch must not be null")));
 
+	bi_call_begin(&call);
 	SPI_connect();
-	job = batch_job(PG_GETARG_INT64(0), &first_id, &last_id);
-	job_check_source(job);
+	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
 	if (row_type != get_rel_type_id(job->source))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("row type %s does not match the metadata table of job \"%s\"",
 						format_type_be(row_type), job->name),
-				 errhint("Pass NULL::%s as row_type.", source_name(job->source))));
+				 errhint("Pass NULL::%s as row_type.", bi_source_name(job->source))));
 	bi_materialize(fcinfo);
-	copy_batch_rows(rsinfo, job, first_id, last_id, "*", true);
+	copy_batch_rows(rsinfo, job, first_id, last_id, "*");
 	SPI_finish();
+	bi_call_end(&call);
 	return (Datum) 0;
 }
 
@@ -384,37 +594,44 @@ quote_always(const char *ident)
 /*
  * batchintory_predicate(batch bigint) RETURNS text
  *		A boolean SQL expression selecting the matching rows of a batch from
- *		its metadata table ("id" >= 10 AND "id" <= 19 AND (<filter>)), for
- *		a read that pushes the condition down (Spark or Dask over JDBC).
+ *		its metadata table ("id" >= 10 AND "id" <= 19 AND (<filter>)), for a
+ *		read that pushes the condition down (Spark or Dask over JDBC).  The
+ *		filter is its deparse: names outside pg_catalog are qualified.
  *		Strict.
  */
 Datum
 batchintory_predicate(PG_FUNCTION_ARGS)
 {
-	BatchintoryJob *job;
+	MemoryContext fn_context = CurrentMemoryContext;
 	int64		first_id;
 	int64		last_id;
+	BiCall		call;
+	BiJob	   *job;
+	BiReader   *reader;
 	const char *key;
-	StringInfoData predicate;
+	char	   *predicate;
 
+	bi_call_begin(&call);
 	SPI_connect();
-	job = batch_job(PG_GETARG_INT64(0), &first_id, &last_id);
+	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
+	reader = bi_job_reader(job);
 	key = quote_always(job->id_column);
-	initStringInfo(&predicate);
-	appendStringInfo(&predicate, "%s >= " INT64_FORMAT " AND %s <= " INT64_FORMAT,
-					 key, first_id, key, last_id);
-	/* a line break ends a trailing "--" comment before the parenthesis */
-	if (job->filter != NULL)
-		appendStringInfo(&predicate, " AND (%s%s)", job->filter,
-						 strstr(job->filter, "--") != NULL ? "\n" : "");
+	predicate = psprintf("%s >= " INT64_FORMAT " AND %s <= " INT64_FORMAT "%s%s%s",
+						 key, first_id, key, last_id,
+						 reader->filter_sql ? " AND (" : "",
+						 reader->filter_sql ? reader->filter_sql : "",
+						 reader->filter_sql ? ")" : "");
+	predicate = MemoryContextStrdup(fn_context, predicate);
 	SPI_finish();
-	PG_RETURN_TEXT_P(cstring_to_text(predicate.data));
+	bi_call_end(&call);
+	PG_RETURN_TEXT_P(cstring_to_text(predicate));
 }
 
 /*
  * batchintory_details(batch bigint) RETURNS jsonb
- *		The current attempt of a batch as one jsonb object (job, batch,
- *		attempt, status, range, count, weight, times, worker, config), for a
+ *		A batch and its current attempt as one jsonb object -- job, table,
+ *		filter, range, count, weight, how it ended, its state, the attempt's
+ *		status, times, worker, config, message and result -- for a
  *		processing job to store with its output.  Strict.
  */
 Datum
@@ -423,22 +640,38 @@ batchintory_details(PG_FUNCTION_ARGS)
 	int64		batch = PG_GETARG_INT64(0);
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(batch)};
+	int64		first_id;
+	int64		last_id;
+	BiCall		call;
 	bool		isnull;
 	Datum		details;
 
+	bi_call_begin(&call);
 	SPI_connect();
-	if (bi_exec("SELECT pg_catalog.jsonb_build_object('job', job, 'batch', batch,"
-				" 'attempt', attempt, 'status', status, 'first_id', first_id,"
-				" 'last_id', last_id, 'asset_count', asset_count, 'weight', weight,"
-				" 'acquired_at', acquired_at, 'lease_until', lease_until,"
-				" 'released_at', released_at, 'worker', worker, 'config', config)"
-				" FROM batchintory.attempts WHERE batch OPERATOR(pg_catalog.=) $1"
-				" ORDER BY attempt DESC LIMIT 1",
-				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("batch " INT64_FORMAT " does not exist", batch)));
+	(void) bi_job_of_batch(&call, batch, &first_id, &last_id);
+	bi_exec("SELECT pg_catalog.jsonb_build_object("
+			" 'job', j.name, 'source', j.source::pg_catalog.text, 'filter', j.filter,"
+			" 'batch', b.batch_id, 'attempt', b.attempt,"
+			" 'status', CASE"
+			"  WHEN b.status OPERATOR(pg_catalog.=) 'processing'"
+			"   AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'"
+			"  WHEN b.status OPERATOR(pg_catalog.=) 'failed'"
+			"   AND (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)"
+			"    OPERATOR(pg_catalog.<) j.max_attempts THEN 'retry_pending'"
+			"  ELSE b.status END,"
+			" 'attempt_status', a.status, 'first_id', b.first_id, 'last_id', b.last_id,"
+			" 'asset_count', b.asset_count, 'weight', b.weight, 'ended_by', b.ended_by,"
+			" 'acquired_at', a.acquired_at, 'lease_until', a.lease_until,"
+			" 'released_at', a.released_at, 'worker', a.worker, 'message', a.message,"
+			" 'result', a.result, 'config', COALESCE(a.config, j.config))"
+			" FROM batchintory.batch b"
+			" JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id"
+			" LEFT JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id"
+			"  AND a.attempt OPERATOR(pg_catalog.=) b.attempt"
+			" WHERE b.batch_id OPERATOR(pg_catalog.=) $1",
+			1, argtypes, args, NULL, SPI_OK_SELECT);
 	details = SPI_datumTransfer(bi_get(0, 1, &isnull), false, -1);
 	SPI_finish();
+	bi_call_end(&call);
 	PG_RETURN_DATUM(details);
 }

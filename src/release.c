@@ -1,8 +1,8 @@
 /*
  * release.c
- *	  Ending and steering attempts: batchintory_release, batchintory_heartbeat
- *	  (both fenced by the attempt number), batchintory_requeue and
- *	  batchintory_rewind.
+ *	  Ending and steering attempts: batchintory_release and
+ *	  batchintory_heartbeat (fenced by the attempt number), the retry delay,
+ *	  batchintory_requeue and batchintory_rewind.
  */
 #include "postgres.h"
 
@@ -13,8 +13,66 @@
 
 PG_FUNCTION_INFO_V1(batchintory_release);
 PG_FUNCTION_INFO_V1(batchintory_heartbeat);
+PG_FUNCTION_INFO_V1(batchintory_retry_delay);
 PG_FUNCTION_INFO_V1(batchintory_requeue);
 PG_FUNCTION_INFO_V1(batchintory_rewind);
+
+/*
+ * The batch $1, its job, and whether role $3 may use the job: the first
+ * part of release and heartbeat, which then change the batch only if it is
+ * allowed and the attempt $2 is current and processing (checked again on
+ * the latest version of the row, which the UPDATE locks).
+ */
+#define CURRENT_BATCH \
+	"WITH cur AS (SELECT b.batch_id, j.name," \
+	"  pg_catalog.pg_has_role($3, j.owner::pg_catalog.oid, 'USAGE') AS allowed," \
+	"  j.lease, j.retry_backoff, j.owner" \
+	"  FROM batchintory.batch b" \
+	"  JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id" \
+	"  WHERE b.batch_id OPERATOR(pg_catalog.=) $1)"
+
+#define IS_CURRENT_ATTEMPT \
+	" x.batch_id OPERATOR(pg_catalog.=) $1 AND c.allowed" \
+	" AND x.status OPERATOR(pg_catalog.=) 'processing'" \
+	" AND x.attempt OPERATOR(pg_catalog.=) $2"
+
+/*
+ * Release: $4 status, $5 message, $6 result.  A failed batch waits for its
+ * retry; a succeeded one adds to the job's done counters.
+ */
+static const char *const release_attempt =
+CURRENT_BATCH ","
+" ub AS (UPDATE batchintory.batch x SET status = $4, lease_until = NULL,"
+"  retry_after = CASE WHEN $4 OPERATOR(pg_catalog.=) 'failed'"
+"   THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
+"    batchintory.retry_delay(c.retry_backoff,"
+"     $2 OPERATOR(pg_catalog.-) x.requeued_after) END"
+"  FROM cur c WHERE" IS_CURRENT_ATTEMPT
+"  RETURNING x.batch_id, x.job_id, x.asset_count, x.weight),"
+" ua AS (UPDATE batchintory.attempt a SET status = $4, message = $5, result = $6,"
+"  released_at = pg_catalog.clock_timestamp()"
+"  FROM ub WHERE a.batch_id OPERATOR(pg_catalog.=) ub.batch_id"
+"  AND a.attempt OPERATOR(pg_catalog.=) $2),"
+" p AS (INSERT INTO batchintory.progress (job_id, batches, assets, weight, last_success)"
+"  SELECT ub.job_id, 1, ub.asset_count, COALESCE(ub.weight, 0), pg_catalog.clock_timestamp()"
+"  FROM ub WHERE $4 OPERATOR(pg_catalog.=) 'succeeded')"
+" SELECT c.name, c.allowed, (SELECT pg_catalog.count(*) FROM ub),"
+"  NULL::pg_catalog.timestamptz, c.owner"
+" FROM cur c";
+
+/* Heartbeat: the lease runs for the job's lease from now */
+static const char *const extend_lease =
+CURRENT_BATCH ","
+" ub AS (UPDATE batchintory.batch x"
+"  SET lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) c.lease"
+"  FROM cur c WHERE" IS_CURRENT_ATTEMPT
+"  RETURNING x.batch_id, x.lease_until),"
+" ua AS (UPDATE batchintory.attempt a SET lease_until = ub.lease_until"
+"  FROM ub WHERE a.batch_id OPERATOR(pg_catalog.=) ub.batch_id"
+"  AND a.attempt OPERATOR(pg_catalog.=) $2)"
+" SELECT c.name, c.allowed, (SELECT pg_catalog.count(*) FROM ub),"
+"  (SELECT ub.lease_until FROM ub), c.owner"
+" FROM cur c";
 
 static void
 batch_not_found(int64 batch)
@@ -25,43 +83,31 @@ batch_not_found(int64 batch)
 }
 
 /*
- * lock_current_attempt
- *		Lock batch's row and check that attempt is its current attempt and
- *		still processing: the fencing token of release and heartbeat.
- *		Leaves the job's name, lease and retry backoff in SPI_tuptable.
- *
- * Three primary-key lookups rather than one join, so that the plans stay
- * index scans whatever the inventory's statistics say.
+ * The attempt was not current and processing: say why, from the batch's
+ * state now (the statement that found it so may have waited for the
+ * transaction that changed it).
  */
 static void
-lock_current_attempt(int64 batch, int32 attempt)
+attempt_not_current(int64 batch, int32 attempt)
 {
 	Oid			argtypes[2] = {INT8OID, INT4OID};
 	Datum		args[2] = {Int64GetDatum(batch), Int32GetDatum(attempt)};
-	Oid			jobtype[1] = {INT4OID};
-	Datum		jobarg[1];
 	bool		isnull;
 	int32		current;
 	char	   *status;
-	char	   *attempt_status = NULL;
+	char	   *attempt_status;
 
-	if (bi_exec("SELECT attempt, status, job_id FROM batchintory.batch"
-				" WHERE batch_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+	if (bi_exec("SELECT b.attempt, b.status, a.status, j.name FROM batchintory.batch b"
+				" JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id"
+				" LEFT JOIN batchintory.attempt a"
+				"  ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id"
+				"  AND a.attempt OPERATOR(pg_catalog.=) $2"
+				" WHERE b.batch_id OPERATOR(pg_catalog.=) $1",
+				2, argtypes, args, NULL, SPI_OK_SELECT) == 0)
 		batch_not_found(batch);
 	current = DatumGetInt32(bi_get(0, 1, &isnull));
 	status = bi_get_text(0, 2);
-	jobarg[0] = bi_get(0, 3, &isnull);
-
-	if (bi_exec("SELECT status FROM batchintory.attempt"
-				" WHERE batch_id OPERATOR(pg_catalog.=) $1"
-				" AND attempt OPERATOR(pg_catalog.=) $2",
-				2, argtypes, args, NULL, SPI_OK_SELECT) == 1)
-		attempt_status = bi_get_text(0, 1);
-
-	bi_exec("SELECT name, lease, retry_backoff FROM batchintory.job"
-			" WHERE job_id OPERATOR(pg_catalog.=) $1",
-			1, jobtype, jobarg, NULL, SPI_OK_SELECT);
+	attempt_status = bi_get_text(0, 3);
 
 	if (attempt_status == NULL)
 		ereport(ERROR,
@@ -74,71 +120,98 @@ lock_current_attempt(int64 batch, int32 attempt)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("batch " INT64_FORMAT " was superseded", batch),
 				 errdetail("Job \"%s\" was rewound; its assets are handed out again in new batches.",
-						   bi_get_text(0, 1))));
+						   bi_get_text(0, 4))));
 	if (attempt != current)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("attempt %d of batch " INT64_FORMAT " is no longer current",
 						attempt, batch),
 				 errdetail("The batch was handed out again as attempt %d.", current)));
-	if (strcmp(attempt_status, "processing") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("attempt %d of batch " INT64_FORMAT " was already released",
-						attempt, batch),
-				 errdetail("It ended as \"%s\".", attempt_status)));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("attempt %d of batch " INT64_FORMAT " was already released",
+					attempt, batch),
+			 errdetail("It ended as \"%s\".", attempt_status)));
+}
+
+/*
+ * Run release_attempt or extend_lease for (batch, attempt) with extra
+ * parameters ($4 on), in one statement that checks who may use the job
+ * before it changes anything; an error if nothing was changed.  Returns
+ * the new lease end (extend_lease).
+ */
+static Datum
+change_current_attempt(const BiCall *call, const char *sql, int64 batch,
+					   int32 attempt, int nextra, Oid *extratypes,
+					   Datum *extra, const char *extranulls)
+{
+	Oid			argtypes[6] = {INT8OID, INT4OID, OIDOID};
+	Datum		args[6];
+	char		nulls[7] = "   ";
+	bool		isnull;
+	int			i;
+
+	args[0] = Int64GetDatum(batch);
+	args[1] = Int32GetDatum(attempt);
+	args[2] = ObjectIdGetDatum(call->caller);
+	for (i = 0; i < nextra; i++)
+	{
+		argtypes[3 + i] = extratypes[i];
+		args[3 + i] = extra[i];
+		nulls[3 + i] = extranulls[i];
+	}
+	nulls[3 + nextra] = '\0';
+
+	if (bi_exec(sql, 3 + nextra, argtypes, args, nulls, SPI_OK_SELECT) == 0)
+		batch_not_found(batch);
+	if (!DatumGetBool(bi_get(0, 2, &isnull)))
+		bi_check_may_use(call, bi_get_text(0, 1),
+						 DatumGetObjectId(bi_get(0, 5, &isnull)));
+	if (bi_get_int64(0, 3, &isnull) == 0)
+		attempt_not_current(batch, attempt);
+	return bi_get(0, 4, &isnull);
 }
 
 /*
  * batchintory_release(batch bigint, attempt integer, status text,
- *					   message text)
+ *					   message text, result jsonb)
  *		Record how the current attempt of a batch ended: 'succeeded' or
  *		'failed' (then the batch waits for a retry after the job's backoff,
- *		doubled for each attempt made).  Locks the batch's row.
+ *		doubled for each attempt since the last requeue, capped), with a
+ *		message and a result (jsonb the worker reports).  Locks the batch's
+ *		row.
  */
 Datum
 batchintory_release(PG_FUNCTION_ARGS)
 {
-	int64		batch;
-	int32		attempt;
-	char	   *status;
-	Oid			argtypes[5] = {INT8OID, INT4OID, TEXTOID, TEXTOID, INTERVALOID};
-	Datum		args[5];
-	char		nulls[5] = "     ";
-	bool		isnull;
+	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
+	Datum		extra[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	const char *status;
+	BiCall		call;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("batch, attempt and status must not be null")));
-	batch = PG_GETARG_INT64(0);
-	attempt = PG_GETARG_INT32(1);
 	status = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	if (strcmp(status, "succeeded") != 0 && strcmp(status, "failed") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid status \"%s\"", status),
 				 errhint("A batch is released as \"succeeded\" or \"failed\".")));
+	extra[0] = PG_GETARG_DATUM(2);
+	extra[1] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+	nulls[1] = PG_ARGISNULL(3) ? 'n' : ' ';
+	extra[2] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
+	nulls[2] = PG_ARGISNULL(4) ? 'n' : ' ';
 
+	bi_call_begin(&call);
 	SPI_connect();
-	lock_current_attempt(batch, attempt);
-	args[0] = Int64GetDatum(batch);
-	args[1] = Int32GetDatum(attempt);
-	args[2] = PG_GETARG_DATUM(2);
-	args[3] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
-	nulls[3] = PG_ARGISNULL(3) ? 'n' : ' ';
-	args[4] = bi_get(0, 3, &isnull);
-	bi_exec("WITH a AS (UPDATE batchintory.attempt SET status = $3, message = $4,"
-			"  released_at = pg_catalog.clock_timestamp()"
-			"  WHERE batch_id OPERATOR(pg_catalog.=) $1"
-			"  AND attempt OPERATOR(pg_catalog.=) $2)"
-			" UPDATE batchintory.batch SET status = $3, lease_until = NULL,"
-			" retry_after = CASE WHEN $3 OPERATOR(pg_catalog.=) 'failed'"
-			"  THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
-			"   ($5 OPERATOR(pg_catalog.*) pg_catalog.power(2, $2 OPERATOR(pg_catalog.-) 1)) END"
-			" WHERE batch_id OPERATOR(pg_catalog.=) $1",
-			5, argtypes, args, nulls, SPI_OK_UPDATE);
+	(void) change_current_attempt(&call, release_attempt, PG_GETARG_INT64(0),
+								  PG_GETARG_INT32(1), 3, types, extra, nulls);
 	SPI_finish();
+	bi_call_end(&call);
 	PG_RETURN_VOID();
 }
 
@@ -150,51 +223,77 @@ batchintory_release(PG_FUNCTION_ARGS)
 Datum
 batchintory_heartbeat(PG_FUNCTION_ARGS)
 {
-	Oid			argtypes[3] = {INT8OID, INT4OID, INTERVALOID};
-	Datum		args[3];
-	bool		isnull;
-	Datum		lease_until;
+	BiCall		call;
+	TimestampTz lease_until;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("batch and attempt must not be null")));
-	args[0] = PG_GETARG_DATUM(0);
-	args[1] = PG_GETARG_DATUM(1);
-
+	bi_call_begin(&call);
 	SPI_connect();
-	lock_current_attempt(PG_GETARG_INT64(0), PG_GETARG_INT32(1));
-	args[2] = bi_get(0, 2, &isnull);
-	bi_exec("WITH b AS (UPDATE batchintory.batch"
-			"  SET lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $3"
-			"  WHERE batch_id OPERATOR(pg_catalog.=) $1 RETURNING lease_until)"
-			" UPDATE batchintory.attempt a SET lease_until = b.lease_until FROM b"
-			" WHERE a.batch_id OPERATOR(pg_catalog.=) $1"
-			" AND a.attempt OPERATOR(pg_catalog.=) $2 RETURNING a.lease_until",
-			3, argtypes, args, NULL, SPI_OK_UPDATE_RETURNING);
-	lease_until = bi_get(0, 1, &isnull);
+	lease_until = DatumGetTimestampTz(change_current_attempt(&call, extend_lease,
+															 PG_GETARG_INT64(0),
+															 PG_GETARG_INT32(1),
+															 0, NULL, NULL, NULL));
 	SPI_finish();
-	PG_RETURN_DATUM(lease_until);
+	bi_call_end(&call);
+	PG_RETURN_TIMESTAMPTZ(lease_until);
 }
 
 /*
- * batch_requeue
+ * batchintory.retry_delay(backoff interval, attempts integer) RETURNS interval
+ *		How long a failed batch waits for its retry: backoff doubled for each
+ *		attempt after the first since the last requeue, at most the larger of
+ *		backoff and BI_MAX_RETRY_DELAY_USECS (24 hours).  Never overflows.
+ */
+Datum
+batchintory_retry_delay(PG_FUNCTION_ARGS)
+{
+	int64		backoff = bi_interval_usecs(PG_GETARG_DATUM(0));
+	int32		attempts = PG_GETARG_INT32(1);
+	int64		cap = Max(backoff, BI_MAX_RETRY_DELAY_USECS);
+	int64		delay = Max(backoff, 0);
+	Interval   *result = palloc0(sizeof(Interval));
+	int32		i;
+
+	for (i = 1; i < attempts && delay > 0 && delay < cap; i++)
+		delay = delay > cap / 2 ? cap : delay * 2;
+	result->time = Min(delay, cap);
+	PG_RETURN_INTERVAL_P(result);
+}
+
+/*
+ * bi_batch_requeue
  *		Put a failed or succeeded batch back in line for a retry, with the
- *		job's full number of attempts again; false if the batch is in neither
- *		state (being processed, or superseded).  The caller must be connected
- *		to SPI.
+ *		job's full number of attempts again (a succeeded batch no longer
+ *		counts as done); false if the batch is in neither state.  Locks the
+ *		batch's row.  The caller must be connected to SPI.
  */
 bool
-batch_requeue(int64 batch)
+bi_batch_requeue(int64 batch)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(batch)};
+	bool		isnull;
+	bool		requeued;
 
-	return bi_exec("UPDATE batchintory.batch SET status = 'failed',"
-				   " requeued_after = attempt, retry_after = NULL"
-				   " WHERE batch_id OPERATOR(pg_catalog.=) $1"
-				   " AND status IN ('failed', 'succeeded')",
-				   1, argtypes, args, NULL, SPI_OK_UPDATE) == 1;
+	bi_exec("WITH o AS (SELECT batch_id, job_id, status, asset_count, weight"
+			"  FROM batchintory.batch WHERE batch_id OPERATOR(pg_catalog.=) $1 FOR UPDATE),"
+			" u AS (UPDATE batchintory.batch b SET status = 'failed',"
+			"  requeued_after = b.attempt, retry_after = NULL FROM o"
+			"  WHERE b.batch_id OPERATOR(pg_catalog.=) o.batch_id"
+			"  AND o.status OPERATOR(pg_catalog.=) ANY ('{failed,succeeded}'::pg_catalog.text[])"
+			"  RETURNING b.batch_id),"
+			" p AS (INSERT INTO batchintory.progress (job_id, batches, assets, weight)"
+			"  SELECT o.job_id, -1, OPERATOR(pg_catalog.-) o.asset_count,"
+			"   OPERATOR(pg_catalog.-) COALESCE(o.weight, 0) FROM o, u"
+			"  WHERE o.status OPERATOR(pg_catalog.=) 'succeeded')"
+			" SELECT (SELECT pg_catalog.count(*) FROM u)",
+			1, argtypes, args, NULL, SPI_OK_SELECT);
+	requeued = bi_get_int64(0, 1, &isnull) == 1;
+	SPI_freetuptable(SPI_tuptable);
+	return requeued;
 }
 
 /*
@@ -208,23 +307,68 @@ batchintory_requeue(PG_FUNCTION_ARGS)
 	int64		batch = PG_GETARG_INT64(0);
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(batch)};
+	int64		first_id;
+	int64		last_id;
+	BiCall		call;
 	char	   *status;
 
+	bi_call_begin(&call);
 	SPI_connect();
-	if (bi_exec("SELECT status FROM batchintory.batch"
-				" WHERE batch_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
-		batch_not_found(batch);
+	(void) bi_job_of_batch(&call, batch, &first_id, &last_id);
+	bi_exec("SELECT status FROM batchintory.batch"
+			" WHERE batch_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+			1, argtypes, args, NULL, SPI_OK_SELECT);
 	status = bi_get_text(0, 1);
-	if (strcmp(status, "processing") == 0 || strcmp(status, "superseded") == 0)
+	if (!bi_batch_requeue(batch))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot requeue batch " INT64_FORMAT " while it is %s",
 						batch, status),
 				 errhint("Only failed or succeeded batches can be requeued.")));
-	(void) batch_requeue(batch);
 	SPI_finish();
+	bi_call_end(&call);
 	PG_RETURN_VOID();
+}
+
+/*
+ * bi_lock_batches_from
+ *		Lock the rows of the live batches of a job from key from_id on.
+ *		Without nowait, waits for the transactions that hold them -- call it
+ *		before taking the job's lock, never while holding it: a worker that
+ *		releases a batch and then acquires in one transaction holds a batch
+ *		row and waits for the job's lock.  With nowait (under the job's lock,
+ *		for the batches cut since), a batch locked by another transaction is
+ *		an error that asks to retry.
+ */
+void
+bi_lock_batches_from(int32 job_id, int64 from_id, bool nowait)
+{
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		args[2] = {Int32GetDatum(job_id), Int64GetDatum(from_id)};
+	bool		isnull;
+
+#define LIVE_FROM \
+	" FROM batchintory.batch WHERE job_id OPERATOR(pg_catalog.=) $1" \
+	" AND status OPERATOR(pg_catalog.<>) 'superseded'" \
+	" AND last_id OPERATOR(pg_catalog.>=) $2"
+
+	if (!nowait)
+	{
+		bi_exec("SELECT" LIVE_FROM " FOR UPDATE", 2, argtypes, args, NULL,
+				SPI_OK_SELECT);
+		return;
+	}
+	bi_exec("WITH l AS (SELECT batch_id" LIVE_FROM " FOR UPDATE SKIP LOCKED)"
+			" SELECT (SELECT pg_catalog.count(*) FROM l)"
+			"  OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*)" LIVE_FROM ")",
+			2, argtypes, args, NULL, SPI_OK_SELECT);
+	if (!DatumGetBool(bi_get(0, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("could not lock the batches of job %d: a batch is being released or acquired",
+						job_id),
+				 errhint("Try again.")));
+#undef LIVE_FROM
 }
 
 /*
@@ -233,60 +377,88 @@ batchintory_requeue(PG_FUNCTION_ARGS)
  *		are handed out again: the batches from the one that contains id
  *		onwards are superseded (kept, marked so; attempts still processing
  *		become superseded) and the frontier goes back to just before them.
- *		Returns the number of batches superseded.  Takes the job's lock.
+ *		Returns the number of batches superseded.  Locks those batches'
+ *		rows, then the job.
  */
 Datum
 batchintory_rewind(PG_FUNCTION_ARGS)
 {
-	BatchintoryJob *job;
+	const char *name = bi_text_arg(fcinfo, 0, "job name");
+	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
+	Datum		args[3];
+	char		nulls[4] = "   ";
+	BiCall		call;
+	BiJob	   *job;
 	int64		id;
 	int64		point;
-	int64		superseded;
-	Oid			argtypes[2] = {INT4OID, INT8OID};
-	Datum		args[2];
 	bool		isnull;
+	int64		superseded;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("job and id must not be null")));
+				 errmsg("id must not be null")));
 	id = PG_GETARG_INT64(1);
 
+	bi_call_begin(&call);
 	SPI_connect();
-	job = job_load(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+	job = bi_job_open(&call, name, false);
 	if (job->has_lower_bound && id < job->lower_bound)
 		id = job->lower_bound;
-	args[0] = Int32GetDatum(job->job_id);
-	args[1] = Int64GetDatum(id);
+	bi_lock_batches_from(job->job_id, id, false);
+	job = bi_job_open(&call, name, true);
+	if (job->has_lower_bound && id < job->lower_bound)
+		id = job->lower_bound;
+	bi_lock_batches_from(job->job_id, id, true);
 
 	/* start of the live batch containing id, if any */
+	args[0] = Int32GetDatum(job->job_id);
+	args[1] = Int64GetDatum(id);
 	point = id;
 	if (bi_exec("SELECT first_id FROM batchintory.batch"
-				" WHERE job_id OPERATOR(pg_catalog.=) $1 AND status <> 'superseded'"
+				" WHERE job_id OPERATOR(pg_catalog.=) $1"
+				" AND status OPERATOR(pg_catalog.<>) 'superseded'"
 				" AND first_id OPERATOR(pg_catalog.<=) $2"
 				" AND last_id OPERATOR(pg_catalog.>=) $2",
 				2, argtypes, args, NULL, SPI_OK_SELECT) > 0)
 		point = bi_get_int64(0, 1, &isnull);
 	args[1] = Int64GetDatum(point);
+	/* the new frontier: NULL (start over) below the smallest key */
+	args[2] = Int64GetDatum(point - 1);
+	nulls[2] = point == PG_INT64_MIN ? 'n' : ' ';
 
-	bi_exec("WITH b AS (UPDATE batchintory.batch"
-			"  SET status = 'superseded', lease_until = NULL"
-			"  WHERE job_id OPERATOR(pg_catalog.=) $1 AND status <> 'superseded'"
-			"  AND first_id OPERATOR(pg_catalog.>=) $2"
-			"  RETURNING batch_id, attempt),"
+	bi_exec("WITH o AS (SELECT batch_id, status, asset_count, weight"
+			"  FROM batchintory.batch WHERE job_id OPERATOR(pg_catalog.=) $1"
+			"  AND status OPERATOR(pg_catalog.<>) 'superseded'"
+			"  AND first_id OPERATOR(pg_catalog.>=) $2),"
+			" b AS (UPDATE batchintory.batch x SET status = 'superseded', lease_until = NULL"
+			"  FROM o WHERE x.batch_id OPERATOR(pg_catalog.=) o.batch_id"
+			"  RETURNING x.batch_id, x.attempt),"
 			" a AS (UPDATE batchintory.attempt a SET status = 'superseded',"
 			"  released_at = pg_catalog.clock_timestamp()"
 			"  FROM b WHERE a.batch_id OPERATOR(pg_catalog.=) b.batch_id"
 			"  AND a.attempt OPERATOR(pg_catalog.=) b.attempt"
-			"  AND a.status = 'processing')"
+			"  AND a.status OPERATOR(pg_catalog.=) 'processing'),"
+			" p AS (INSERT INTO batchintory.progress (job_id, batches, assets, weight)"
+			"  SELECT $1, OPERATOR(pg_catalog.-) pg_catalog.count(*),"
+			"   OPERATOR(pg_catalog.-) pg_catalog.sum(o.asset_count),"
+			"   OPERATOR(pg_catalog.-) COALESCE(pg_catalog.sum(o.weight), 0)"
+			"  FROM o WHERE o.status OPERATOR(pg_catalog.=) 'succeeded'"
+			"  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0),"
+			" j AS (UPDATE batchintory.job SET"
+			"  cut_batches = cut_batches OPERATOR(pg_catalog.-)"
+			"   (SELECT pg_catalog.count(*) FROM o),"
+			"  cut_assets = cut_assets OPERATOR(pg_catalog.-)"
+			"   (SELECT COALESCE(pg_catalog.sum(o.asset_count), 0) FROM o)::pg_catalog.int8,"
+			"  cut_weight = cut_weight OPERATOR(pg_catalog.-)"
+			"   (SELECT COALESCE(pg_catalog.sum(o.weight), 0) FROM o),"
+			"  frontier = CASE WHEN frontier OPERATOR(pg_catalog.>=) $2 THEN $3"
+			"   ELSE frontier END"
+			"  WHERE job_id OPERATOR(pg_catalog.=) $1)"
 			" SELECT pg_catalog.count(*) FROM b",
-			2, argtypes, args, NULL, SPI_OK_SELECT);
+			3, argtypes, args, nulls, SPI_OK_SELECT);
 	superseded = bi_get_int64(0, 1, &isnull);
-
-	if (job->has_frontier && job->frontier >= point)
-		bi_exec("UPDATE batchintory.job SET frontier = $2 OPERATOR(pg_catalog.-) 1"
-				" WHERE job_id OPERATOR(pg_catalog.=) $1",
-				2, argtypes, args, NULL, SPI_OK_UPDATE);
 	SPI_finish();
+	bi_call_end(&call);
 	PG_RETURN_INT64(superseded);
 }

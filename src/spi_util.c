@@ -1,21 +1,28 @@
 /*
  * spi_util.c
- *	  Running SQL through SPI with plans prepared once per backend and kept,
- *	  reading results, returning tuplestores, and small numeric helpers.
+ *	  Running SQL through SPI (the extension's constant statements are
+ *	  prepared once per backend and kept), reading results, returning
+ *	  tuplestores, and small helpers for arguments, numerics and intervals.
  */
 #include "postgres.h"
 
 #include "batchintory.h"
 
 #include "common/hashfn.h"
+#include "common/int.h"
+#include "executor/tstoreReceiver.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/hsearch.h"
 #include "utils/numeric.h"
 
 /*
- * Kept plans, keyed by the hash of their SQL text.  Entries whose hashes
+ * Kept plans of the extension's constant SQL texts (a bounded set: texts
+ * built for one job live in that job's reader, jobcache.c), keyed by the
+ * hash of their text.  Entries whose hashes
  * collide are chained; the text itself decides.
  */
 typedef struct PlanEntry
@@ -82,23 +89,81 @@ bi_plan(const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
- * bi_exec
- *		Execute sql with parameters through its kept plan; return the number
- *		of rows processed.  expected is the SPI result code the statement
- *		must give (SPI_OK_SELECT, SPI_OK_UPDATE, ...).
+ * bi_exec_plan
+ *		Execute a prepared plan with parameters; return the number of rows
+ *		processed, in SPI_tuptable (the memory context is left as it was).  expected is the SPI result code the statement must give
+ *		(SPI_OK_SELECT, SPI_OK_UPDATE, ...).
  */
+uint64
+bi_exec_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+
+	/* SPI leaves us in its procedure context: back to the caller's */
+	MemoryContextSwitchTo(caller_context);
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_plan returned %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* bi_exec_plan of sql's kept plan (for SQL texts that are constants) */
 uint64
 bi_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 		const char *nulls, int expected)
 {
-	SPIPlanPtr	plan = bi_plan(sql, nargs, argtypes);
-	int			rc;
+	return bi_exec_plan(bi_plan(sql, nargs, argtypes), values, nulls, expected);
+}
 
-	rc = SPI_execute_plan(plan, values, nulls, false, 0);
+/*
+ * bi_exec_into_result
+ *		Execute sql (a constant text, kept plan) with parameters, its rows
+ *		going straight into the set-returning function's tuplestore (set up
+ *		by bi_materialize); the columns must match the result's by position
+ *		and type.
+ */
+void
+bi_exec_into_result(ReturnSetInfo *rsinfo, const char *sql, int nargs,
+					Oid *argtypes, Datum *values, const char *nulls)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	SPIExecuteOptions options = {0};
+	DestReceiver *dest = CreateDestReceiver(DestTuplestore);
+	int			rc;
+	int			i;
+
+	options.params = makeParamList(nargs);
+	for (i = 0; i < nargs; i++)
+	{
+		options.params->params[i].value = values[i];
+		options.params->params[i].isnull = nulls != NULL && nulls[i] == 'n';
+		options.params->params[i].pflags = PARAM_FLAG_CONST;
+		options.params->params[i].ptype = argtypes[i];
+	}
+	options.dest = dest;
+	SetTuplestoreDestReceiverParams(dest, rsinfo->setResult,
+									rsinfo->econtext->ecxt_per_query_memory,
+									false, rsinfo->setDesc,
+									gettext_noop("query result does not match the function result"));
+	rc = SPI_execute_plan_extended(bi_plan(sql, nargs, argtypes), &options);
+	MemoryContextSwitchTo(caller_context);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan_extended returned %s", SPI_result_code_string(rc));
+	dest->rDestroy(dest);
+}
+
+/*
+ * bi_exec_once
+ *		Execute sql, built for this one use (DDL naming a table, say), without
+ *		keeping its plan.
+ */
+void
+bi_exec_once(const char *sql, int expected)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
 	if (rc != expected)
-		elog(ERROR, "SPI_execute_plan returned %s for \"%s\"",
-			 SPI_result_code_string(rc), sql);
-	return SPI_processed;
+		elog(ERROR, "SPI_execute returned %s", SPI_result_code_string(rc));
 }
 
 /* Column col (1-based) of result row row */
@@ -107,6 +172,20 @@ bi_get(uint64 row, int col, bool *isnull)
 {
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 						 col, isnull);
+}
+
+/* Column col of row row, copied into the current memory context */
+Datum
+bi_get_copy(uint64 row, int col, bool *isnull)
+{
+	Datum		value = bi_get(row, col, isnull);
+	int16		typlen;
+	bool		typbyval;
+
+	if (*isnull)
+		return (Datum) 0;
+	get_typlenbyval(SPI_gettypeid(SPI_tuptable->tupdesc, col), &typlen, &typbyval);
+	return datumCopy(value, typbyval, typlen);
 }
 
 /* An int8 (or int4/int2) column; 0 with *isnull when NULL */
@@ -188,12 +267,41 @@ bi_numeric_add(Datum a, Datum b)
 	return DirectFunctionCall2(numeric_add, a, b);
 }
 
-/* An interval as milliseconds, for waits; months count as 30 days */
+/*
+ * An interval as microseconds, months counting as 30 days; saturates at the
+ * int64 range instead of overflowing.
+ */
 int64
-bi_interval_ms(Datum interval)
+bi_interval_usecs(Datum interval)
 {
 	Interval   *span = DatumGetIntervalP(interval);
+	int64		days;
+	int64		usecs;
 
-	return span->time / 1000 +
-		((int64) span->month * DAYS_PER_MONTH + span->day) * (USECS_PER_DAY / 1000);
+	days = (int64) span->month * DAYS_PER_MONTH + span->day;
+	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &usecs) ||
+		pg_add_s64_overflow(usecs, span->time, &usecs))
+		return days < 0 ? PG_INT64_MIN : PG_INT64_MAX;
+	return usecs;
+}
+
+/*
+ * Argument argno of the function as a C string; an error (22004) naming
+ * what when it is NULL or (22023) empty.
+ */
+const char *
+bi_text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	char	   *value;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	value = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (value[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", what)));
+	return value;
 }

@@ -1,7 +1,8 @@
 /*
  * verify.c
  *	  The audit of finished work: batchintory_verify recounts every succeeded
- *	  range of a job and reports (and may re-queue) those whose assets changed.
+ *	  range of a job, looks for assets of its window that no batch covers,
+ *	  and reports (and may hand out again) what it finds.
  */
 #include "postgres.h"
 
@@ -30,23 +31,34 @@ enum
 	V_RECORDED_WEIGHT,
 	V_ACTUAL_WEIGHT,
 	V_REQUEUED,
+	V_REASON,
 	N_VERIFY
 };
 
+/* One call of batchintory_verify */
+typedef struct Audit
+{
+	ReturnSetInfo *rsinfo;
+	BiJob	   *job;
+	bool		requeue;
+	MemoryContext row_context;	/* reset after every batch */
+} Audit;
+
 /*
- * Recount row `row` of the fetched batches (batch_id, first_id, last_id,
- * asset_count, weight) and emit it if its assets changed.  A recorded weight
- * of NULL (no weight column when the batch was taken) is not compared.
+ * Recount the succeeded batch (batch_id, first_id, last_id, asset_count,
+ * weight) in row `row` of batches and report it if its assets changed or
+ * hold a bad weight.  A recorded weight of NULL (no weight column when the
+ * batch was taken) is not compared.
  */
 static void
-verify_batch(ReturnSetInfo *rsinfo, BatchintoryJob *job, SPITupleTable *batches,
-			 uint64 row, bool requeue)
+verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 {
 	HeapTuple	tuple = batches->vals[row];
 	TupleDesc	desc = batches->tupdesc;
+	BiLimits	no_limits = {0};
 	Datum		values[N_VERIFY];
 	bool		nulls[N_VERIFY] = {0};
-	BatchRange	actual;
+	BiRange		actual;
 	bool		changed;
 
 	values[V_BATCH] = SPI_getbinval(tuple, desc, 1, &nulls[V_BATCH]);
@@ -57,10 +69,10 @@ verify_batch(ReturnSetInfo *rsinfo, BatchintoryJob *job, SPITupleTable *batches,
 	values[V_RECORDED_WEIGHT] = SPI_getbinval(tuple, desc, 5,
 											  &nulls[V_RECORDED_WEIGHT]);
 
-	range_stats(job, DatumGetInt64(values[V_FIRST_ID]),
-				DatumGetInt64(values[V_LAST_ID]), &actual, NULL);
-	SPI_freetuptable(SPI_tuptable);
-
+	if (!bi_scan_range(audit->job, DatumGetInt64(values[V_FIRST_ID]),
+					   DatumGetInt64(values[V_LAST_ID]), false, &no_limits,
+					   true, &actual))
+		actual.asset_count = 0;
 	values[V_ACTUAL_COUNT] = Int64GetDatum(actual.asset_count);
 	values[V_ACTUAL_WEIGHT] = actual.weight;
 	nulls[V_ACTUAL_WEIGHT] = !actual.has_weight;
@@ -69,12 +81,97 @@ verify_batch(ReturnSetInfo *rsinfo, BatchintoryJob *job, SPITupleTable *batches,
 	if (!nulls[V_RECORDED_WEIGHT] && actual.has_weight &&
 		bi_numeric_cmp(values[V_RECORDED_WEIGHT], actual.weight) != 0)
 		changed = true;
-	if (!changed)
+	if (!changed && !actual.has_bad_weight)
 		return;
 
-	values[V_REQUEUED] = BoolGetDatum(requeue &&
-									  batch_requeue(DatumGetInt64(values[V_BATCH])));
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	values[V_REASON] = CStringGetTextDatum(actual.has_bad_weight ?
+										   "invalid weight" : "changed");
+	values[V_REQUEUED] = BoolGetDatum(audit->requeue &&
+									  bi_batch_requeue(DatumGetInt64(values[V_BATCH])));
+	tuplestore_putvalues(audit->rsinfo->setResult, audit->rsinfo->setDesc,
+						 values, nulls);
+}
+
+/*
+ * Report the matching assets in [first, last], a range of the job's window
+ * that no live batch covers; with requeue, cover them with a new batch
+ * (attempt 0, waiting to be handed out like a retry, right next to its
+ * neighbours so that the ranges stay gapless).  cover_from is where that
+ * batch starts: first, or the first asset found when first is unbounded.
+ */
+static void
+verify_uncovered(Audit *audit, int64 first, int64 last)
+{
+	BiLimits	no_limits = {0};
+	Datum		values[N_VERIFY];
+	bool		nulls[N_VERIFY] = {0};
+	BiRange		found;
+
+	if (first > last ||
+		!bi_scan_range(audit->job, first, last, false, &no_limits, true, &found))
+		return;
+
+	values[V_FIRST_ID] = Int64GetDatum(found.first_id);
+	values[V_LAST_ID] = Int64GetDatum(last);
+	values[V_RECORDED_COUNT] = Int64GetDatum(0);
+	values[V_ACTUAL_COUNT] = Int64GetDatum(found.asset_count);
+	nulls[V_RECORDED_WEIGHT] = true;
+	values[V_ACTUAL_WEIGHT] = found.weight;
+	nulls[V_ACTUAL_WEIGHT] = !found.has_weight;
+	values[V_REASON] = CStringGetTextDatum("not covered");
+	values[V_REQUEUED] = BoolGetDatum(audit->requeue);
+	nulls[V_BATCH] = !audit->requeue;
+	if (audit->requeue)
+	{
+		Oid			argtypes[5] = {INT4OID, INT8OID, INT8OID, INT8OID, NUMERICOID};
+		Datum		args[5];
+		char		nulls_args[6] = "     ";
+		bool		isnull;
+
+		args[0] = Int32GetDatum(audit->job->job_id);
+		args[1] = Int64GetDatum(found.first_id);
+		args[2] = Int64GetDatum(last);
+		args[3] = Int64GetDatum(found.asset_count);
+		args[4] = found.weight;
+		nulls_args[4] = found.has_weight ? ' ' : 'n';
+		bi_exec("WITH b AS (INSERT INTO batchintory.batch (job_id, first_id, last_id,"
+				"  asset_count, weight, ended_by, status, attempt)"
+				"  VALUES ($1, $2, $3, $4, $5, 'verify', 'failed', 0) RETURNING batch_id),"
+				" j AS (UPDATE batchintory.job SET"
+				"  cut_batches = cut_batches OPERATOR(pg_catalog.+) 1,"
+				"  cut_assets = cut_assets OPERATOR(pg_catalog.+) $4,"
+				"  cut_weight = cut_weight OPERATOR(pg_catalog.+) COALESCE($5, 0)"
+				"  WHERE job_id OPERATOR(pg_catalog.=) $1)"
+				" SELECT batch_id FROM b",
+				5, argtypes, args, nulls_args, SPI_OK_SELECT);
+		values[V_BATCH] = Int64GetDatum(bi_get_int64(0, 1, &isnull));
+	}
+	tuplestore_putvalues(audit->rsinfo->setResult, audit->rsinfo->setDesc,
+						 values, nulls);
+}
+
+/*
+ * The ranges of the job's window no live batch covers, reported in key
+ * order around the succeeded batches: below the first live batch (before
+ * them), and between the last live batch and the frontier (after them).
+ */
+static void
+live_bounds(BiJob *job, bool *any, int64 *first_live, int64 *last_live)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(job->job_id)};
+	bool		isnull;
+
+	bi_exec("SELECT (SELECT first_id FROM batchintory.batch"
+			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
+			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id LIMIT 1),"
+			" (SELECT last_id FROM batchintory.batch"
+			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
+			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id DESC LIMIT 1)",
+			1, argtypes, args, NULL, SPI_OK_SELECT);
+	*first_live = bi_get_int64(0, 1, &isnull);
+	*any = !isnull;
+	*last_live = bi_get_int64(0, 2, &isnull);
 }
 
 /*
@@ -82,44 +179,61 @@ verify_batch(ReturnSetInfo *rsinfo, BatchintoryJob *job, SPITupleTable *batches,
  *	  RETURNS TABLE (batch bigint, first_id bigint, last_id bigint,
  *					 recorded_count bigint, actual_count bigint,
  *					 recorded_weight numeric, actual_weight numeric,
- *					 requeued boolean)
- *		Count the matching assets of every succeeded batch of a job again,
- *		with the job's current filter, and report, in key order, the batches
- *		whose count or weight differs from what was recorded when their last
- *		attempt was acquired: rows were inserted late, deleted or changed
- *		since.  With requeue, such batches are put back in line as
- *		batchintory_requeue does.  Zero rows: every finished range still
- *		matches.  Takes no job lock; with requeue, locks the rows of the
- *		batches it re-queues.  A NULL requeue counts as false.
+ *					 requeued boolean, reason text)
+ *		Count the matching assets of every succeeded batch of a job again
+ *		(as the job's owner), and report, in key order, the batches whose
+ *		count or weight differs from what was recorded when their last
+ *		attempt was acquired ('changed': rows were inserted late, deleted or
+ *		changed since) or that hold an invalid weight ('invalid weight');
+ *		and the matching assets of the job's window that no batch covers
+ *		('not covered': keys below its first batch, or in a tail the
+ *		frontier skipped).  With requeue, changed batches are put back in
+ *		line as batchintory_requeue does, and uncovered assets get a batch
+ *		of their own waiting to be handed out.  Zero rows: every finished
+ *		range still matches and nothing is left out.  Takes no job lock.
  */
 Datum
 batchintory_verify(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	bool		requeue = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
-	BatchintoryJob *job;
+	Audit		audit = {0};
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1];
 	Portal		portal;
-	MemoryContext rowcontext;
 	MemoryContext oldcontext;
+	BiCall		call;
+	bool		any_live;
+	int64		first_live = 0;
+	int64		last_live = 0;
 
-
+	audit.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	audit.requeue = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 	bi_materialize(fcinfo);
+	bi_call_begin(&call);
 	SPI_connect();
-	job = job_from_arg(fcinfo, false);
+	audit.job = bi_job_open(&call, bi_text_arg(fcinfo, 0, "job name"), false);
+	(void) bi_job_reader(audit.job);
+	audit.row_context = AllocSetContextCreate(CurrentMemoryContext,
+											  "batchintory verify row",
+											  ALLOCSET_DEFAULT_SIZES);
 
-	args[0] = Int32GetDatum(job->job_id);
+	live_bounds(audit.job, &any_live, &first_live, &last_live);
+	if (any_live)
+	{
+		int64		low = audit.job->has_lower_bound ? audit.job->lower_bound : PG_INT64_MIN;
+
+		if (first_live > low)
+			verify_uncovered(&audit, low, first_live - 1);
+	}
+
+	args[0] = Int32GetDatum(audit.job->job_id);
 	portal = SPI_cursor_open(NULL,
 							 bi_plan("SELECT batch_id, first_id, last_id, asset_count, weight"
 									 " FROM batchintory.batch"
 									 " WHERE job_id OPERATOR(pg_catalog.=) $1"
-									 " AND status = 'succeeded' ORDER BY first_id",
+									 " AND status OPERATOR(pg_catalog.=) 'succeeded'"
+									 " ORDER BY first_id",
 									 1, argtypes),
 							 args, NULL, false);
-	rowcontext = AllocSetContextCreate(CurrentMemoryContext,
-									   "batchintory verify row",
-									   ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
 		SPITupleTable *batches;
@@ -134,14 +248,19 @@ batchintory_verify(PG_FUNCTION_ARGS)
 		for (row = 0; row < fetched; row++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			oldcontext = MemoryContextSwitchTo(rowcontext);
-			verify_batch(rsinfo, job, batches, row, requeue);
+			oldcontext = MemoryContextSwitchTo(audit.row_context);
+			verify_batch(&audit, batches, row);
 			MemoryContextSwitchTo(oldcontext);
-			MemoryContextReset(rowcontext);
+			MemoryContextReset(audit.row_context);
 		}
 		SPI_freetuptable(batches);
 	}
 	SPI_cursor_close(portal);
+
+	if (any_live && audit.job->has_frontier && audit.job->frontier > last_live)
+		verify_uncovered(&audit, last_live + 1, audit.job->frontier);
+
 	SPI_finish();
+	bi_call_end(&call);
 	return (Datum) 0;
 }

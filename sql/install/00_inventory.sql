@@ -4,13 +4,19 @@
 CREATE SCHEMA batchintory;
 COMMENT ON SCHEMA batchintory IS 'batchintory inventory: jobs, batches and every attempt';
 
--- One row per job: what to read, how to cut it, and how far it got.
+-- One row per job: what to read, how to cut it, how far it got, and counters
+-- of its progress.  Only the extension's functions write it (as the
+-- extension's owner); no other role has any grant on it.
 CREATE TABLE batchintory.job (
 	job_id serial PRIMARY KEY,
 	name text NOT NULL UNIQUE,
+	-- the role that registered the job: it and its members may use the job,
+	-- and the job reads the metadata table with its rights
+	owner regrole NOT NULL,
 	source regclass NOT NULL,
 	id_column name NOT NULL,
 	weight_column name,
+	-- the filter as its fully qualified deparse (see job_filter)
 	filter text,
 	lower_bound bigint,
 	upper_bound bigint,
@@ -22,28 +28,54 @@ CREATE TABLE batchintory.job (
 	late_commit_guard boolean NOT NULL DEFAULT true,
 	guard_timeout interval NOT NULL DEFAULT '10 seconds' CHECK (guard_timeout >= '0'),
 	config jsonb NOT NULL DEFAULT '{}',
+	notify boolean NOT NULL DEFAULT false,
 	-- last key covered by a batch of this job; NULL before the first batch
 	frontier bigint,
+	-- bumped by every change of the settings: backends cache a job's
+	-- settings and plans and reload them when it moved
+	revision bigint NOT NULL DEFAULT 1,
 	registered_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- counters kept by acquire (cut: batches not superseded) and, through
+	-- batchintory.progress, by release, requeue and rewind (done: succeeded)
+	cut_batches bigint NOT NULL DEFAULT 0,
+	cut_assets bigint NOT NULL DEFAULT 0,
+	cut_weight numeric NOT NULL DEFAULT 0,
+	done_batches bigint NOT NULL DEFAULT 0,
+	done_assets bigint NOT NULL DEFAULT 0,
+	done_weight numeric NOT NULL DEFAULT 0,
+	last_success timestamptz,
 	CHECK (lower_bound <= upper_bound),
+	CHECK (lower_bound > -9223372036854775808),
 	CHECK (frontier >= lower_bound - 1)
 );
-CREATE INDEX ON batchintory.job (source);
+CREATE INDEX job_source ON batchintory.job (source);
+
+-- The analyzed filter of a job (nodeToString), from which queries are built:
+-- its meaning was fixed when it was registered.  Not dumped: object ids do
+-- not survive a dump, so a restored job analyzes its filter's deparse
+-- (batchintory.job.filter) again, as a restored CHECK constraint does.
+CREATE TABLE batchintory.job_filter (
+	job_id integer PRIMARY KEY,
+	expr text NOT NULL
+);
 
 -- One row per batch: a consecutive key range [first_id, last_id] of a job.
+-- The extension keeps the references between job, batch and attempt itself
+-- (no foreign keys: they would cost a lookup on every hand-out and release).
 CREATE TABLE batchintory.batch (
 	batch_id bigserial PRIMARY KEY,
-	job_id integer NOT NULL REFERENCES batchintory.job ON DELETE CASCADE,
+	job_id integer NOT NULL,
 	first_id bigint NOT NULL,
 	last_id bigint NOT NULL,
 	asset_count bigint NOT NULL,
 	weight numeric,
 	ended_by text NOT NULL
-		CHECK (ended_by IN ('max_count', 'max_weight', 'window', 'no_more_assets')),
+		CHECK (ended_by IN ('max_count', 'max_weight', 'window', 'no_more_assets', 'verify')),
 	status text NOT NULL
 		CHECK (status IN ('processing', 'succeeded', 'failed', 'superseded')),
-	-- number of the current (latest) attempt
-	attempt integer NOT NULL CHECK (attempt > 0),
+	-- number of the current (latest) attempt; 0 for a batch batchintory_verify
+	-- created over assets no batch covered, not handed out yet
+	attempt integer NOT NULL CHECK (attempt >= 0),
 	-- attempts made before the last manual requeue (they do not count
 	-- against max_attempts any more)
 	requeued_after integer NOT NULL DEFAULT 0,
@@ -62,9 +94,10 @@ CREATE INDEX batch_range ON batchintory.batch
 	USING gist (pg_catalog.int8range(first_id, last_id, '[]'));
 
 -- One row per attempt: who took the batch, when, with which configuration,
--- and how it ended.  Never deleted: this is the audit trail.
+-- how it ended and what it reported.  Never deleted while its job exists:
+-- this is the audit trail.
 CREATE TABLE batchintory.attempt (
-	batch_id bigint NOT NULL REFERENCES batchintory.batch ON DELETE CASCADE,
+	batch_id bigint NOT NULL,
 	attempt integer NOT NULL,
 	status text NOT NULL
 		CHECK (status IN ('processing', 'succeeded', 'failed', 'abandoned', 'superseded')),
@@ -77,16 +110,35 @@ CREATE TABLE batchintory.attempt (
 	application_name text,
 	client_addr inet,
 	backend_pid integer,
-	acquired_by name NOT NULL DEFAULT CURRENT_USER,
+	acquired_by name NOT NULL,
 	message text,
 	config jsonb NOT NULL,
+	result jsonb,
 	PRIMARY KEY (batch_id, attempt)
 );
+
+-- Changes of a job's "done" counters by release, requeue, rewind and verify,
+-- inserted (never updated, so concurrent releases do not wait for each
+-- other or for acquire) and folded into batchintory.job by the next
+-- acquire of the job.
+CREATE TABLE batchintory.progress (
+	job_id integer NOT NULL,
+	batches bigint NOT NULL,
+	assets bigint NOT NULL,
+	weight numeric NOT NULL,
+	last_success timestamptz
+);
+CREATE INDEX progress_job ON batchintory.progress (job_id);
 
 SELECT pg_catalog.pg_extension_config_dump('batchintory.job', '');
 SELECT pg_catalog.pg_extension_config_dump('batchintory.job_job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('batchintory.batch', '');
 SELECT pg_catalog.pg_extension_config_dump('batchintory.batch_batch_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('batchintory.attempt', '');
+SELECT pg_catalog.pg_extension_config_dump('batchintory.progress', '');
 
+-- The inventory tables are the extension's alone: the views below are the
+-- way to read them, its functions the only way to write them.
+REVOKE ALL ON ALL TABLES IN SCHEMA batchintory FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA batchintory FROM PUBLIC;
 GRANT USAGE ON SCHEMA batchintory TO PUBLIC;

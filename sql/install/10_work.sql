@@ -1,6 +1,9 @@
--- batchintory: jobs, acquire, release (C functions, run as the caller).
+-- batchintory: jobs, acquire, release (C functions).  Each checks first that
+-- the caller may use the job (it has the privileges of the job's owner),
+-- writes the inventory as the extension's owner and reads the metadata table
+-- as the job's owner in a security-restricted operation.
 
-CREATE FUNCTION batchintory_register(
+CREATE OR REPLACE FUNCTION batchintory_register(
 	job text,
 	source regclass,
 	id_column name,
@@ -15,14 +18,15 @@ CREATE FUNCTION batchintory_register(
 	config jsonb DEFAULT '{}',
 	retry_backoff interval DEFAULT '0',
 	late_commit_guard boolean DEFAULT true,
-	guard_timeout interval DEFAULT '10 seconds')
+	guard_timeout interval DEFAULT '10 seconds',
+	notify boolean DEFAULT false)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_register';
-COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval)
-	IS 'create a job over a metadata table; error if the job exists';
+COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean)
+	IS 'create a job over a metadata table, owned by the calling role; error if the job exists';
 
-CREATE FUNCTION batchintory_alter(
+CREATE OR REPLACE FUNCTION batchintory_alter(
 	job text,
 	source regclass DEFAULT NULL,
 	id_column name DEFAULT NULL,
@@ -38,20 +42,22 @@ CREATE FUNCTION batchintory_alter(
 	retry_backoff interval DEFAULT NULL,
 	late_commit_guard boolean DEFAULT NULL,
 	guard_timeout interval DEFAULT NULL,
-	reset text[] DEFAULT NULL)
+	reset text[] DEFAULT NULL,
+	notify boolean DEFAULT NULL,
+	owner regrole DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_alter';
-COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[])
-	IS 'change a job: NULL leaves a setting unchanged, reset lists settings to clear';
+COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole)
+	IS 'change a job: NULL leaves a setting unchanged, reset lists settings to clear, owner transfers it';
 
-CREATE FUNCTION batchintory_drop(job text)
+CREATE OR REPLACE FUNCTION batchintory_drop(job text)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_drop';
 COMMENT ON FUNCTION batchintory_drop(text) IS 'delete a job with its batches and attempts';
 
-CREATE FUNCTION batchintory_acquire(
+CREATE OR REPLACE FUNCTION batchintory_acquire(
 	job text,
 	max_count bigint DEFAULT NULL,
 	max_weight numeric DEFAULT NULL,
@@ -65,7 +71,7 @@ AS 'MODULE_PATHNAME', 'batchintory_acquire';
 COMMENT ON FUNCTION batchintory_acquire(text, bigint, numeric, text, integer)
 	IS 'take the next batches of a job: retries first, then new assets in key order; zero rows = no work';
 
-CREATE FUNCTION batchintory_peek(
+CREATE OR REPLACE FUNCTION batchintory_peek(
 	job text,
 	max_count bigint DEFAULT NULL,
 	max_weight numeric DEFAULT NULL)
@@ -77,34 +83,61 @@ AS 'MODULE_PATHNAME', 'batchintory_peek';
 COMMENT ON FUNCTION batchintory_peek(text, bigint, numeric)
 	IS 'the batch acquire would hand out now, without taking it';
 
-CREATE FUNCTION batchintory_release(
+CREATE OR REPLACE FUNCTION batchintory_release(
 	batch bigint,
 	attempt integer,
 	status text,
-	message text DEFAULT NULL)
+	message text DEFAULT NULL,
+	result jsonb DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_release';
-COMMENT ON FUNCTION batchintory_release(bigint, integer, text, text)
-	IS 'record the outcome (succeeded or failed) of the current attempt of a batch';
+COMMENT ON FUNCTION batchintory_release(bigint, integer, text, text, jsonb)
+	IS 'record the outcome (succeeded or failed) of the current attempt of a batch, with an optional message and result';
 
-CREATE FUNCTION batchintory_heartbeat(batch bigint, attempt integer)
+CREATE OR REPLACE FUNCTION batchintory_heartbeat(batch bigint, attempt integer)
 RETURNS timestamptz
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_heartbeat';
 COMMENT ON FUNCTION batchintory_heartbeat(bigint, integer)
 	IS 'extend the lease of the current attempt of a batch; returns the new lease end';
 
-CREATE FUNCTION batchintory_requeue(batch bigint)
+CREATE OR REPLACE FUNCTION batchintory_requeue(batch bigint)
 RETURNS void
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_requeue';
 COMMENT ON FUNCTION batchintory_requeue(bigint)
 	IS 'put a failed or succeeded batch back in line, with a fresh budget of attempts';
 
-CREATE FUNCTION batchintory_rewind(job text, id bigint)
+CREATE OR REPLACE FUNCTION batchintory_rewind(job text, id bigint)
 RETURNS bigint
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_rewind';
 COMMENT ON FUNCTION batchintory_rewind(text, bigint)
 	IS 'hand out the assets from key id onwards again; returns the number of batches superseded';
+
+CREATE OR REPLACE FUNCTION batchintory_channel(job text)
+RETURNS text
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'batchintory_channel';
+COMMENT ON FUNCTION batchintory_channel(text)
+	IS 'the channel to LISTEN on for new assets of a job registered with notify => true';
+
+-- The trigger a job with notify => true puts on its metadata table (one per
+-- table, removed with the last such job): after each INSERT statement, a
+-- NOTIFY on the table's channel, delivered when the insert commits.
+CREATE OR REPLACE FUNCTION batchintory.notify_trigger()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'batchintory_notify_trigger';
+COMMENT ON FUNCTION batchintory.notify_trigger()
+	IS 'statement trigger of a metadata table: NOTIFY the channel of its jobs (see batchintory_channel)';
+
+-- The wait before the retry of a failed batch: the job's retry_backoff,
+-- doubled for each attempt since the last requeue, capped (see README).
+CREATE OR REPLACE FUNCTION batchintory.retry_delay(backoff interval, attempts integer)
+RETURNS interval
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'batchintory_retry_delay';
+COMMENT ON FUNCTION batchintory.retry_delay(interval, integer)
+	IS 'backoff * 2^(attempts - 1), at most the larger of backoff and 24 hours (internal: used by release)';

@@ -1,10 +1,23 @@
 -- batchintory: observing jobs, batches and attempts (views, lookups, backlog,
--- batch contents).  The views are not granted to PUBLIC: the inventory is
--- private; see "Observability" in README.md for the GRANT a monitoring role
--- needs.
+-- batch contents).  Every role may read the views: each shows the jobs the
+-- role may use (it has the privileges of the job's owner), and every job to
+-- members of pg_monitor -- ranges, counts and states, never a metadata row.
+-- The views are security barriers, so a function in a caller's WHERE clause
+-- never sees another role's rows.
+
+-- Whether the current role may see the inventory of a job owned by owner.
+CREATE OR REPLACE FUNCTION batchintory.may_see(owner regrole)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+AS $$
+SELECT pg_catalog.pg_has_role($1::pg_catalog.oid, 'USAGE')
+	OR pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+$$;
+COMMENT ON FUNCTION batchintory.may_see(regrole)
+	IS 'true if the current role has the privileges of owner or of pg_monitor (internal: filters the views)';
 
 -- One row per batch, with the state acquire sees in it.
-CREATE VIEW batchintory.batches AS
+CREATE OR REPLACE VIEW batchintory.batches WITH (security_barrier) AS
 SELECT j.name AS job,
 	b.job_id,
 	b.batch_id AS batch,
@@ -15,9 +28,9 @@ SELECT j.name AS job,
 	b.ended_by,
 	b.status,
 	CASE
-		WHEN b.status = 'processing'
+		WHEN b.status OPERATOR(pg_catalog.=) 'processing'
 			AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'
-		WHEN b.status = 'failed'
+		WHEN b.status OPERATOR(pg_catalog.=) 'failed'
 			AND (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)
 				OPERATOR(pg_catalog.<) j.max_attempts THEN 'retry_pending'
 		ELSE b.status
@@ -27,20 +40,22 @@ SELECT j.name AS job,
 		(b.attempt OPERATOR(pg_catalog.-) b.requeued_after), 0) AS attempts_left,
 	b.lease_until,
 	b.retry_after,
-	b.created_at
+	b.created_at,
+	j.owner
 FROM batchintory.batch b
-JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id;
+JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id
+WHERE batchintory.may_see(j.owner);
 COMMENT ON VIEW batchintory.batches IS
 	'every batch with its state: processing, abandoned (lease ran out), retry_pending (failed, attempts left), failed (none left), succeeded, superseded';
 
 -- One row per attempt: the audit trail, readable by a monitoring query.
-CREATE VIEW batchintory.attempts AS
+CREATE OR REPLACE VIEW batchintory.attempts WITH (security_barrier) AS
 SELECT j.name AS job,
 	j.source,
 	a.batch_id AS batch,
 	a.attempt,
 	CASE
-		WHEN a.status = 'processing'
+		WHEN a.status OPERATOR(pg_catalog.=) 'processing'
 			AND a.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'
 		ELSE a.status
 	END AS status,
@@ -59,153 +74,156 @@ SELECT j.name AS job,
 	a.backend_pid,
 	a.acquired_by,
 	a.message,
-	a.config
+	a.config,
+	a.result,
+	j.owner
 FROM batchintory.attempt a
 JOIN batchintory.batch b ON b.batch_id OPERATOR(pg_catalog.=) a.batch_id
-JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id;
+JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id
+WHERE batchintory.may_see(j.owner);
 COMMENT ON VIEW batchintory.attempts IS
-	'every attempt of every batch: who acquired it, when, with which config, and how it ended (abandoned = lease ran out, not reclaimed yet)';
+	'every attempt of every batch: who acquired it, when, with which config, how it ended and its result (abandoned = lease ran out, not reclaimed yet)';
 
-CREATE FUNCTION batchintory.check_job(job text)
+CREATE OR REPLACE FUNCTION batchintory.check_job(job text)
 RETURNS boolean
 LANGUAGE C STABLE STRICT
 AS 'MODULE_PATHNAME', 'batchintory_check_job';
 COMMENT ON FUNCTION batchintory.check_job(text)
-	IS 'true if the job exists, else an error (internal: used by batchintory_lookup)';
+	IS 'true if the job exists and the current role may use it, else an error';
 
--- SQL functions, inlined into the calling query (hence not STRICT): the plan
--- shows the range lookup in the GiST index batch_range.
-CREATE FUNCTION batchintory_lookup(job text, id bigint)
+-- Lookups go through the GiST index batch_range: O(log B).
+CREATE OR REPLACE FUNCTION batchintory_lookup(job text, id bigint)
 RETURNS TABLE (job text, batch bigint, attempt integer, status text,
 	first_id bigint, last_id bigint, acquired_at timestamptz,
 	released_at timestamptz, worker text, message text, config jsonb,
 	application_name text, client_addr inet, lease_until timestamptz,
-	batch_status text)
-LANGUAGE sql STABLE
-AS $$
-SELECT a.job, a.batch, a.attempt, a.status, a.first_id, a.last_id,
-	a.acquired_at, a.released_at, a.worker, a.message, a.config,
-	a.application_name, a.client_addr, a.lease_until, a.batch_status
-FROM batchintory.attempts a
-WHERE batchintory.check_job($1)
-	AND a.job OPERATOR(pg_catalog.=) $1
-	AND pg_catalog.int8range(a.first_id, a.last_id, '[]') OPERATOR(pg_catalog.@>) $2
-ORDER BY a.batch, a.attempt
-$$;
+	batch_status text, result jsonb)
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'batchintory_lookup';
 COMMENT ON FUNCTION batchintory_lookup(text, bigint)
 	IS 'every attempt of a job that covered the asset with key id, through the range index';
 
-CREATE FUNCTION batchintory_lookup_all(source regclass, id bigint)
+CREATE OR REPLACE FUNCTION batchintory_lookup_all(source regclass, id bigint)
 RETURNS TABLE (job text, batch bigint, attempt integer, status text,
 	first_id bigint, last_id bigint, acquired_at timestamptz,
 	released_at timestamptz, worker text, message text, config jsonb,
 	application_name text, client_addr inet, lease_until timestamptz,
-	batch_status text)
-LANGUAGE sql STABLE
-AS $$
-SELECT a.job, a.batch, a.attempt, a.status, a.first_id, a.last_id,
-	a.acquired_at, a.released_at, a.worker, a.message, a.config,
-	a.application_name, a.client_addr, a.lease_until, a.batch_status
-FROM batchintory.attempts a
-WHERE a.source OPERATOR(pg_catalog.=) $1
-	AND pg_catalog.int8range(a.first_id, a.last_id, '[]') OPERATOR(pg_catalog.@>) $2
-ORDER BY a.job, a.batch, a.attempt
-$$;
+	batch_status text, result jsonb)
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'batchintory_lookup_all';
 COMMENT ON FUNCTION batchintory_lookup_all(regclass, bigint)
-	IS 'every attempt of every job of a metadata table that covered the asset with key id';
+	IS 'every attempt of every job of a metadata table (that the current role may use) that covered the asset with key id';
 
-CREATE FUNCTION batchintory_backlog(job text, exact boolean DEFAULT true)
+CREATE OR REPLACE FUNCTION batchintory_backlog(job text, exact boolean DEFAULT true)
 RETURNS TABLE (asset_count bigint, weight numeric, first_id bigint,
 	last_id bigint, retry_batches bigint, in_flight_batches bigint)
 LANGUAGE C STABLE STRICT ROWS 1
 AS 'MODULE_PATHNAME', 'batchintory_backlog';
 COMMENT ON FUNCTION batchintory_backlog(text, boolean)
-	IS 'assets no batch holds yet (counted, or estimated from statistics), batches waiting for a retry, batches in flight';
+	IS 'assets of the window no batch holds (counted, or estimated from statistics), batches waiting for a retry, batches in flight';
 
-CREATE FUNCTION batchintory_assets(batch bigint)
+CREATE OR REPLACE FUNCTION batchintory_assets(batch bigint)
 RETURNS SETOF bigint
 LANGUAGE C STABLE STRICT
 AS 'MODULE_PATHNAME', 'batchintory_assets';
 COMMENT ON FUNCTION batchintory_assets(bigint)
 	IS 'the keys of the matching assets of a batch, in key order';
 
-CREATE FUNCTION batchintory_assets(batch bigint, row_type anyelement)
+CREATE OR REPLACE FUNCTION batchintory_assets(batch bigint, row_type anyelement)
 RETURNS SETOF anyelement
 LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'batchintory_assets_rows';
 COMMENT ON FUNCTION batchintory_assets(bigint, anyelement)
 	IS 'the metadata table''s rows of a batch, in key order: batchintory_assets(batch, NULL::my_table)';
 
-CREATE FUNCTION batchintory_predicate(batch bigint)
+CREATE OR REPLACE FUNCTION batchintory_predicate(batch bigint)
 RETURNS text
 LANGUAGE C STABLE STRICT
 AS 'MODULE_PATHNAME', 'batchintory_predicate';
 COMMENT ON FUNCTION batchintory_predicate(bigint)
 	IS 'a WHERE condition selecting the rows of a batch, for a read that pushes it down (Spark/Dask JDBC)';
 
-CREATE FUNCTION batchintory_details(batch bigint)
+CREATE OR REPLACE FUNCTION batchintory_details(batch bigint)
 RETURNS jsonb
 LANGUAGE C STABLE STRICT
 AS 'MODULE_PATHNAME', 'batchintory_details';
 COMMENT ON FUNCTION batchintory_details(bigint)
-	IS 'the current attempt of a batch as jsonb (job, batch, attempt, times, worker, config), to store with the output';
+	IS 'a batch and its current attempt as jsonb (job, table, filter, range, state, times, worker, config, message, result), to store with the output';
 
--- One row per job: its window, progress and the state of its batches.
--- total (backfills only) adds the matching assets of the window not cut into
--- batches yet, counted as the caller (O(rest of the window)); it is NULL when
--- the caller cannot read batchintory.job and the metadata table.  For an
--- incremental job, oldest_unprocessed comes from the estimated backlog.
-CREATE VIEW batchintory.jobs AS
+-- The planner's estimate of a job's backlog, and what is wrong with the job
+-- if it cannot work (its table, key, weight or filter is gone or changed):
+-- never an error, so one broken job cannot break the jobs view.
+CREATE OR REPLACE FUNCTION batchintory.job_estimate(job_id integer,
+	OUT backlog bigint, OUT problem text)
+RETURNS record
+LANGUAGE C STABLE STRICT
+AS 'MODULE_PATHNAME', 'batchintory_job_estimate';
+COMMENT ON FUNCTION batchintory.job_estimate(integer)
+	IS 'estimated assets of a job not handed out yet, and its problem if any (internal: used by batchintory.jobs)';
+
+-- One row per job: its window, progress and the state of its batches, from
+-- the job's counters and its open batches -- no scan of the inventory or of
+-- the metadata table.  total (backfills) is the assets cut so far plus the
+-- planner's estimate of the rest of the window; oldest_unprocessed is the
+-- first key of the oldest open batch, else the first key not handed out.
+CREATE OR REPLACE VIEW batchintory.jobs WITH (security_barrier) AS
 SELECT j.name AS job,
 	j.source,
 	CASE WHEN j.upper_bound IS NULL THEN 'incremental' ELSE 'backfill' END AS kind,
 	j.lower_bound,
 	j.upper_bound,
 	j.frontier,
-	COALESCE(s.processed, 0) AS processed,
+	j.done_assets OPERATOR(pg_catalog.+) p.assets AS processed,
 	t.total,
 	CASE WHEN t.total OPERATOR(pg_catalog.=) 0 THEN 100.0
-		ELSE pg_catalog.round(100.0 OPERATOR(pg_catalog.*) COALESCE(s.processed, 0)
+		ELSE pg_catalog.round(100.0 OPERATOR(pg_catalog.*)
+			(j.done_assets OPERATOR(pg_catalog.+) p.assets)
 			OPERATOR(pg_catalog./) t.total, 1)
 	END AS progress_pct,
-	COALESCE(s.succeeded, 0) AS succeeded,
-	COALESCE(s.failed, 0) AS failed,
-	COALESCE(s.in_flight, 0) AS in_flight,
-	COALESCE(s.abandoned, 0) AS abandoned,
-	COALESCE(s.retry_pending, 0) AS retry_pending,
-	l.last_success,
-	COALESCE(s.oldest_open, bl.first_id) AS oldest_unprocessed,
+	j.done_batches OPERATOR(pg_catalog.+) p.batches AS succeeded,
+	o.failed,
+	o.in_flight,
+	o.abandoned,
+	o.retry_pending,
+	GREATEST(j.last_success, p.last_success) AS last_success,
+	COALESCE(o.oldest_open,
+		CASE WHEN e.backlog OPERATOR(pg_catalog.>) 0 THEN
+			COALESCE(j.frontier OPERATOR(pg_catalog.+) 1, j.lower_bound) END) AS oldest_unprocessed,
 	j.registered_at,
 	pg_catalog.now() OPERATOR(pg_catalog.-) j.registered_at AS registered_ago,
-	j.config
+	j.config,
+	j.owner,
+	j.notify,
+	e.backlog AS backlog_estimate,
+	e.problem
 FROM batchintory.job j
-LEFT JOIN LATERAL (
-	SELECT pg_catalog.count(*) FILTER (WHERE b.state = 'succeeded') AS succeeded,
-		pg_catalog.count(*) FILTER (WHERE b.state = 'failed') AS failed,
-		pg_catalog.count(*) FILTER (WHERE b.state = 'processing') AS in_flight,
-		pg_catalog.count(*) FILTER (WHERE b.state = 'abandoned') AS abandoned,
-		pg_catalog.count(*) FILTER (WHERE b.state = 'retry_pending') AS retry_pending,
-		pg_catalog.sum(b.asset_count) FILTER (WHERE b.state = 'succeeded') AS processed,
-		pg_catalog.sum(b.asset_count) FILTER (WHERE b.state <> 'superseded') AS cut,
-		pg_catalog.min(b.first_id)
-			FILTER (WHERE b.state NOT IN ('succeeded', 'superseded')) AS oldest_open
-	FROM batchintory.batches b
-	WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id) s ON true
-LEFT JOIN LATERAL (
-	SELECT pg_catalog.max(a.released_at) AS last_success
+CROSS JOIN LATERAL (
+	SELECT COALESCE(pg_catalog.sum(d.batches), 0)::pg_catalog.int8 AS batches,
+		COALESCE(pg_catalog.sum(d.assets), 0)::pg_catalog.int8 AS assets,
+		pg_catalog.max(d.last_success) AS last_success
+	FROM batchintory.progress d
+	WHERE d.job_id OPERATOR(pg_catalog.=) j.job_id) p
+CROSS JOIN LATERAL (
+	SELECT pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed'
+			AND (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)
+				OPERATOR(pg_catalog.>=) j.max_attempts) AS failed,
+		pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'processing'
+			AND b.lease_until OPERATOR(pg_catalog.>=) pg_catalog.now()) AS in_flight,
+		pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'processing'
+			AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now()) AS abandoned,
+		pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed'
+			AND (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)
+				OPERATOR(pg_catalog.<) j.max_attempts) AS retry_pending,
+		pg_catalog.min(b.first_id) AS oldest_open
 	FROM batchintory.batch b
-	JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id
-	WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id AND a.status = 'succeeded') l ON true
--- backlog reads the job and the metadata table as the caller; OFFSET 0
--- keeps the privilege test a one-time filter in front of the call
-LEFT JOIN LATERAL (
-	SELECT r.asset_count, r.first_id
-	FROM @extschema@.batchintory_backlog(j.name, j.upper_bound IS NOT NULL) r
-	WHERE pg_catalog.has_table_privilege('batchintory.job', 'SELECT')
-		AND pg_catalog.has_table_privilege(j.source, 'SELECT')
-	OFFSET 0) bl ON true
+	WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
+		AND b.status OPERATOR(pg_catalog.=) ANY ('{processing,failed}'::pg_catalog.text[])) o
+CROSS JOIN LATERAL batchintory.job_estimate(j.job_id) e
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN j.upper_bound IS NOT NULL
-		THEN COALESCE(s.cut, 0) OPERATOR(pg_catalog.+) bl.asset_count END AS total) t;
+		THEN j.cut_assets OPERATOR(pg_catalog.+) e.backlog END AS total) t
+WHERE batchintory.may_see(j.owner);
 COMMENT ON VIEW batchintory.jobs IS
-	'every job: window, frontier, backfill progress, batches by state, last success, oldest unprocessed key';
+	'every job: owner, window, frontier, backfill progress, batches by state, last success, oldest unprocessed key, estimated backlog, and what is wrong with it if anything';
+
+GRANT SELECT ON batchintory.jobs, batchintory.batches, batchintory.attempts TO PUBLIC;

@@ -25,6 +25,7 @@ $node->safe_psql('postgres', q{
 	INSERT INTO files (kind, bytes)
 	SELECT CASE WHEN i % 2 = 0 THEN 'csv' ELSE 'json' END, i * 10
 	FROM generate_series(1, 30) i;
+	ANALYZE files;
 });
 
 # batchintory ARGS...: (exit code, stdout, stderr)
@@ -99,7 +100,7 @@ like($out, qr/^csv +files +backfill +0 +10 +0\.0 +0 +0 +0 +0$/m,
 	'register shows the job: a backfill of 10 assets');
 is( sql(q{SELECT source, id_column, weight_column, filter, upper_bound,
 	max_count, max_attempts, lease, config FROM batchintory.job WHERE name = 'csv'}),
-	q(files|id|bytes|kind = 'csv'|20|3|3|01:00:00|{"format": "csv"}),
+	q(files|id|bytes|(kind = 'csv'::text)|20|3|3|01:00:00|{"format": "csv"}),
 	'register: options set their SQL arguments, the others their defaults');
 
 ($rc, $out, $err) = cli('register', 'csv', '--table', 'files', '--id-column', 'id');

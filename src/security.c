@@ -1,0 +1,182 @@
+/*
+ * security.c
+ *	  Who may use a job, and as whom the extension works: the inventory is
+ *	  written as its owner, a metadata table is read as the job's owner in a
+ *	  security-restricted operation, always under a pinned search_path.
+ */
+#include "postgres.h"
+
+#include "batchintory.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+/* the search_path of everything the extension runs, as PostgreSQL 17's maintenance commands */
+#define BI_SAFE_SEARCH_PATH "pg_catalog, pg_temp"
+
+/* owner of batchintory.job, and that table's OID; InvalidOid: look again */
+static Oid	inventory_relid = InvalidOid;
+static Oid	inventory_owner = InvalidOid;
+
+static void
+pin_search_path(void)
+{
+	(void) set_config_option("search_path", BI_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
+static void
+inventory_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == inventory_relid)
+		inventory_relid = inventory_owner = InvalidOid;
+}
+
+/*
+ * bi_inventory_owner
+ *		The role that owns the inventory (the table batchintory.job): the
+ *		extension's functions write the inventory as this role.
+ */
+Oid
+bi_inventory_owner(void)
+{
+	static bool callback_registered = false;
+	HeapTuple	tuple;
+
+	if (OidIsValid(inventory_owner))
+		return inventory_owner;
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(inventory_invalidate, (Datum) 0);
+		callback_registered = true;
+	}
+	inventory_relid = get_relname_relid("job", get_namespace_oid("batchintory", false));
+	if (!OidIsValid(inventory_relid))
+		elog(ERROR, "table batchintory.job does not exist");
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(inventory_relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", inventory_relid);
+	inventory_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return inventory_owner;
+}
+
+/* The OID of the table batchintory.job, where the jobs live */
+Oid
+bi_inventory_relid(void)
+{
+	(void) bi_inventory_owner();
+	return inventory_relid;
+}
+
+/*
+ * bi_call_begin
+ *		Start the work of an SQL function: remember the caller, pin the
+ *		search_path and become the inventory's owner.  Must be paired with
+ *		bi_call_end; an error unwinds both (transaction or subtransaction
+ *		abort restores the user and the GUCs).
+ */
+void
+bi_call_begin(BiCall *call)
+{
+	Oid			owner = bi_inventory_owner();
+
+	call->caller = GetUserId();
+	call->caller_search_path = pstrdup(namespace_search_path);
+	GetUserIdAndSecContext(&call->saved_userid, &call->saved_sec_context);
+	call->guc_nest_level = NewGUCNestLevel();
+	pin_search_path();
+	SetUserIdAndSecContext(owner,
+						   call->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+bi_call_end(BiCall *call)
+{
+	AtEOXact_GUC(false, call->guc_nest_level);
+	SetUserIdAndSecContext(call->saved_userid, call->saved_sec_context);
+}
+
+/*
+ * bi_as_owner_begin
+ *		Become the job's owner in a security-restricted operation, to read
+ *		its metadata table: the filter and anything it calls run with the
+ *		owner's rights and cannot change the session for the caller (GUC
+ *		changes are rolled back by bi_as_owner_end).  The search_path stays
+ *		pinned by bi_call_begin.
+ */
+void
+bi_as_owner_begin(BiAsRole *state, Oid owner)
+{
+	GetUserIdAndSecContext(&state->saved_userid, &state->saved_sec_context);
+	state->guc_nest_level = NewGUCNestLevel();
+	SetUserIdAndSecContext(owner, state->saved_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+/* Back to who we were before bi_as_owner_begin or bi_as_caller_begin */
+void
+bi_as_role_end(BiAsRole *state)
+{
+	AtEOXact_GUC(false, state->guc_nest_level);
+	SetUserIdAndSecContext(state->saved_userid, state->saved_sec_context);
+}
+
+/*
+ * bi_as_caller_begin
+ *		Become the caller again, with the caller's search_path, to analyze
+ *		what the caller wrote (a filter: its names resolve as the caller
+ *		meant them, once).  End with bi_as_role_end.
+ */
+void
+bi_as_caller_begin(const BiCall *call, BiAsRole *state)
+{
+	GetUserIdAndSecContext(&state->saved_userid, &state->saved_sec_context);
+	state->guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", call->caller_search_path,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	SetUserIdAndSecContext(call->caller, call->saved_sec_context);
+}
+
+/* May role use a job owned by owner?  Superusers and the owner's members may. */
+bool
+bi_may_use(Oid role, Oid owner)
+{
+	return has_privs_of_role(role, owner);
+}
+
+/*
+ * bi_check_may_use
+ *		Error out (42501) unless the caller may use the job: it must have the
+ *		privileges of the job's owner role.
+ */
+void
+bi_check_may_use(const BiCall *call, const char *job, Oid owner)
+{
+	char	   *owner_name;
+	char	   *caller_name;
+
+	if (bi_may_use(call->caller, owner))
+		return;
+	owner_name = GetUserNameFromId(owner, true);
+	caller_name = GetUserNameFromId(call->caller, true);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for job \"%s\"", job),
+			 errdetail("Job \"%s\" is owned by role %s; only roles with its privileges may use it.",
+					   job, owner_name ? quote_identifier(owner_name) : "(dropped)"),
+			 owner_name && caller_name ?
+			 errhint("Grant the owner role to the caller: GRANT %s TO %s;",
+					 quote_identifier(owner_name), quote_identifier(caller_name)) : 0));
+}

@@ -1,0 +1,464 @@
+/*
+ * source.c
+ *	  What a job reads: checking its metadata table, key and weight columns,
+ *	  analyzing its filter once (fixing its meaning), finding what broke since,
+ *	  and building the queries over the table from the filter's deparse.
+ */
+#include "postgres.h"
+
+#include "batchintory.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/parsenodes.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_collate.h"
+#include "parser/parse_expr.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/syscache.h"
+
+/* Schema-qualified, quoted name of a relation; an error if it is gone */
+char *
+bi_source_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  relname);
+}
+
+static bool
+is_integer_type(Oid type)
+{
+	return type == INT2OID || type == INT4OID || type == INT8OID;
+}
+
+static bool
+is_weight_type(Oid type)
+{
+	return is_integer_type(type) || type == NUMERICOID ||
+		type == FLOAT4OID || type == FLOAT8OID;
+}
+
+/* The access method of an index */
+static Oid
+index_am(Oid indexrelid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(indexrelid));
+	Oid			am;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", indexrelid);
+	am = ((Form_pg_class) GETSTRUCT(tuple))->relam;
+	ReleaseSysCache(tuple);
+	return am;
+}
+
+/*
+ * Does the relation have a unique, valid, non-partial btree index whose
+ * first column is attnum?
+ */
+static bool
+has_unique_key_index(Relation rel, AttrNumber attnum)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple;
+		Form_pg_index index;
+
+		tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tuple);
+		found = index->indisunique && index->indisvalid &&
+			index->indnkeyatts >= 1 && index->indkey.values[0] == attnum &&
+			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
+			index_am(index->indexrelid) == BTREE_AM_OID;
+		ReleaseSysCache(tuple);
+		if (found)
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+/* The attribute number of a live column, or InvalidAttrNumber */
+static AttrNumber
+live_column(Oid relid, const char *column)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+
+	return attnum > 0 ? attnum : InvalidAttrNumber;
+}
+
+/*
+ * bi_source_check
+ *		Check, when a job is registered or changed, that relid is a
+ *		permanent table or partitioned table whose id_column is an integer
+ *		with a unique btree index leading with it, and whose weight_column
+ *		(if not NULL) is another, numeric column.
+ */
+void
+bi_source_check(Oid relid, const char *id_column, const char *weight_column)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	const char *relname = RelationGetRelationName(rel);
+	AttrNumber	key;
+	Oid			type;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", relname),
+				 errdetail("A job reads a table or a partitioned table.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a temporary table", relname),
+				 errdetail("A job outlives the session, a temporary table does not.")));
+
+	key = live_column(relid, id_column);
+	if (key == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						id_column, relname)));
+	type = get_atttype(relid, key);
+	if (!is_integer_type(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("key column \"%s\" must be of type smallint, integer or bigint, not %s",
+						id_column, format_type_be(type))));
+	if (!has_unique_key_index(rel, key))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("key column \"%s\" of relation \"%s\" has no unique index",
+						id_column, relname),
+				 errdetail("Batches are cut in key order through a unique btree index on the key."),
+				 errhint("Make it the primary key or create a unique index on it.")));
+
+	if (weight_column != NULL)
+	{
+		AttrNumber	weight = live_column(relid, weight_column);
+
+		if (weight == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist",
+							weight_column, relname)));
+		if (weight == key)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("weight column \"%s\" is the key column", weight_column),
+					 errdetail("An asset's weight is its size or cost, not its key.")));
+		type = get_atttype(relid, weight);
+		if (!is_weight_type(type))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("weight column \"%s\" must be of a numeric type, not %s",
+							weight_column, format_type_be(type))));
+	}
+	relation_close(rel, AccessShareLock);
+}
+
+/* error context of the analysis of a filter: which filter */
+static void
+filter_error_context(void *arg)
+{
+	errcontext("filter: %s", (const char *) arg);
+}
+
+static void
+invalid_filter(const char *filter, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SYNTAX_ERROR),
+			 errmsg("invalid filter: %s", filter),
+			 errdetail("%s", detail)));
+}
+
+/*
+ * The filter's raw expression: it must parse on its own as the single
+ * target of a bare SELECT, so "true; DROP TABLE x", "x FROM y" or "1 UNION
+ * ..." are refused before anything else.
+ */
+static Node *
+filter_raw_expression(const char *filter)
+{
+	MemoryContext context = CurrentMemoryContext;
+	char	   *sql = psprintf("SELECT %s", filter);
+	List	   *parsed = NIL;
+	SelectStmt *select = NULL;
+
+	PG_TRY();
+	{
+#if PG_VERSION_NUM >= 140000
+		parsed = raw_parser(sql, RAW_PARSE_DEFAULT);
+#else
+		parsed = raw_parser(sql);
+#endif
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		invalid_filter(filter, psprintf("%s.", edata->message));
+	}
+	PG_END_TRY();
+
+	if (list_length(parsed) == 1 &&
+		IsA(((RawStmt *) linitial(parsed))->stmt, SelectStmt))
+		select = (SelectStmt *) ((RawStmt *) linitial(parsed))->stmt;
+	if (select == NULL || select->op != SETOP_NONE ||
+		list_length(select->targetList) != 1 ||
+		((ResTarget *) linitial(select->targetList))->name != NULL ||
+		select->distinctClause || select->intoClause || select->fromClause ||
+		select->whereClause || select->groupClause || select->havingClause ||
+		select->windowClause || select->valuesLists || select->sortClause ||
+		select->limitOffset || select->limitCount || select->lockingClause ||
+		select->withClause)
+		invalid_filter(filter,
+					   "A filter is a single boolean expression over the columns of the table, like a WHERE clause.");
+	return ((ResTarget *) linitial(select->targetList))->val;
+}
+
+/*
+ * bi_filter_analyze
+ *		Analyze a filter over relid as a WHERE clause, resolving its names
+ *		under the caller's search_path once and for all: the result refers
+ *		to columns, functions and operators by number and OID, as a CHECK
+ *		constraint does.  Refuses what would make a batch irreproducible
+ *		from its range: volatile functions and subqueries (aggregates,
+ *		window and set-returning functions are refused by the analysis).
+ */
+Node *
+bi_filter_analyze(Oid relid, const char *filter)
+{
+	ErrorContextCallback callback;
+	ParseState *pstate;
+	ParseNamespaceItem *nsitem;
+	Relation	rel;
+	Node	   *expr;
+
+	expr = filter_raw_expression(filter);
+	callback.callback = filter_error_context;
+	callback.arg = (void *) filter;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+
+	rel = relation_open(relid, AccessShareLock);
+	pstate = make_parsestate(NULL);
+	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
+										   NULL, false, true);
+	addNSItemToQuery(pstate, nsitem, true, true, true);
+	expr = transformExpr(pstate, expr, EXPR_KIND_WHERE);
+	expr = coerce_to_boolean(pstate, expr, "filter");
+	assign_expr_collations(pstate, expr);
+	relation_close(rel, AccessShareLock);
+
+	if (contain_subplans(expr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("filter must not contain a subquery"),
+				 errdetail("A filter reads one row of the job's table at a time, so that a batch can be read again from its range.")));
+	if (contain_volatile_functions(expr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("functions in a filter must not be volatile"),
+				 errdetail("A filter must select the same assets each time a range is read."),
+				 errhint("Mark the function STABLE or IMMUTABLE if it is, or filter on a column instead.")));
+
+	error_context_stack = callback.previous;
+	free_parsestate(pstate);
+	return expr;
+}
+
+/*
+ * bi_filter_deparse
+ *		The analyzed filter as SQL text under the extension's pinned
+ *		search_path: every object outside pg_catalog comes out
+ *		schema-qualified, so the text means the same thing wherever it runs
+ *		under that path.
+ */
+char *
+bi_filter_deparse(Node *expr, Oid relid)
+{
+	return deparse_expression(expr,
+							  deparse_context_for(get_rel_name(relid), relid),
+							  false, false);
+}
+
+/* What check_filter_objects found */
+typedef struct FilterCheck
+{
+	Oid			relid;
+	const char *problem;
+} FilterCheck;
+
+static bool
+function_is_gone(Oid funcid, void *context)
+{
+	return !OidIsValid(funcid) ||
+		!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(funcid));
+}
+
+/*
+ * Walk an analyzed filter: every column it reads must still be there with
+ * the type it had, every function and operator it calls must still exist.
+ */
+static bool
+check_filter_objects(Node *node, FilterCheck *check)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+		HeapTuple	tuple;
+
+		if (var->varattno == 0)
+			return false;		/* whole row */
+		tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(check->relid),
+								Int16GetDatum(var->varattno));
+		if (!HeapTupleIsValid(tuple))
+		{
+			check->problem = "a column it reads no longer exists";
+			return true;
+		}
+		if (((Form_pg_attribute) GETSTRUCT(tuple))->attisdropped)
+			check->problem = "a column it reads was dropped";
+		else if (((Form_pg_attribute) GETSTRUCT(tuple))->atttypid != var->vartype)
+			check->problem = "a column it reads changed its type";
+		ReleaseSysCache(tuple);
+		return check->problem != NULL;
+	}
+	if (check_functions_in_node(node, function_is_gone, NULL))
+	{
+		check->problem = "a function or operator it calls no longer exists";
+		return true;
+	}
+	return expression_tree_walker(node, check_filter_objects, check);
+}
+
+/*
+ * A column of the job's table, by name, with the type it must have: its
+ * attribute number, or InvalidAttrNumber with *problem and *sqlstate set.
+ */
+static AttrNumber
+check_column(Oid relid, const char *column, const char *role, bool weight,
+			 Oid *type, char **problem, int *sqlstate)
+{
+	AttrNumber	attnum = live_column(relid, column);
+
+	if (attnum == InvalidAttrNumber)
+	{
+		*problem = psprintf("Its %s column \"%s\" no longer exists.", role, column);
+		*sqlstate = ERRCODE_UNDEFINED_COLUMN;
+		return InvalidAttrNumber;
+	}
+	*type = get_atttype(relid, attnum);
+	if (weight ? !is_weight_type(*type) : !is_integer_type(*type))
+	{
+		*problem = psprintf("Its %s column \"%s\" is now of type %s.", role, column,
+							format_type_be(*type));
+		*sqlstate = ERRCODE_DATATYPE_MISMATCH;
+		return InvalidAttrNumber;
+	}
+	return attnum;
+}
+
+/*
+ * bi_source_problem
+ *		What keeps job from reading its metadata table now, as a sentence
+ *		(with its SQLSTATE in *sqlstate), or NULL if nothing does: the table
+ *		was dropped, its key or weight column was dropped, renamed or changed
+ *		its type, or its filter reads a column or calls a function that is
+ *		gone.  On success, sets the reader's column numbers and whether the
+ *		weights are integers.
+ */
+char *
+bi_source_problem(BiJob *job, Node *filter, BiReader *reader, int *sqlstate)
+{
+	char	   *problem = NULL;
+	Oid			type;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(job->source)))
+	{
+		*sqlstate = ERRCODE_UNDEFINED_TABLE;
+		return psprintf("Its metadata table (OID %u) no longer exists.", job->source);
+	}
+	reader->key_attnum = check_column(job->source, job->id_column, "key", false,
+									  &type, &problem, sqlstate);
+	if (problem != NULL)
+		return problem;
+	reader->weight_attnum = InvalidAttrNumber;
+	reader->weight_is_int = false;
+	if (job->weight_column != NULL)
+	{
+		reader->weight_attnum = check_column(job->source, job->weight_column,
+											 "weight", true, &type, &problem,
+											 sqlstate);
+		if (problem != NULL)
+			return problem;
+		reader->weight_is_int = is_integer_type(type);
+	}
+	if (filter != NULL)
+	{
+		FilterCheck check = {job->source, NULL};
+
+		if (check_filter_objects(filter, &check))
+		{
+			*sqlstate = ERRCODE_UNDEFINED_OBJECT;
+			return psprintf("Its filter is no longer valid: %s.", check.problem);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * bi_reader_query
+ *		"SELECT <what> FROM <table> WHERE <key> >= $1 AND <key> <= $2 AND
+ *		(<filter>) <tail>" for a job: the filter's deparse, so it runs as it
+ *		was analyzed.  The caller runs it under the pinned search_path.
+ */
+char *
+bi_reader_query(BiJob *job, BiReader *reader, const char *what, const char *tail)
+{
+	StringInfoData sql;
+	const char *key = quote_identifier(job->id_column);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s FROM %s WHERE %s OPERATOR(pg_catalog.>=) $1"
+					 " AND %s OPERATOR(pg_catalog.<=) $2",
+					 what, reader->source_name, key, key);
+	if (reader->filter_sql != NULL)
+		appendStringInfo(&sql, " AND (%s)", reader->filter_sql);
+	appendStringInfo(&sql, " %s", tail);
+	return sql.data;
+}
