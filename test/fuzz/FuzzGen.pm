@@ -488,6 +488,14 @@ sub op_sleep { return "SELECT pg_sleep(" . pick('0.05', '0.2', '0.5') . ")"; }
 
 sub op_restore { return "SELECT fuzz_restore()"; }
 
+# drop a valid job and register it again at once, while the other session
+# may be acquiring it (the drop + re-register race)
+sub op_recycle
+{
+	my $j = pick(@valid_names);
+	return "SELECT batchintory_drop('$j'); SELECT batchintory_register('$j', $valid_jobs{$j}[1]);";
+}
+
 sub op_insert
 {
 	my $n = between(1, 30);
@@ -653,6 +661,7 @@ sub op_block
 my @top_ops = (
 	[ 91.5, \&simple_op ],
 	[ 2.5, \&op_restore ],
+	[ 0.7, \&op_recycle ],
 	[ 0.5, \&op_sleep ],
 	[ 5.5, \&op_block ]);
 

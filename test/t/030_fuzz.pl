@@ -223,6 +223,14 @@ sub check_messages
 	} @errors;
 	report_failures('the jobs view failed', @view);
 	is(scalar(@view), 0, "batchintory.jobs shows the jobs whatever state they are in $when");
+
+	# not asserted (DDL in the calls' transaction blocks can deadlock with
+	# anything), but shown: deadlocks of the extension's calls
+	my @deadlocks = grep {
+		($_->{sqlstate} // '') eq '40P01'
+		  && ($_->{statement} // $_->{script}) =~ /batchintory_/
+	} @errors;
+	report_failures('deadlock (not asserted)', @deadlocks);
 	return;
 }
 
