@@ -397,14 +397,16 @@ my @records = map { parse_psql($_, $err{$_}, $script{$_}) } @sessions;
 my $log_offset = check_server('during the random calls', 0);
 check_messages('in the random calls', @records);
 
-# the calls did reach deep: batches were handed out, released, retried
-my ($succeeded, $retried, $cut) = split /\|/, $node->safe_psql('postgres', q{
-	SELECT (SELECT count(*) FROM batchintory.attempt WHERE status = 'succeeded'),
-		(SELECT count(*) FROM batchintory.attempt WHERE attempt > 1),
-		(SELECT last_value FROM batchintory.batch_batch_id_seq)});
+# the calls did reach deep: batches were cut, taken again, released (the
+# activity statistics count what later drops deleted; the sessions that
+# wrote them have ended, so they are flushed)
+my ($cut, $attempts, $updates) = split /\|/, $node->safe_psql('postgres', q{
+	SELECT (SELECT last_value FROM batchintory.batch_batch_id_seq), n_tup_ins, n_tup_upd
+	FROM pg_stat_all_tables WHERE relid = 'batchintory.attempt'::regclass});
+note "batches cut: $cut, attempts recorded: $attempts, attempt updates: $updates";
 cmp_ok($cut, '>=', int($calls / 20), 'the calls cut batches');
-cmp_ok($succeeded, '>=', int($calls / 200), 'the calls released batches as succeeded');
-cmp_ok($retried, '>=', int($calls / 800), 'the calls retried batches');
+cmp_ok($attempts, '>', $cut, 'the calls took batches again');
+cmp_ok($updates, '>=', int($calls / 100), 'the calls released attempts');
 
 check_invariants('after the random calls');
 
