@@ -19,8 +19,9 @@ EXTRA_CLEAN = $(DATA_built)
 
 # pg_regress: sql/*.sql against expected/*.out; isolation: test/specs/*.spec
 # against test/expected/*.out; TAP: test/t/*.pl
-REGRESS = core verify observe security walkthrough
-ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit
+REGRESS = core verify observe security hardening walkthrough
+ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit \
+	partition_guard reregister_race
 ISOLATION_OPTS = --inputdir=test
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl

@@ -16,12 +16,15 @@
 #include "utils/timestamp.h"
 
 /*
- * Advisory lock key space: the lock of a job is a transaction-scoped
- * advisory lock on the two-int4 key (BATCHINTORY_LOCK_SPACE, job_id),
- * visible in pg_locks as locktype = 'advisory', classid = 1651794792,
- * objid = job_id, objsubid = 2.
+ * Advisory lock key space: a job's locks are transaction-scoped advisory
+ * locks on the two-int4 key (BATCHINTORY_LOCK_SPACE, job_id), visible in
+ * pg_locks as locktype = 'advisory', classid = 1651794792, objid = job_id
+ * and objsubid = BI_LOCK_JOB (the job's lock: acquire, alter, rewind, drop)
+ * or BI_LOCK_CHANGE (rewind and drop among themselves).
  */
 #define BATCHINTORY_LOCK_SPACE 0x62746368	/* "btch" */
+#define BI_LOCK_JOB 2
+#define BI_LOCK_CHANGE 3
 
 /* The longest lease, retry backoff or guard timeout a job accepts */
 #define BI_MAX_INTERVAL_USECS (INT64CONST(10) * 365 * USECS_PER_DAY)
@@ -173,6 +176,8 @@ extern bool bi_job_apply_row(BiJob *job, int64 revision, const char *name,
 							 Oid owner);
 extern BiJob *bi_job_reload(int32 job_id);
 extern void bi_job_lock(int32 job_id);
+extern void bi_job_unlock(int32 job_id);
+extern void bi_job_lock_changes(int32 job_id);
 extern void bi_job_forget(int32 job_id);
 extern BiReader *bi_job_reader(BiJob *job);
 extern char *bi_job_problem(BiJob *job);
@@ -216,10 +221,9 @@ extern Oid	bi_key_sequence(Oid relid, const char *column, int64 *cache);
 extern void bi_guard_check_sequence(Oid relid, const char *column, Oid role);
 
 /* release.c */
-extern void bi_lock_batches_from(int32 job_id, int64 from_id, bool nowait);
+extern BiJob *bi_job_open_with_batches(const BiCall *call, const char *name,
+									   int64 from_id);
 extern bool bi_batch_requeue(int64 batch);
-extern void bi_record_progress(int32 job_id, int64 batches, int64 assets,
-							   Datum weight, bool succeeded_now);
 
 /* notify.c */
 extern void bi_notify_sync(Oid source);

@@ -484,7 +484,7 @@ batchintory_alter(PG_FUNCTION_ARGS)
 /*
  * batchintory_drop(job text)
  *		Delete a job with its batches and attempts.  Locks the job's batches
- *		(waiting for releases in progress), then the job.
+ *		and the job (bi_job_open_with_batches).
  */
 Datum
 batchintory_drop(PG_FUNCTION_ARGS)
@@ -499,10 +499,7 @@ batchintory_drop(PG_FUNCTION_ARGS)
 
 	bi_call_begin(&call);
 	SPI_connect();
-	job = bi_job_open(&call, name, false);
-	bi_lock_batches_from(job->job_id, PG_INT64_MIN, false);
-	job = bi_job_open(&call, name, true);
-	bi_lock_batches_from(job->job_id, PG_INT64_MIN, true);
+	job = bi_job_open_with_batches(&call, name, PG_INT64_MIN);
 	source = job->source;
 	notify = job->notify;
 	args[0] = Int32GetDatum(job->job_id);

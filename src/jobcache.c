@@ -62,6 +62,14 @@ enum
 	J_FRONTIER
 };
 
+/* The advisory lock tag of one of a job's locks (BI_LOCK_JOB, BI_LOCK_CHANGE) */
+static void
+job_lock_tag(LOCKTAG *tag, int32 job_id, uint16 which)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, BATCHINTORY_LOCK_SPACE,
+						 (uint32) job_id, which);
+}
+
 /*
  * Lock a job for the rest of the transaction: serializes acquire, alter,
  * rewind and drop of one job; other jobs are not affected.
@@ -71,8 +79,31 @@ bi_job_lock(int32 job_id)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, BATCHINTORY_LOCK_SPACE,
-						 (uint32) job_id, 2);
+	job_lock_tag(&tag, job_id, BI_LOCK_JOB);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* Let go of a job's lock before the end of the transaction */
+void
+bi_job_unlock(int32 job_id)
+{
+	LOCKTAG		tag;
+
+	job_lock_tag(&tag, job_id, BI_LOCK_JOB);
+	(void) LockRelease(&tag, ExclusiveLock, false);
+}
+
+/*
+ * Lock a job against other rewinds and drops for the rest of the
+ * transaction (they lock many batch rows: one at a time keeps them from
+ * deadlocking each other).  Acquire and release do not take it.
+ */
+void
+bi_job_lock_changes(int32 job_id)
+{
+	LOCKTAG		tag;
+
+	job_lock_tag(&tag, job_id, BI_LOCK_CHANGE);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 

@@ -330,45 +330,75 @@ batchintory_requeue(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/*
- * bi_lock_batches_from
- *		Lock the rows of the live batches of a job from key from_id on.
- *		Without nowait, waits for the transactions that hold them -- call it
- *		before taking the job's lock, never while holding it: a worker that
- *		releases a batch and then acquires in one transaction holds a batch
- *		row and waits for the job's lock.  With nowait (under the job's lock,
- *		for the batches cut since), a batch locked by another transaction is
- *		an error that asks to retry.
- */
-void
-bi_lock_batches_from(int32 job_id, int64 from_id, bool nowait)
-{
-	Oid			argtypes[2] = {INT4OID, INT8OID};
-	Datum		args[2] = {Int32GetDatum(job_id), Int64GetDatum(from_id)};
-	bool		isnull;
-
 #define LIVE_FROM \
 	" FROM batchintory.batch WHERE job_id OPERATOR(pg_catalog.=) $1" \
 	" AND status OPERATOR(pg_catalog.<>) 'superseded'" \
 	" AND last_id OPERATOR(pg_catalog.>=) $2"
 
-	if (!nowait)
+/*
+ * Lock the rows of the live batches of a job from key from_id on.  With
+ * wait, wait for the transactions that hold them; otherwise lock what is
+ * free and return false if another transaction holds one of them.
+ */
+static bool
+lock_batches_from(int32 job_id, int64 from_id, bool wait)
+{
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		args[2] = {Int32GetDatum(job_id), Int64GetDatum(from_id)};
+	bool		isnull;
+
+	if (wait)
 	{
-		bi_exec("SELECT" LIVE_FROM " FOR UPDATE", 2, argtypes, args, NULL,
-				SPI_OK_SELECT);
-		return;
+		bi_exec("SELECT" LIVE_FROM " ORDER BY first_id FOR UPDATE", 2, argtypes,
+				args, NULL, SPI_OK_SELECT);
+		return true;
 	}
 	bi_exec("WITH l AS (SELECT batch_id" LIVE_FROM " FOR UPDATE SKIP LOCKED)"
 			" SELECT (SELECT pg_catalog.count(*) FROM l)"
 			"  OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*)" LIVE_FROM ")",
 			2, argtypes, args, NULL, SPI_OK_SELECT);
-	if (!DatumGetBool(bi_get(0, 1, &isnull)))
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("could not lock the batches of job %d: a batch is being released or acquired",
-						job_id),
-				 errhint("Try again.")));
-#undef LIVE_FROM
+	return DatumGetBool(bi_get(0, 1, &isnull));
+}
+
+/* how often rewind and drop let go of the job's lock to wait for batches */
+#define LOCK_BATCHES_TRIES 20
+
+/*
+ * bi_job_open_with_batches
+ *		The job named name, under its lock, with the rows of its live
+ *		batches from key from_id on locked too (rewind and drop change
+ *		them).  The rows are waited for before the job's lock is taken,
+ *		never while holding it: a worker that releases a batch and then
+ *		acquires in one transaction holds a batch row and waits for the
+ *		job's lock.  Rewinds and drops of the job wait for each other first
+ *		(BI_LOCK_CHANGE).  Batches cut meanwhile and held by a release in
+ *		progress make it let go of the job's lock and wait again; after
+ *		LOCK_BATCHES_TRIES rounds it gives up with an error that asks to
+ *		try again.
+ */
+BiJob *
+bi_job_open_with_batches(const BiCall *call, const char *name, int64 from_id)
+{
+	int			tries;
+
+	for (tries = 0;; tries++)
+	{
+		BiJob	   *job = bi_job_open(call, name, false);
+		int32		job_id = job->job_id;
+
+		bi_job_lock_changes(job_id);
+		(void) lock_batches_from(job_id, from_id, true);
+		job = bi_job_open(call, name, true);
+		if (lock_batches_from(job->job_id, from_id, false))
+			return job;
+		if (tries == LOCK_BATCHES_TRIES)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not lock the batches of job \"%s\"", name),
+					 errdetail("Workers kept releasing batches cut meanwhile."),
+					 errhint("Try again.")));
+		bi_job_unlock(job->job_id);
+	}
 }
 
 /*
@@ -378,7 +408,7 @@ bi_lock_batches_from(int32 job_id, int64 from_id, bool nowait)
  *		onwards are superseded (kept, marked so; attempts still processing
  *		become superseded) and the frontier goes back to just before them.
  *		Returns the number of batches superseded.  Locks those batches'
- *		rows, then the job.
+ *		rows and the job (bi_job_open_with_batches).
  */
 Datum
 batchintory_rewind(PG_FUNCTION_ARGS)
@@ -405,11 +435,9 @@ batchintory_rewind(PG_FUNCTION_ARGS)
 	job = bi_job_open(&call, name, false);
 	if (job->has_lower_bound && id < job->lower_bound)
 		id = job->lower_bound;
-	bi_lock_batches_from(job->job_id, id, false);
-	job = bi_job_open(&call, name, true);
+	job = bi_job_open_with_batches(&call, name, id);
 	if (job->has_lower_bound && id < job->lower_bound)
 		id = job->lower_bound;
-	bi_lock_batches_from(job->job_id, id, true);
 
 	/* start of the live batch containing id, if any */
 	args[0] = Int32GetDatum(job->job_id);

@@ -1,7 +1,9 @@
 # Stress test: 32 pgbench clients acquire and release on one job for a fixed
 # number of transactions (some fail their batch, some never release it and
-# let the lease run out, some roll back their acquire) while writers commit
-# new keys out of order; then the job is drained and its inventory must
+# let the lease run out, some roll back their acquire, some release and
+# acquire in one transaction, one rewinds the job) while writers commit new
+# keys out of order; without a deadlock; then the job is drained and its
+# inventory must
 # hold every invariant: each asset in exactly one live range, no overlap, no
 # gap, counts that match (no late row skipped), each batch succeeded once or
 # failed with its attempts exhausted, and fencing refusals only for attempts
@@ -38,9 +40,11 @@ $node->safe_psql('postgres', qq{
 });
 install_invariants($node);
 
-# the scripts go by weight: 8 workers, 2 writers, 1 rolled-back acquire
+# the scripts go by weight: 8 workers, 3 that release and acquire in one
+# transaction, 2 writers, 1 rolled-back acquire, 1 rewind
 my %scripts;
-for my $s (['worker', 8], ['inserter', 2], ['rollback', 1])
+for my $s (['worker', 8], ['chain', 3], ['inserter', 2], ['rollback', 1],
+	['rewinder', 1])
 {
 	$scripts{"002_$s->[0].sql\@$s->[1]"} =
 	  slurp_file("$dir/../stress/$s->[0].sql");
@@ -54,10 +58,12 @@ $node->pgbench(
 		qr{number of failed transactions: 0 }
 	],
 	[qr{^$}],
-	'32 clients acquire, release, fail, abandon and roll back without an error',
+	'32 clients acquire, release, fail, abandon, roll back and rewind without an error (no deadlock)',
 	\%scripts);
 
 check_invariants($node, 'false', 'right after the load');
+unlike(slurp_file($node->logfile), qr/deadlock detected/,
+	'no deadlock in the server log');
 
 # let the abandoned batches' leases run out, then take all the work left
 sleep($lease + 0.2);
@@ -66,7 +72,8 @@ note "drain took $drained batches";
 check_invariants($node, 'true', 'once the job is drained');
 
 # the load did exercise retries, abandonment and failures
-my ($abandoned, $failed, $retried, $exhausted, $refused, $batches, $assets) =
+my ($abandoned, $failed, $retried, $exhausted, $refused, $batches, $assets,
+	$superseded, $rewinds_refused) =
   split /\|/, $node->safe_psql('postgres', q{
 	SELECT (SELECT count(*) FROM batchintory.attempt WHERE status = 'abandoned'),
 		(SELECT count(*) FROM batchintory.attempt WHERE status = 'failed'),
@@ -74,13 +81,17 @@ my ($abandoned, $failed, $retried, $exhausted, $refused, $batches, $assets) =
 		(SELECT count(*) FROM batchintory.batch WHERE status = 'failed'),
 		(SELECT count(*) FROM refused),
 		(SELECT count(*) FROM batchintory.batch),
-		(SELECT count(*) FROM assets)});
+		(SELECT count(*) FROM assets),
+		(SELECT count(*) FROM batchintory.batch WHERE status = 'superseded'),
+		(SELECT count(*) FROM rewind_refused)});
 note "$assets assets in $batches batches: $abandoned abandoned and $failed failed"
   . " attempts, $retried batches retried, $exhausted failed for good,"
-  . " $refused releases refused";
+  . " $refused releases refused, $superseded batches superseded by rewinds"
+  . " ($rewinds_refused rewinds asked to try again)";
 cmp_ok($abandoned, '>', 0, 'some attempts were abandoned');
 cmp_ok($failed, '>', 0, 'some attempts failed');
 cmp_ok($retried, '>', 0, 'some batches were retried');
+cmp_ok($superseded, '>', 0, 'rewinds superseded batches');
 cmp_ok($assets, '>', 5000, 'writers added assets during the load');
 
 my $elapsed = time - $started;

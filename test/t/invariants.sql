@@ -14,6 +14,23 @@ EXCEPTION WHEN object_not_in_prerequisite_state THEN
 	INSERT INTO refused VALUES (b, a, s, SQLERRM);
 END $$;
 
+-- batchintory_rewind back from the frontier by back keys, but a rewind that
+-- found a batch locked by a release in progress (SQLSTATE 55P03: try again)
+-- is recorded, not raised; a deadlock would be raised
+CREATE TABLE rewind_refused (sqlstate text, message text);
+CREATE FUNCTION rewind_or_record(job_name text, back int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	f bigint;
+BEGIN
+	SELECT frontier INTO f FROM batchintory.job WHERE name = job_name;
+	IF f IS NOT NULL THEN
+		PERFORM batchintory_rewind(job_name, greatest(f - back, 1));
+	END IF;
+EXCEPTION WHEN lock_not_available THEN
+	INSERT INTO rewind_refused VALUES (SQLSTATE, SQLERRM);
+END $$;
+
 -- One worker takes every batch left and succeeds it, until acquire has
 -- nothing more (abandoned batches come back once their lease ran out)
 CREATE FUNCTION drain(job text) RETURNS bigint LANGUAGE plpgsql AS $$
@@ -86,6 +103,22 @@ RETURNS TABLE (invariant text, violations bigint) LANGUAGE sql AS $$
 		(SELECT count(*) FROM refused r JOIN batchintory.batch b ON b.batch_id = r.batch
 		 JOIN batchintory.attempt a ON a.batch_id = r.batch AND a.attempt = r.attempt
 		 WHERE r.attempt = b.attempt AND a.status NOT IN ('abandoned', 'superseded'))
+	UNION ALL
+	SELECT 'cut counters differ from the live batches',
+		(SELECT count(*) FROM j WHERE j.cut_batches <> (SELECT count(*) FROM live)
+		 OR j.cut_assets <> (SELECT coalesce(sum(asset_count), 0) FROM live)
+		 OR j.cut_weight <> (SELECT coalesce(sum(weight), 0) FROM live))
+	UNION ALL
+	SELECT 'done counters differ from the succeeded batches',
+		(SELECT count(*) FROM j,
+		 LATERAL (SELECT coalesce(sum(p.batches), 0) AS batches,
+			coalesce(sum(p.assets), 0) AS assets, coalesce(sum(p.weight), 0) AS weight
+			FROM batchintory.progress p WHERE p.job_id = j.job_id) p
+		 WHERE j.done_batches + p.batches <> (SELECT count(*) FROM live WHERE status = 'succeeded')
+		 OR j.done_assets + p.assets <>
+			(SELECT coalesce(sum(asset_count), 0) FROM live WHERE status = 'succeeded')
+		 OR j.done_weight + p.weight <>
+			(SELECT coalesce(sum(weight), 0) FROM live WHERE status = 'succeeded'))
 	UNION ALL
 	SELECT 'drained job: batch still processing',
 		(SELECT count(*) FROM live WHERE drained AND status = 'processing')
