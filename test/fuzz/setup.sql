@@ -134,15 +134,18 @@ BEGIN
 END $$;
 
 -- Run the predicate of a batch against its job's table, as a JDBC read
--- would: the number of rows it selects.
+-- would: the number of rows it selects (NULL for a NULL batch).
 CREATE FUNCTION fuzz_predicate_rows(batch bigint) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
+	predicate text := batchintory_predicate(fuzz_predicate_rows.batch);
+	source regclass := (SELECT j.source FROM batchintory.batch b
+		JOIN batchintory.job j USING (job_id) WHERE b.batch_id = fuzz_predicate_rows.batch);
 	n bigint;
 BEGIN
-	EXECUTE format('SELECT count(*) FROM %s WHERE %s',
-		(SELECT j.source FROM batchintory.batch b JOIN batchintory.job j USING (job_id)
-		 WHERE b.batch_id = fuzz_predicate_rows.batch),
-		batchintory_predicate(fuzz_predicate_rows.batch)) INTO n;
+	IF predicate IS NULL OR source IS NULL THEN
+		RETURN NULL;
+	END IF;
+	EXECUTE format('SELECT count(*) FROM %s WHERE %s', source, predicate) INTO n;
 	RETURN n;
 END $$;
 
