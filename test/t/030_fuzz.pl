@@ -10,8 +10,10 @@
 # statements on its inventory, the view batchintory.jobs never fails
 # because of one job's state, the inventory invariants of
 # test/fuzz/invariants.sql hold for every job (after the calls and after the
-# drain), and every valid job drains to the end, after which peek and
-# backlog show no work left.
+# drain), and every valid job drains to the end (its acquires cycling
+# through max_count NULL, 1, the bigint maximum and 2), after which peek
+# shows no new batch and backlog no asset beyond the frontier.  The
+# extension's deadlocks are shown, not asserted.
 #
 # The seed is printed; replay a run with FUZZ_SEED=<seed>.  FUZZ_CALLS
 # (calls per session, default 4000) and FUZZ_SECONDS (time limit of the
