@@ -51,8 +51,10 @@ enum
 	" AND CASE WHEN c.status OPERATOR(pg_catalog.=) 'failed'" \
 	"  THEN c.retry_after IS NULL" \
 	"   OR c.retry_after OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()" \
-	"  ELSE c.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() END" \
-	" ORDER BY c.first_id LIMIT 1"
+	"  ELSE c.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() END"
+
+/* the oldest of them */
+#define RETRY_OLDEST " ORDER BY c.first_id LIMIT 1"
 
 /*
  * Under the job's lock: give up on abandoned batches that used their last
@@ -76,14 +78,14 @@ static const char *const job_state_locked =
 "  message = 'lease ran out on the last attempt'"
 "  FROM failed f WHERE a.batch_id OPERATOR(pg_catalog.=) f.batch_id"
 "  AND a.attempt OPERATOR(pg_catalog.=) f.attempt),"
-" retry AS (" RETRY_CANDIDATES " FOR UPDATE SKIP LOCKED)"
+" retry AS (" RETRY_CANDIDATES RETRY_OLDEST " FOR UPDATE SKIP LOCKED)"
 " SELECT j.revision, j.name, j.owner, j.frontier, r.*"
 " FROM batchintory.job j LEFT JOIN retry r ON true"
 " WHERE j.job_id OPERATOR(pg_catalog.=) $1";
 
 /* The same for peek: nothing changed, nothing locked */
 static const char *const job_state_peek =
-"WITH retry AS (" RETRY_CANDIDATES ")"
+"WITH retry AS (" RETRY_CANDIDATES RETRY_OLDEST ")"
 " SELECT j.revision, j.name, j.owner, j.frontier, r.*"
 " FROM batchintory.job j LEFT JOIN retry r ON true"
 " WHERE j.job_id OPERATOR(pg_catalog.=) $1";
@@ -186,6 +188,7 @@ typedef struct Acquisition
 	bool		worker_isnull;
 	Datum		caller_name;
 	int			handed;			/* batches found so far */
+	int64		last_retry;		/* first key of the last retry served */
 	/* the newest key new batches may reach, once computed */
 	bool		guard_done;
 	BiGuard		guard;
@@ -282,6 +285,7 @@ serve_retry(Acquisition *acq)
 	range.first_id = first_id;
 	range.last_id = last_id;
 	range.ended_by = ended_by;
+	acq->last_retry = first_id;
 
 	if (!acq->take)
 		emit_batch(acq, true, batch, attempt, &range, false, (Datum) 0);
@@ -294,13 +298,19 @@ serve_retry(Acquisition *acq)
 static bool
 next_retry(Acquisition *acq)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(acq->job->job_id)};
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		args[2] = {Int32GetDatum(acq->job->job_id),
+	Int64GetDatum(acq->last_retry)};
 
-	/* the candidate's columns where serve_retry expects them */
+	/*
+	 * the candidate's columns where serve_retry expects them; only after
+	 * the one served last, so that a batch whose short lease ran out during
+	 * this call is not handed out twice by it
+	 */
 	if (bi_exec("SELECT NULL, NULL, NULL, NULL, c.* FROM ("
-				RETRY_CANDIDATES " FOR UPDATE SKIP LOCKED) c",
-				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+				RETRY_CANDIDATES " AND c.first_id OPERATOR(pg_catalog.>) $2"
+				RETRY_OLDEST " FOR UPDATE SKIP LOCKED) c",
+				2, argtypes, args, NULL, SPI_OK_SELECT) == 0)
 		return false;
 	serve_retry(acq);
 	return true;

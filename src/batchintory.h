@@ -156,6 +156,7 @@ extern void bi_exec_into_result(ReturnSetInfo *rsinfo, const char *sql,
 								int nargs, Oid *argtypes, Datum *values,
 								const char *nulls);
 extern void bi_exec_once(const char *sql, int expected);
+extern char *bi_in_subtransaction(void (*fn) (void *), void *arg);
 extern Datum bi_get(uint64 row, int col, bool *isnull);
 extern Datum bi_get_copy(uint64 row, int col, bool *isnull);
 extern int64 bi_get_int64(uint64 row, int col, bool *isnull);
@@ -180,6 +181,7 @@ extern void bi_job_unlock(int32 job_id);
 extern void bi_job_lock_changes(int32 job_id);
 extern void bi_job_forget(int32 job_id);
 extern BiReader *bi_job_reader(BiJob *job);
+extern bool bi_job_live_range(BiJob *job, int64 *first_live, int64 *last_live);
 extern char *bi_job_problem(BiJob *job);
 extern void bi_jobcache_init(void);
 

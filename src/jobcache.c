@@ -407,6 +407,31 @@ bi_job_of_batch(const BiCall *call, int64 batch, int64 *first_id, int64 *last_id
 }
 
 /*
+ * bi_job_live_range
+ *		The first key of the job's first live (not superseded) batch and the
+ *		last key of its last one; false if it has none.  Live batches follow
+ *		each other without gap.
+ */
+bool
+bi_job_live_range(BiJob *job, int64 *first_live, int64 *last_live)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(job->job_id)};
+	bool		isnull;
+
+	bi_exec("SELECT (SELECT first_id FROM batchintory.batch"
+			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
+			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id LIMIT 1),"
+			" (SELECT last_id FROM batchintory.batch"
+			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
+			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id DESC LIMIT 1)",
+			1, argtypes, args, NULL, SPI_OK_SELECT);
+	*first_live = bi_get_int64(0, 1, &isnull);
+	*last_live = bi_get_int64(0, 2, &isnull);
+	return !isnull;
+}
+
+/*
  * The filter as analyzed when it was registered; a job restored from a
  * dump has only its deparse, analyzed again here under the pinned
  * search_path (it is fully qualified).

@@ -18,7 +18,6 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(batchintory_backlog);
@@ -65,30 +64,18 @@ typedef struct Backlog
 static int
 uncovered_ranges(BiJob *job, int64 *first, int64 *last)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(job->job_id)};
 	int64		low = job->has_lower_bound ? job->lower_bound : PG_INT64_MIN;
 	int64		high;
-	bool		no_first;
-	bool		no_last;
 	int64		first_live;
 	int64		last_live;
+	bool		no_first;
 	int			n = 0;
 
 	if (job->has_upper_bound)
 		high = job->upper_bound;
 	else if (!bi_newest_key(job, &high))
 		return 0;
-
-	bi_exec("SELECT (SELECT first_id FROM batchintory.batch"
-			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
-			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id LIMIT 1),"
-			" (SELECT last_id FROM batchintory.batch"
-			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
-			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id DESC LIMIT 1)",
-			1, argtypes, args, NULL, SPI_OK_SELECT);
-	first_live = bi_get_int64(0, 1, &no_first);
-	last_live = bi_get_int64(0, 2, &no_last);
+	no_first = !bi_job_live_range(job, &first_live, &last_live);
 
 	if (no_first)
 	{
@@ -275,6 +262,27 @@ estimate_backlog(BiJob *job)
 	return bi_estimate_count(job, first, last);
 }
 
+/* What estimate_or_problem works out for one job */
+typedef struct Estimate
+{
+	BiJob	   *job;
+	char	   *problem;		/* why the job cannot work, or NULL */
+	bool		has_backlog;
+	int64		backlog;
+} Estimate;
+
+static void
+estimate_job(void *arg)
+{
+	Estimate   *estimate = (Estimate *) arg;
+
+	if ((estimate->problem = bi_job_problem(estimate->job)) == NULL)
+	{
+		estimate->backlog = estimate_backlog(estimate->job);
+		estimate->has_backlog = true;
+	}
+}
+
 /*
  * The estimated backlog of job, or why the job cannot work; never an error
  * (a subtransaction catches it), so that one broken job cannot break the
@@ -283,39 +291,12 @@ estimate_backlog(BiJob *job)
 static char *
 estimate_or_problem(BiJob *job, int64 *backlog, bool *backlog_isnull)
 {
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *problem = NULL;
+	Estimate	estimate = {job, NULL, false, 0};
+	char	   *error = bi_in_subtransaction(estimate_job, &estimate);
 
-	*backlog_isnull = true;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(context);
-	PG_TRY();
-	{
-		if ((problem = bi_job_problem(job)) == NULL)
-		{
-			*backlog = estimate_backlog(job);
-			*backlog_isnull = false;
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-		problem = edata->detail ? psprintf("%s: %s", edata->message, edata->detail) :
-			edata->message;
-	}
-	PG_END_TRY();
-	return problem;
+	*backlog = estimate.backlog;
+	*backlog_isnull = !estimate.has_backlog;
+	return error != NULL ? error : estimate.problem;
 }
 
 /*

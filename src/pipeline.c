@@ -16,7 +16,6 @@
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 
 PG_FUNCTION_INFO_V1(batchintory_run);
 
@@ -81,64 +80,39 @@ release(const char *schema, PipelineBatch *pb, const char *status,
 		elog(ERROR, "SPI_execute_with_args returned %s", SPI_result_code_string(rc));
 }
 
-/*
- * Run the command over the batch as the job's owner, in a subtransaction:
- * NULL and the rows the last statement processed in *rows if it went well;
- * else the error's message (its effects rolled back).
- */
-static char *
-run_command(const char *command, Oid owner, PipelineBatch *pb, uint64 *rows)
+/* One run of the pipeline's command over a batch */
+typedef struct CommandRun
 {
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner resowner = CurrentResourceOwner;
+	const char *command;
+	Oid			owner;
+	PipelineBatch *pb;
+	uint64		rows;			/* processed by its last statement */
+} CommandRun;
+
+/* Run the command with the batch's keys as parameters, as the job's owner */
+static void
+run_command(void *arg)
+{
+	CommandRun *run = (CommandRun *) arg;
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		args[3];
-	char	   *volatile error = NULL;
+	Oid			userid;
+	int			sec_context;
+	int			rc;
 
-	args[0] = Int64GetDatum(pb->first_id);
-	args[1] = Int64GetDatum(pb->last_id);
-	args[2] = Int64GetDatum(pb->batch);
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(context);
-	PG_TRY();
-	{
-		Oid			userid;
-		int			sec_context;
-		int			rc;
-
-		GetUserIdAndSecContext(&userid, &sec_context);
-		SetUserIdAndSecContext(owner, sec_context | SECURITY_LOCAL_USERID_CHANGE);
-		rc = SPI_execute_with_args(command, 3, argtypes, args, NULL, false, 0);
-		SetUserIdAndSecContext(userid, sec_context);
-		if (rc < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("command of the pipeline failed: %s",
-							SPI_result_code_string(rc))));
-		*rows = SPI_processed;
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = resowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = resowner;
-		/* a cancel or shutdown stops the loop, it is not the command's fault */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(edata);
-		error = edata->message;
-	}
-	PG_END_TRY();
-	return error;
+	args[0] = Int64GetDatum(run->pb->first_id);
+	args[1] = Int64GetDatum(run->pb->last_id);
+	args[2] = Int64GetDatum(run->pb->batch);
+	GetUserIdAndSecContext(&userid, &sec_context);
+	SetUserIdAndSecContext(run->owner, sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	rc = SPI_execute_with_args(run->command, 3, argtypes, args, NULL, false, 0);
+	SetUserIdAndSecContext(userid, sec_context);
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("command of the pipeline failed: %s",
+						SPI_result_code_string(rc))));
+	run->rows = SPI_processed;
 }
 
 /*
@@ -175,7 +149,7 @@ batchintory_run(PG_FUNCTION_ARGS)
 	bool		nulls[2] = {false, false};
 	int32		batches = 0;
 	int32		failed = 0;
-	Oid			owner;
+	CommandRun	run;
 	const char *schema;
 	bool		isnull;
 
@@ -213,17 +187,17 @@ batchintory_run(PG_FUNCTION_ARGS)
 								  1, argtypes, acquire_args, NULL, true, 0) != SPI_OK_SELECT ||
 			SPI_processed != 1)
 			elog(ERROR, "could not find the owner of job \"%s\"", job);
-		owner = DatumGetObjectId(bi_get(0, 1, &isnull));
+		run.owner = DatumGetObjectId(bi_get(0, 1, &isnull));
 	}
 	/* the extension's schema: the one this procedure lives in */
 	schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
 
+	run.command = command;
 	round_context = AllocSetContextCreate(PortalContext, "batchintory run",
 										  ALLOCSET_DEFAULT_SIZES);
 	while (max_batches < 0 || batches < max_batches)
 	{
 		PipelineBatch pb;
-		uint64		rows = 0;
 		char	   *error;
 
 		CHECK_FOR_INTERRUPTS();
@@ -234,10 +208,13 @@ batchintory_run(PG_FUNCTION_ARGS)
 			break;
 		}
 		batches++;
-		error = run_command(command, owner, &pb, &rows);
+		run.pb = &pb;
+		run.rows = 0;
+		/* in a subtransaction: a failing command leaves nothing behind */
+		error = bi_in_subtransaction(run_command, &run);
 		if (error == NULL)
 			release(schema, &pb, "succeeded", NULL,
-					psprintf("{\"rows\": " UINT64_FORMAT "}", rows));
+					psprintf("{\"rows\": " UINT64_FORMAT "}", run.rows));
 		else
 		{
 			failed++;

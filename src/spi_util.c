@@ -8,6 +8,7 @@
 
 #include "batchintory.h"
 
+#include "access/xact.h"
 #include "common/hashfn.h"
 #include "common/int.h"
 #include "executor/tstoreReceiver.h"
@@ -18,6 +19,7 @@
 #include "utils/lsyscache.h"
 #include "utils/hsearch.h"
 #include "utils/numeric.h"
+#include "utils/resowner.h"
 
 /*
  * Kept plans of the extension's constant SQL texts (a bounded set: texts
@@ -150,6 +152,48 @@ bi_exec_into_result(ReturnSetInfo *rsinfo, const char *sql, int nargs,
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan_extended returned %s", SPI_result_code_string(rc));
 	dest->rDestroy(dest);
+}
+
+/*
+ * bi_in_subtransaction
+ *		Run fn(arg) in a subtransaction: NULL if it went well, else the
+ *		error's message (with its detail), its effects rolled back.  A
+ *		cancel or a shutdown is no failure of fn: it is raised again.
+ */
+char *
+bi_in_subtransaction(void (*fn) (void *), void *arg)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *volatile error = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(edata);
+		error = edata->detail ? psprintf("%s: %s", edata->message, edata->detail) :
+			edata->message;
+	}
+	PG_END_TRY();
+	return error;
 }
 
 /*

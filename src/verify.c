@@ -151,30 +151,6 @@ verify_uncovered(Audit *audit, int64 first, int64 last)
 }
 
 /*
- * The ranges of the job's window no live batch covers, reported in key
- * order around the succeeded batches: below the first live batch (before
- * them), and between the last live batch and the frontier (after them).
- */
-static void
-live_bounds(BiJob *job, bool *any, int64 *first_live, int64 *last_live)
-{
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(job->job_id)};
-	bool		isnull;
-
-	bi_exec("SELECT (SELECT first_id FROM batchintory.batch"
-			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
-			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id LIMIT 1),"
-			" (SELECT last_id FROM batchintory.batch"
-			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
-			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id DESC LIMIT 1)",
-			1, argtypes, args, NULL, SPI_OK_SELECT);
-	*first_live = bi_get_int64(0, 1, &isnull);
-	*any = !isnull;
-	*last_live = bi_get_int64(0, 2, &isnull);
-}
-
-/*
  * batchintory_verify(job text, requeue boolean DEFAULT false)
  *	  RETURNS TABLE (batch bigint, first_id bigint, last_id bigint,
  *					 recorded_count bigint, actual_count bigint,
@@ -216,7 +192,12 @@ batchintory_verify(PG_FUNCTION_ARGS)
 											  "batchintory verify row",
 											  ALLOCSET_DEFAULT_SIZES);
 
-	live_bounds(audit.job, &any_live, &first_live, &last_live);
+	/*
+	 * the ranges of the window no live batch covers are reported in key
+	 * order around the succeeded batches: below the first live batch
+	 * before them, between the last live batch and the frontier after them
+	 */
+	any_live = bi_job_live_range(audit.job, &first_live, &last_live);
 	if (any_live)
 	{
 		int64		low = audit.job->has_lower_bound ? audit.job->lower_bound : PG_INT64_MIN;
