@@ -166,6 +166,7 @@ extern Datum bi_numeric_from_int64(int64 value);
 extern int	bi_numeric_cmp(Datum a, Datum b);
 extern Datum bi_numeric_add(Datum a, Datum b);
 extern int64 bi_interval_usecs(Datum interval);
+extern void bi_check_nargs(FunctionCallInfo fcinfo, int nargs);
 extern const char *bi_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 
 /* jobcache.c */

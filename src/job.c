@@ -291,13 +291,16 @@ settings_store(JobSettings *s, const char *name, int32 job_id, bool insert)
 Datum
 batchintory_register(PG_FUNCTION_ARGS)
 {
-	const char *name = bi_text_arg(fcinfo, 0, "job name");
+	const char *name;
 	Oid			nametype[1] = {TEXTOID};
-	Datum		namearg[1] = {CStringGetTextDatum(name)};
+	Datum		namearg[1];
 	JobSettings s = {0};
 	BiCall		call;
 	int			i;
 
+	bi_check_nargs(fcinfo, 1 + N_SETTINGS);
+	name = bi_text_arg(fcinfo, 0, "job name");
+	namearg[0] = CStringGetTextDatum(name);
 	for (i = 0; i < N_SETTINGS; i++)
 	{
 		s.isnull[i] = PG_ARGISNULL(i + 1);
@@ -409,7 +412,7 @@ check_new_owner(const BiCall *call, BiJob *job, Oid new_owner)
 Datum
 batchintory_alter(PG_FUNCTION_ARGS)
 {
-	const char *name = bi_text_arg(fcinfo, 0, "job name");
+	const char *name;
 	BiJob	   *job;
 	JobSettings s;
 	Oid			old_source;
@@ -417,6 +420,8 @@ batchintory_alter(PG_FUNCTION_ARGS)
 	BiCall		call;
 	int			i;
 
+	bi_check_nargs(fcinfo, ALTER_OWNER_ARG + 1);
+	name = bi_text_arg(fcinfo, 0, "job name");
 	bi_call_begin(&call);
 	SPI_connect();
 	job = bi_job_open(&call, name, true);

@@ -190,6 +190,7 @@ batchintory_release(PG_FUNCTION_ARGS)
 	const char *status;
 	BiCall		call;
 
+	bi_check_nargs(fcinfo, 5);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -330,6 +330,25 @@ bi_interval_usecs(Datum interval)
 }
 
 /*
+ * bi_check_nargs
+ *		The function must have been called with nargs arguments: between
+ *		the installation of a new library and ALTER EXTENSION UPDATE, the
+ *		SQL definitions of the old version call it with fewer.
+ */
+void
+bi_check_nargs(FunctionCallInfo fcinfo, int nargs)
+{
+	if (PG_NARGS() != nargs)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the SQL definition of %s does not match the library of batchintory",
+						get_func_name(fcinfo->flinfo->fn_oid)),
+				 errdetail("The function was called with %d arguments; this library's version takes %d.",
+						   PG_NARGS(), nargs),
+				 errhint("Run ALTER EXTENSION batchintory UPDATE.")));
+}
+
+/*
  * Argument argno of the function as a C string; an error (22004) naming
  * what when it is NULL or (22023) empty.
  */

@@ -93,14 +93,41 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 }
 
 /*
+ * Under the job's lock: is [first, last] still the range below the first
+ * live batch (below) or between the last live batch and the frontier?  A
+ * rewind, an acquire or another verify may have covered it meanwhile.
+ */
+static bool
+still_uncovered(BiJob *job, int64 first, int64 last, bool below)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(job->job_id)};
+	int64		first_live;
+	int64		last_live;
+	bool		isnull;
+	int64		frontier;
+
+	bi_job_lock(job->job_id);
+	if (!bi_job_live_range(job, &first_live, &last_live))
+		return false;
+	if (below)
+		return first_live == last + 1;
+	bi_exec("SELECT frontier FROM batchintory.job WHERE job_id OPERATOR(pg_catalog.=) $1",
+			1, argtypes, args, NULL, SPI_OK_SELECT);
+	frontier = bi_get_int64(0, 1, &isnull);
+	return !isnull && last_live == first - 1 && frontier == last;
+}
+
+/*
  * Report the matching assets in [first, last], a range of the job's window
- * that no live batch covers; with requeue, cover them with a new batch
- * (attempt 0, waiting to be handed out like a retry, right next to its
- * neighbours so that the ranges stay gapless).  cover_from is where that
- * batch starts: first, or the first asset found when first is unbounded.
+ * that no live batch covers (below the first one if below, else after the
+ * last one); with requeue, cover them with a new batch (attempt 0, waiting
+ * to be handed out like a retry, right next to its neighbours so that the
+ * ranges stay gapless), which starts at first, or at the first asset found
+ * when first is unbounded.
  */
 static void
-verify_uncovered(Audit *audit, int64 first, int64 last)
+verify_uncovered(Audit *audit, int64 first, int64 last, bool below)
 {
 	BiLimits	no_limits = {0};
 	Datum		values[N_VERIFY];
@@ -119,9 +146,10 @@ verify_uncovered(Audit *audit, int64 first, int64 last)
 	values[V_ACTUAL_WEIGHT] = found.weight;
 	nulls[V_ACTUAL_WEIGHT] = !found.has_weight;
 	values[V_REASON] = CStringGetTextDatum("not covered");
-	values[V_REQUEUED] = BoolGetDatum(audit->requeue);
-	nulls[V_BATCH] = !audit->requeue;
-	if (audit->requeue)
+	values[V_REQUEUED] = BoolGetDatum(audit->requeue &&
+									  still_uncovered(audit->job, first, last, below));
+	nulls[V_BATCH] = !DatumGetBool(values[V_REQUEUED]);
+	if (DatumGetBool(values[V_REQUEUED]))
 	{
 		Oid			argtypes[5] = {INT4OID, INT8OID, INT8OID, INT8OID, NUMERICOID};
 		Datum		args[5];
@@ -165,8 +193,10 @@ verify_uncovered(Audit *audit, int64 first, int64 last)
  *		('not covered': keys below its first batch, or in a tail the
  *		frontier skipped).  With requeue, changed batches are put back in
  *		line as batchintory_requeue does, and uncovered assets get a batch
- *		of their own waiting to be handed out.  Zero rows: every finished
- *		range still matches and nothing is left out.  Takes no job lock.
+ *		of their own waiting to be handed out (under the job's lock, if the
+ *		range is still uncovered then).  Zero rows: every finished range
+ *		still matches and nothing is left out.  Takes the job's lock only to
+ *		cover a range.
  */
 Datum
 batchintory_verify(PG_FUNCTION_ARGS)
@@ -203,7 +233,7 @@ batchintory_verify(PG_FUNCTION_ARGS)
 		int64		low = audit.job->has_lower_bound ? audit.job->lower_bound : PG_INT64_MIN;
 
 		if (first_live > low)
-			verify_uncovered(&audit, low, first_live - 1);
+			verify_uncovered(&audit, low, first_live - 1, true);
 	}
 
 	args[0] = Int32GetDatum(audit.job->job_id);
@@ -239,7 +269,7 @@ batchintory_verify(PG_FUNCTION_ARGS)
 	SPI_cursor_close(portal);
 
 	if (any_live && audit.job->has_frontier && audit.job->frontier > last_live)
-		verify_uncovered(&audit, last_live + 1, audit.job->frontier);
+		verify_uncovered(&audit, last_live + 1, audit.job->frontier, false);
 
 	SPI_finish();
 	bi_call_end(&call);

@@ -96,6 +96,12 @@ END
 	system("$bindir/pg_ctl", '-D', $new_server, '-m', 'immediate', '-w', 'stop')
 	  if defined $new_server && -f "$new_server/postmaster.pid";
 }
+# before the update, the new library refuses the old SQL definitions of
+# functions whose arguments changed instead of reading arguments not passed
+my ($rc, $out, $err) = $node->psql('postgres',
+	q{SELECT batchintory_release(3, 1, 'succeeded')});
+like($err, qr/the SQL definition of batchintory_release does not match the library/,
+	'between the new library and the update, an old definition is refused');
 $node->safe_psql('postgres', 'ALTER EXTENSION batchintory UPDATE');
 is($node->safe_psql('postgres',
 		q{SELECT extversion FROM pg_extension WHERE extname = 'batchintory'}),
@@ -146,7 +152,7 @@ is( $node->safe_psql('postgres', q{
 		SET ROLE worker;
 		SELECT succeeded FROM batchintory.jobs WHERE job = 'csv'}),
 	'2', 'the batch acquired under 0.1.0 is released under 0.2.0 by the worker');
-my ($rc, $out, $err) = $node->psql('postgres',
+($rc, $out, $err) = $node->psql('postgres',
 	q{SET ROLE worker; UPDATE batchintory.batch SET status = 'succeeded'});
 like($err, qr/permission denied for table batch/, 'the worker cannot write the inventory any more');
 
