@@ -6,7 +6,7 @@ EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*
 MODULE_big = batchintory
 OBJS = src/batchintory.o src/security.o src/spi_util.o src/source.o \
 	src/jobcache.o src/scan.o src/guard.o src/job.o src/acquire.o \
-	src/release.o src/notify.o src/verify.o src/observe.o
+	src/release.o src/notify.o src/verify.o src/observe.o src/pipeline.o
 
 # only the SQL-callable functions and _PG_init leave the library
 SHLIB_LINK += -Wl,--version-script=$(srcdir)/src/exports.list
@@ -19,7 +19,7 @@ EXTRA_CLEAN = $(DATA_built)
 
 # pg_regress: sql/*.sql against expected/*.out; isolation: test/specs/*.spec
 # against test/expected/*.out; TAP: test/t/*.pl
-REGRESS = core verify observe security hardening walkthrough
+REGRESS = core verify observe security hardening notify pipeline walkthrough
 ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit \
 	partition_guard reregister_race
 ISOLATION_OPTS = --inputdir=test

@@ -141,3 +141,21 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'batchintory_retry_delay';
 COMMENT ON FUNCTION batchintory.retry_delay(interval, integer)
 	IS 'backoff * 2^(attempts - 1), at most the larger of backoff and 24 hours (internal: used by release)';
+
+-- An in-database pipeline: acquire, run the command over the batch as the
+-- job's owner ($1 first id, $2 last id, $3 batch), release in the same
+-- transaction, commit; until no batch is left or max_batches ran.
+CREATE OR REPLACE PROCEDURE batchintory_run(
+	job text,
+	command text,
+	max_batches integer DEFAULT NULL,
+	max_count bigint DEFAULT NULL,
+	max_weight numeric DEFAULT NULL,
+	worker text DEFAULT NULL,
+	stop_on_error boolean DEFAULT false,
+	INOUT batches integer DEFAULT NULL,
+	INOUT failed integer DEFAULT NULL)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'batchintory_run';
+COMMENT ON PROCEDURE batchintory_run(text, text, integer, bigint, numeric, text, boolean, integer, integer)
+	IS 'run an SQL command over batch after batch of a job ($1 first id, $2 last id, $3 batch), its results committed with the release';
