@@ -6,7 +6,10 @@ COMMENT ON SCHEMA batchintory IS 'batchintory inventory: jobs, batches and every
 
 -- One row per job: what to read, how to cut it, how far it got, and counters
 -- of its progress.  Only the extension's functions write it (as the
--- extension's owner); no other role has any grant on it.
+-- extension's owner); no other role has any grant on it.  The inventory's
+-- tables carry no CHECK constraints: the functions check every value before
+-- they store it, and a CHECK is parsed again by every statement that writes
+-- its table -- on every hand-out and release (see docs/performance.md).
 CREATE TABLE batchintory.job (
 	job_id serial PRIMARY KEY,
 	name text NOT NULL UNIQUE,
@@ -20,13 +23,13 @@ CREATE TABLE batchintory.job (
 	filter text,
 	lower_bound bigint,
 	upper_bound bigint,
-	max_count bigint CHECK (max_count > 0),
-	max_weight numeric CHECK (max_weight > 0),
-	max_attempts integer NOT NULL DEFAULT 3 CHECK (max_attempts > 0),
-	lease interval NOT NULL DEFAULT '1 hour' CHECK (lease > '0'),
-	retry_backoff interval NOT NULL DEFAULT '0' CHECK (retry_backoff >= '0'),
+	max_count bigint,
+	max_weight numeric,
+	max_attempts integer NOT NULL DEFAULT 3,
+	lease interval NOT NULL DEFAULT '1 hour',
+	retry_backoff interval NOT NULL DEFAULT '0',
 	late_commit_guard boolean NOT NULL DEFAULT true,
-	guard_timeout interval NOT NULL DEFAULT '10 seconds' CHECK (guard_timeout >= '0'),
+	guard_timeout interval NOT NULL DEFAULT '10 seconds',
 	config jsonb NOT NULL DEFAULT '{}',
 	notify boolean NOT NULL DEFAULT false,
 	-- last key covered by a batch of this job; NULL before the first batch
@@ -43,10 +46,7 @@ CREATE TABLE batchintory.job (
 	done_batches bigint NOT NULL DEFAULT 0,
 	done_assets bigint NOT NULL DEFAULT 0,
 	done_weight numeric NOT NULL DEFAULT 0,
-	last_success timestamptz,
-	CHECK (lower_bound <= upper_bound),
-	CHECK (lower_bound > -9223372036854775808),
-	CHECK (frontier >= lower_bound - 1)
+	last_success timestamptz
 );
 CREATE INDEX job_source ON batchintory.job (source);
 
@@ -69,20 +69,19 @@ CREATE TABLE batchintory.batch (
 	last_id bigint NOT NULL,
 	asset_count bigint NOT NULL,
 	weight numeric,
-	ended_by text NOT NULL
-		CHECK (ended_by IN ('max_count', 'max_weight', 'window', 'no_more_assets', 'verify')),
-	status text NOT NULL
-		CHECK (status IN ('processing', 'succeeded', 'failed', 'superseded')),
+	-- max_count, max_weight, window, no_more_assets or verify
+	ended_by text NOT NULL,
+	-- processing, succeeded, failed or superseded
+	status text NOT NULL,
 	-- number of the current (latest) attempt; 0 for a batch batchintory_verify
 	-- created over assets no batch covered, not handed out yet
-	attempt integer NOT NULL CHECK (attempt >= 0),
+	attempt integer NOT NULL,
 	-- attempts made before the last manual requeue (they do not count
 	-- against max_attempts any more)
 	requeued_after integer NOT NULL DEFAULT 0,
 	lease_until timestamptz,
 	retry_after timestamptz,
-	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-	CHECK (first_id <= last_id)
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 -- ranges of a job in key order; also serves "batches of a job"
 CREATE INDEX batch_job_range ON batchintory.batch (job_id, first_id);
@@ -101,8 +100,8 @@ CREATE INDEX batch_range ON batchintory.batch
 CREATE TABLE batchintory.attempt (
 	batch_id bigint NOT NULL,
 	attempt integer NOT NULL,
-	status text NOT NULL
-		CHECK (status IN ('processing', 'succeeded', 'failed', 'abandoned', 'superseded')),
+	-- processing, succeeded, failed, abandoned or superseded
+	status text NOT NULL,
 	asset_count bigint NOT NULL,
 	weight numeric,
 	acquired_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
