@@ -90,13 +90,13 @@ SELECT batchintory.retry_delay('1 minute', 1) AS first,
 SELECT batchintory_register('retry', 'h', 'id', max_count => 5, max_attempts => 2000,
 	retry_backoff => '1 minute');
 SELECT batch AS b FROM batchintory_acquire('retry') \gset
--- 38 failures in a row, each retried at once (retry_after cleared by hand
--- for the test); the 39th failure is released normally and waits a day
+-- 38 failures in a row, each retried at once (retry_after moved to now by
+-- hand for the test); the 39th failure is released normally and waits a day
 DO $$
 BEGIN
 	FOR i IN 1..38 LOOP
 		PERFORM batchintory_release(b.batch_id, i, 'failed') FROM batchintory.batch b;
-		UPDATE batchintory.batch SET retry_after = NULL;
+		UPDATE batchintory.batch SET retry_after = now();
 		PERFORM * FROM batchintory_acquire('retry');
 	END LOOP;
 END $$;

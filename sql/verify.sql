@@ -39,7 +39,7 @@ FROM batchintory_verify('audit') WHERE batch = 3;
 -- requeue => true puts them back in line as batchintory_requeue does: the
 -- batch fails with a fresh budget of attempts; its attempts stay as they were
 SELECT * FROM batchintory_verify('audit', requeue => true);
-SELECT batch_id, status, attempt, requeued_after, retry_after
+SELECT batch_id, status, attempt, requeued_after, retry_after <= now() AS due
 FROM batchintory.batch ORDER BY first_id;
 SELECT batch_id, attempt, status FROM batchintory.attempt ORDER BY batch_id, attempt;
 -- re-queued ranges are no longer succeeded: nothing left to report

@@ -34,27 +34,43 @@ enum
 };
 
 /*
- * The batches of job $1 that may be handed out again, oldest range first:
- * failed ones with attempts left whose backoff has passed, and abandoned
- * ones (processing past their lease) with attempts left.  Through the
- * partial index batch_job_open.
+ * The batches of job $1 that may be handed out again at time $2 (now, as a
+ * parameter: an index condition cannot compare with a volatile function):
+ * failed ones with attempts left whose backoff has passed (through the
+ * partial index batch_job_retry, in key order), and abandoned ones -- in
+ * processing past their lease -- with attempts left (a range of
+ * batch_job_leased).  Each
+ * part is followed by its ORDER BY ... LIMIT 1 (and locking clause); the
+ * oldest range of the two goes first.
  */
-#define RETRY_CANDIDATES \
+#define RETRY_COLUMNS \
 	"SELECT c.batch_id, c.first_id, c.last_id, c.attempt, c.status," \
-	"  c.ended_by, c.asset_count, c.weight" \
-	" FROM batchintory.batch c" \
+	"  c.ended_by, c.asset_count, c.weight FROM batchintory.batch c"
+#define RETRY_FAILED \
+	RETRY_COLUMNS \
 	" WHERE c.job_id OPERATOR(pg_catalog.=) $1" \
-	" AND c.status OPERATOR(pg_catalog.=) ANY ('{processing,failed}'::pg_catalog.text[])" \
+	" AND c.status OPERATOR(pg_catalog.=) 'failed' AND c.retry_after IS NOT NULL" \
+	" AND c.retry_after OPERATOR(pg_catalog.<=) $2"
+#define RETRY_ABANDONED \
+	RETRY_COLUMNS \
+	" WHERE c.job_id OPERATOR(pg_catalog.=) $1" \
+	" AND c.status OPERATOR(pg_catalog.=) 'processing'" \
+	" AND c.lease_until OPERATOR(pg_catalog.<) $2" \
 	" AND (c.attempt OPERATOR(pg_catalog.-) c.requeued_after) OPERATOR(pg_catalog.<)" \
 	"  (SELECT m.max_attempts FROM batchintory.job m" \
-	"   WHERE m.job_id OPERATOR(pg_catalog.=) $1)" \
-	" AND CASE WHEN c.status OPERATOR(pg_catalog.=) 'failed'" \
-	"  THEN c.retry_after IS NULL" \
-	"   OR c.retry_after OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()" \
-	"  ELSE c.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() END"
+	"   WHERE m.job_id OPERATOR(pg_catalog.=) $1)"
 
-/* the oldest of them */
+/*
+ * The oldest of them as the CTE "retry", after the CTEs rf and ra that
+ * lock the oldest of each kind (lock is "" or a locking clause; after
+ * narrows both: "" or a further condition)
+ */
 #define RETRY_OLDEST " ORDER BY c.first_id LIMIT 1"
+#define RETRY_CTES(after, lock) \
+	" rf AS (" RETRY_FAILED after RETRY_OLDEST lock ")," \
+	" ra AS (" RETRY_ABANDONED after RETRY_OLDEST lock ")," \
+	" retry AS (SELECT * FROM (SELECT * FROM rf UNION ALL SELECT * FROM ra) u" \
+	"  ORDER BY u.first_id LIMIT 1)"
 
 /*
  * Under the job's lock: give up on abandoned batches that used their last
@@ -66,7 +82,7 @@ static const char *const job_state_locked =
 "WITH exhausted AS (SELECT x.batch_id FROM batchintory.batch x"
 "  WHERE x.job_id OPERATOR(pg_catalog.=) $1"
 "  AND x.status OPERATOR(pg_catalog.=) 'processing'"
-"  AND x.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()"
+"  AND x.lease_until OPERATOR(pg_catalog.<) $2"
 "  AND (x.attempt OPERATOR(pg_catalog.-) x.requeued_after) OPERATOR(pg_catalog.>=)"
 "   (SELECT m.max_attempts FROM batchintory.job m"
 "    WHERE m.job_id OPERATOR(pg_catalog.=) $1)"
@@ -78,19 +94,19 @@ static const char *const job_state_locked =
 "  message = 'lease ran out on the last attempt'"
 "  FROM failed f WHERE a.batch_id OPERATOR(pg_catalog.=) f.batch_id"
 "  AND a.attempt OPERATOR(pg_catalog.=) f.attempt),"
-" retry AS (" RETRY_CANDIDATES RETRY_OLDEST " FOR UPDATE SKIP LOCKED)"
+RETRY_CTES("", " FOR UPDATE SKIP LOCKED")
 " SELECT j.revision, j.name, j.owner, j.frontier, r.*"
 " FROM batchintory.job j LEFT JOIN retry r ON true"
 " WHERE j.job_id OPERATOR(pg_catalog.=) $1";
 
 /* The same for peek: nothing changed, nothing locked */
 static const char *const job_state_peek =
-"WITH retry AS (" RETRY_CANDIDATES RETRY_OLDEST ")"
+"WITH" RETRY_CTES("", "")
 " SELECT j.revision, j.name, j.owner, j.frontier, r.*"
 " FROM batchintory.job j LEFT JOIN retry r ON true"
 " WHERE j.job_id OPERATOR(pg_catalog.=) $1";
 
-/* columns of job_state_locked and job_state_peek, and of RETRY_CANDIDATES from S_BATCH_ID */
+/* columns of job_state_locked and job_state_peek, and of "retry" from S_BATCH_ID */
 enum
 {
 	S_REVISION = 1,
@@ -298,8 +314,9 @@ serve_retry(Acquisition *acq)
 static bool
 next_retry(Acquisition *acq)
 {
-	Oid			argtypes[2] = {INT4OID, INT8OID};
-	Datum		args[2] = {Int32GetDatum(acq->job->job_id),
+	Oid			argtypes[3] = {INT4OID, TIMESTAMPTZOID, INT8OID};
+	Datum		args[3] = {Int32GetDatum(acq->job->job_id),
+		TimestampTzGetDatum(GetCurrentTimestamp()),
 	Int64GetDatum(acq->last_retry)};
 
 	/*
@@ -307,10 +324,10 @@ next_retry(Acquisition *acq)
 	 * the one served last, so that a batch whose short lease ran out during
 	 * this call is not handed out twice by it
 	 */
-	if (bi_exec("SELECT NULL, NULL, NULL, NULL, c.* FROM ("
-				RETRY_CANDIDATES " AND c.first_id OPERATOR(pg_catalog.>) $2"
-				RETRY_OLDEST " FOR UPDATE SKIP LOCKED) c",
-				2, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+	if (bi_exec("WITH" RETRY_CTES(" AND c.first_id OPERATOR(pg_catalog.>) $3",
+								  " FOR UPDATE SKIP LOCKED")
+				" SELECT NULL, NULL, NULL, NULL, r.* FROM retry r",
+				3, argtypes, args, NULL, SPI_OK_SELECT) == 0)
 		return false;
 	serve_retry(acq);
 	return true;
@@ -406,11 +423,12 @@ serve_new_batches(Acquisition *acq, int wanted)
 static bool
 read_job_state(Acquisition *acq)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(acq->job->job_id)};
+	Oid			argtypes[2] = {INT4OID, TIMESTAMPTZOID};
+	Datum		args[2] = {Int32GetDatum(acq->job->job_id),
+	TimestampTzGetDatum(GetCurrentTimestamp())};
 	bool		isnull;
 
-	if (bi_exec(acq->take ? job_state_locked : job_state_peek, 1, argtypes,
+	if (bi_exec(acq->take ? job_state_locked : job_state_peek, 2, argtypes,
 				args, NULL, SPI_OK_SELECT) == 0)
 		return false;
 	if (!bi_job_apply_row(acq->job, bi_get_int64(0, S_REVISION, &isnull),

@@ -388,6 +388,23 @@ settings_of_job(JobSettings *s, BiJob *job)
 }
 
 /*
+ * max_attempts changed: the failed batches with attempts left (now) wait
+ * for a retry, the others are failed for good.
+ */
+static void
+retry_with_attempts(int32 job_id, int32 max_attempts)
+{
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2] = {Int32GetDatum(job_id), Int32GetDatum(max_attempts)};
+
+	bi_exec("UPDATE batchintory.batch SET retry_after = CASE"
+			" WHEN (attempt OPERATOR(pg_catalog.-) requeued_after) OPERATOR(pg_catalog.<) $2"
+			" THEN COALESCE(retry_after, pg_catalog.clock_timestamp()) END"
+			" WHERE job_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'failed'",
+			2, argtypes, args, NULL, SPI_OK_UPDATE);
+}
+
+/*
  * A new owner: allowed to whoever could ALTER ... OWNER TO it, that is who
  * has the privileges of both the old and the new owner role.
  */
@@ -475,6 +492,8 @@ batchintory_alter(PG_FUNCTION_ARGS)
 		s.filter = bi_filter_analyze(job->source, job->filter);
 
 	(void) settings_store(&s, name, job->job_id, false);
+	if (DatumGetInt32(s.values[S_MAX_ATTEMPTS]) != job->max_attempts)
+		retry_with_attempts(job->job_id, DatumGetInt32(s.values[S_MAX_ATTEMPTS]));
 	bi_job_forget(job->job_id);
 	if (old_notify || DatumGetBool(s.values[S_NOTIFY]))
 	{

@@ -215,19 +215,22 @@ batchintory_backlog(PG_FUNCTION_ARGS)
 	values[B_LAST_ID] = Int64GetDatum(backlog.last_id);
 	nulls[B_FIRST_ID] = nulls[B_LAST_ID] = !backlog.has_keys;
 
-	/* open batches, through the partial index of the job's open batches */
+	/* batches to retry and in flight, through the partial indexes */
 	args[0] = Int32GetDatum(job->job_id);
-	bi_exec("SELECT pg_catalog.count(*) FILTER (WHERE"
-			"  (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)"
-			"   OPERATOR(pg_catalog.<) j.max_attempts"
-			"  AND (b.status OPERATOR(pg_catalog.=) 'failed'"
-			"   OR b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())),"
-			" pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'processing'"
-			"  AND b.lease_until OPERATOR(pg_catalog.>=) pg_catalog.now())"
-			" FROM batchintory.job j JOIN batchintory.batch b"
-			"  ON b.job_id OPERATOR(pg_catalog.=) j.job_id"
-			" WHERE j.job_id OPERATOR(pg_catalog.=) $1"
-			" AND b.status OPERATOR(pg_catalog.=) ANY ('{processing,failed}'::pg_catalog.text[])",
+	bi_exec("SELECT (SELECT pg_catalog.count(*) FROM batchintory.batch b"
+			"  WHERE b.job_id OPERATOR(pg_catalog.=) $1"
+			"  AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NOT NULL)"
+			" OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM batchintory.batch b"
+			"  JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id"
+			"  WHERE b.job_id OPERATOR(pg_catalog.=) $1"
+			"  AND b.status OPERATOR(pg_catalog.=) 'processing'"
+			"  AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now()"
+			"  AND (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)"
+			"   OPERATOR(pg_catalog.<) j.max_attempts),"
+			" (SELECT pg_catalog.count(*) FROM batchintory.batch b"
+			"  WHERE b.job_id OPERATOR(pg_catalog.=) $1"
+			"  AND b.status OPERATOR(pg_catalog.=) 'processing'"
+			"  AND b.lease_until OPERATOR(pg_catalog.>=) pg_catalog.now())",
 			1, argtypes, args, NULL, SPI_OK_SELECT);
 	values[B_RETRY_BATCHES] = Int64GetDatum(bi_get_int64(0, 1, &isnull));
 	values[B_IN_FLIGHT_BATCHES] = Int64GetDatum(bi_get_int64(0, 2, &isnull));
@@ -637,8 +640,7 @@ batchintory_details(PG_FUNCTION_ARGS)
 			"  WHEN b.status OPERATOR(pg_catalog.=) 'processing'"
 			"   AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'"
 			"  WHEN b.status OPERATOR(pg_catalog.=) 'failed'"
-			"   AND (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)"
-			"    OPERATOR(pg_catalog.<) j.max_attempts THEN 'retry_pending'"
+			"   AND b.retry_after IS NOT NULL THEN 'retry_pending'"
 			"  ELSE b.status END,"
 			" 'attempt_status', a.status, 'first_id', b.first_id, 'last_id', b.last_id,"
 			" 'asset_count', b.asset_count, 'weight', b.weight, 'ended_by', b.ended_by,"

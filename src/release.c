@@ -26,7 +26,7 @@ PG_FUNCTION_INFO_V1(batchintory_rewind);
 #define CURRENT_BATCH \
 	"WITH cur AS (SELECT b.batch_id, j.name," \
 	"  pg_catalog.pg_has_role($3, j.owner::pg_catalog.oid, 'USAGE') AS allowed," \
-	"  j.lease, j.retry_backoff, j.owner" \
+	"  j.lease, j.retry_backoff, j.owner, j.max_attempts" \
 	"  FROM batchintory.batch b" \
 	"  JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id" \
 	"  WHERE b.batch_id OPERATOR(pg_catalog.=) $1)"
@@ -37,13 +37,15 @@ PG_FUNCTION_INFO_V1(batchintory_rewind);
 	" AND x.attempt OPERATOR(pg_catalog.=) $2"
 
 /*
- * Release: $4 status, $5 message, $6 result.  A failed batch waits for its
- * retry; a succeeded one adds to the job's done counters.
+ * Release: $4 status, $5 message, $6 result.  A failed batch with attempts
+ * left waits for its retry until retry_after (NULL: failed for good); a
+ * succeeded one adds to the job's done counters.
  */
 static const char *const release_attempt =
 CURRENT_BATCH ","
 " ub AS (UPDATE batchintory.batch x SET status = $4, lease_until = NULL,"
 "  retry_after = CASE WHEN $4 OPERATOR(pg_catalog.=) 'failed'"
+"   AND ($2 OPERATOR(pg_catalog.-) x.requeued_after) OPERATOR(pg_catalog.<) c.max_attempts"
 "   THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
 "    batchintory.retry_delay(c.retry_backoff,"
 "     $2 OPERATOR(pg_catalog.-) x.requeued_after) END"
@@ -282,7 +284,7 @@ bi_batch_requeue(int64 batch)
 	bi_exec("WITH o AS (SELECT batch_id, job_id, status, asset_count, weight"
 			"  FROM batchintory.batch WHERE batch_id OPERATOR(pg_catalog.=) $1 FOR UPDATE),"
 			" u AS (UPDATE batchintory.batch b SET status = 'failed',"
-			"  requeued_after = b.attempt, retry_after = NULL FROM o"
+			"  requeued_after = b.attempt, retry_after = pg_catalog.clock_timestamp() FROM o"
 			"  WHERE b.batch_id OPERATOR(pg_catalog.=) o.batch_id"
 			"  AND o.status OPERATOR(pg_catalog.=) ANY ('{failed,succeeded}'::pg_catalog.text[])"
 			"  RETURNING b.batch_id),"

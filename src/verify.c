@@ -163,8 +163,9 @@ verify_uncovered(Audit *audit, int64 first, int64 last, bool below)
 		args[4] = found.weight;
 		nulls_args[4] = found.has_weight ? ' ' : 'n';
 		bi_exec("WITH b AS (INSERT INTO batchintory.batch (job_id, first_id, last_id,"
-				"  asset_count, weight, ended_by, status, attempt)"
-				"  VALUES ($1, $2, $3, $4, $5, 'verify', 'failed', 0) RETURNING batch_id),"
+				"  asset_count, weight, ended_by, status, attempt, retry_after)"
+				"  VALUES ($1, $2, $3, $4, $5, 'verify', 'failed', 0,"
+				"  pg_catalog.clock_timestamp()) RETURNING batch_id),"
 				" j AS (UPDATE batchintory.job SET"
 				"  cut_batches = cut_batches OPERATOR(pg_catalog.+) 1,"
 				"  cut_assets = cut_assets OPERATOR(pg_catalog.+) $4,"

@@ -80,14 +80,22 @@ CREATE TABLE batchintory.batch (
 	-- against max_attempts any more)
 	requeued_after integer NOT NULL DEFAULT 0,
 	lease_until timestamptz,
+	-- a failed batch with attempts left: when it may be handed out again;
+	-- NULL for one failed for good (no attempt left)
 	retry_after timestamptz,
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 -- ranges of a job in key order; also serves "batches of a job"
 CREATE INDEX batch_job_range ON batchintory.batch (job_id, first_id);
--- the few batches that can still be handed out again
-CREATE INDEX batch_job_open ON batchintory.batch (job_id, first_id)
-	WHERE status IN ('processing', 'failed');
+-- batches in flight, by lease end: the abandoned ones are a range of it
+CREATE INDEX batch_job_leased ON batchintory.batch (job_id, lease_until)
+	WHERE status = 'processing';
+-- failed batches waiting for a retry, oldest range first (retry_after is
+-- when they may go; NULL for a batch failed for good, in the next index)
+CREATE INDEX batch_job_retry ON batchintory.batch (job_id, first_id)
+	WHERE status = 'failed' AND retry_after IS NOT NULL;
+CREATE INDEX batch_job_failed ON batchintory.batch (job_id, first_id)
+	WHERE status = 'failed' AND retry_after IS NULL;
 -- asset id -> batches covering it, in O(log B); a range ending at the
 -- largest bigint has no upper bound ([x,max] would overflow int8range)
 CREATE INDEX batch_range ON batchintory.batch

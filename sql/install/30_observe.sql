@@ -31,8 +31,7 @@ SELECT j.name AS job,
 		WHEN b.status OPERATOR(pg_catalog.=) 'processing'
 			AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'
 		WHEN b.status OPERATOR(pg_catalog.=) 'failed'
-			AND (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)
-				OPERATOR(pg_catalog.<) j.max_attempts THEN 'retry_pending'
+			AND b.retry_after IS NOT NULL THEN 'retry_pending'
 		ELSE b.status
 	END AS state,
 	b.attempt,
@@ -204,20 +203,26 @@ CROSS JOIN LATERAL (
 	FROM batchintory.progress d
 	WHERE d.job_id OPERATOR(pg_catalog.=) j.job_id) p
 CROSS JOIN LATERAL (
-	SELECT pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed'
-			AND (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)
-				OPERATOR(pg_catalog.>=) j.max_attempts) AS failed,
-		pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'processing'
+	SELECT (SELECT pg_catalog.count(*) FROM batchintory.batch b
+			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
+			AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NULL) AS failed,
+		(SELECT pg_catalog.count(*) FROM batchintory.batch b
+			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
+			AND b.status OPERATOR(pg_catalog.=) 'processing'
 			AND b.lease_until OPERATOR(pg_catalog.>=) pg_catalog.now()) AS in_flight,
-		pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'processing'
+		(SELECT pg_catalog.count(*) FROM batchintory.batch b
+			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
+			AND b.status OPERATOR(pg_catalog.=) 'processing'
 			AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now()) AS abandoned,
-		pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed'
-			AND (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)
-				OPERATOR(pg_catalog.<) j.max_attempts) AS retry_pending,
-		pg_catalog.min(b.first_id) AS oldest_open
-	FROM batchintory.batch b
-	WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-		AND b.status OPERATOR(pg_catalog.=) ANY ('{processing,failed}'::pg_catalog.text[])) o
+		(SELECT pg_catalog.count(*) FROM batchintory.batch b
+			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
+			AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NOT NULL) AS retry_pending,
+		LEAST((SELECT pg_catalog.min(b.first_id) FROM batchintory.batch b
+			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
+			AND b.status OPERATOR(pg_catalog.=) 'processing'),
+		(SELECT pg_catalog.min(b.first_id) FROM batchintory.batch b
+			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
+			AND b.status OPERATOR(pg_catalog.=) 'failed')) AS oldest_open) o
 CROSS JOIN LATERAL batchintory.job_estimate(j.job_id) e
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN j.upper_bound IS NOT NULL

@@ -74,6 +74,22 @@ SELECT pg_catalog.pg_extension_config_dump('batchintory.progress', '');
 ALTER TABLE batchintory.batch DROP CONSTRAINT batch_job_id_fkey;
 ALTER TABLE batchintory.attempt DROP CONSTRAINT attempt_batch_id_fkey;
 
+-- the open batches by state, each found through an index of its own; a
+-- failed batch with attempts left has a retry_after, one failed for good none
+DROP INDEX batchintory.batch_job_open;
+UPDATE batchintory.batch b SET retry_after = CASE
+	WHEN (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)
+		OPERATOR(pg_catalog.<) j.max_attempts
+	THEN COALESCE(b.retry_after, pg_catalog.now()) END
+FROM batchintory.job j
+WHERE j.job_id OPERATOR(pg_catalog.=) b.job_id AND b.status OPERATOR(pg_catalog.=) 'failed';
+CREATE INDEX batch_job_leased ON batchintory.batch (job_id, lease_until)
+	WHERE status = 'processing';
+CREATE INDEX batch_job_retry ON batchintory.batch (job_id, first_id)
+	WHERE status = 'failed' AND retry_after IS NOT NULL;
+CREATE INDEX batch_job_failed ON batchintory.batch (job_id, first_id)
+	WHERE status = 'failed' AND retry_after IS NULL;
+
 -- the range index no longer overflows on a batch ending at the largest bigint
 DROP INDEX batchintory.batch_range;
 CREATE INDEX batch_range ON batchintory.batch

@@ -120,6 +120,10 @@ RETURNS TABLE (invariant text, violations bigint) LANGUAGE sql AS $$
 		 OR j.done_weight + p.weight <>
 			(SELECT coalesce(sum(weight), 0) FROM live WHERE status = 'succeeded'))
 	UNION ALL
+	SELECT 'failed batch whose retry_after does not say whether it has attempts left',
+		(SELECT count(*) FROM live b, j WHERE b.status = 'failed'
+		 AND (b.attempt - b.requeued_after < j.max_attempts) <> (b.retry_after IS NOT NULL))
+	UNION ALL
 	SELECT 'drained job: batch still processing',
 		(SELECT count(*) FROM live WHERE drained AND status = 'processing')
 	UNION ALL
