@@ -38,39 +38,55 @@ enum
  * parameter: an index condition cannot compare with a volatile function):
  * failed ones with attempts left whose backoff has passed (through the
  * partial index batch_job_retry, in key order), and abandoned ones -- in
- * processing past their lease -- with attempts left (a range of
- * batch_job_leased).  Each
- * part is followed by its ORDER BY ... LIMIT 1 (and locking clause); the
- * oldest range of the two goes first.
+ * processing past their lease -- with attempts left.
+ *
+ * The expired leases are found first, as a materialized CTE: a range of
+ * batch_job_leased, few rows; their batches are then looked up by key.
+ * Ordered and limited directly, or joined, a generic plan (which cannot
+ * tell how few leases ran out) could walk every batch of the job instead.
  */
+#define RETRY_EXPIRED \
+	" expired AS MATERIALIZED (SELECT x.batch_id, x.first_id," \
+	"  (x.attempt OPERATOR(pg_catalog.-) x.requeued_after) OPERATOR(pg_catalog.<)" \
+	"   (SELECT m.max_attempts FROM batchintory.job m" \
+	"    WHERE m.job_id OPERATOR(pg_catalog.=) $1) AS retryable" \
+	"  FROM batchintory.batch x WHERE x.job_id OPERATOR(pg_catalog.=) $1" \
+	"  AND x.status OPERATOR(pg_catalog.=) 'processing'" \
+	"  AND x.lease_until OPERATOR(pg_catalog.<) $2),"
+/*
+ * The batches of expired that are (retryable) or are not, as they still
+ * are (in processing, past their lease): looked up by their keys, a
+ * condition on the primary key whatever the plan thinks of expired's size
+ */
+#define EXPIRED_BATCH(b, retryable) \
+	" FROM batchintory.batch " b \
+	" WHERE " b ".batch_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT e.batch_id" \
+	"  FROM expired e WHERE " retryable "))" \
+	" AND " b ".status OPERATOR(pg_catalog.=) 'processing'" \
+	" AND " b ".lease_until OPERATOR(pg_catalog.<) $2"
 #define RETRY_COLUMNS \
 	"SELECT c.batch_id, c.first_id, c.last_id, c.attempt, c.status," \
-	"  c.ended_by, c.asset_count, c.weight FROM batchintory.batch c"
+	"  c.ended_by, c.asset_count, c.weight"
 #define RETRY_FAILED \
-	RETRY_COLUMNS \
+	RETRY_COLUMNS " FROM batchintory.batch c" \
 	" WHERE c.job_id OPERATOR(pg_catalog.=) $1" \
 	" AND c.status OPERATOR(pg_catalog.=) 'failed' AND c.retry_after IS NOT NULL" \
 	" AND c.retry_after OPERATOR(pg_catalog.<=) $2"
 #define RETRY_ABANDONED \
-	RETRY_COLUMNS \
-	" WHERE c.job_id OPERATOR(pg_catalog.=) $1" \
-	" AND c.status OPERATOR(pg_catalog.=) 'processing'" \
-	" AND c.lease_until OPERATOR(pg_catalog.<) $2" \
-	" AND (c.attempt OPERATOR(pg_catalog.-) c.requeued_after) OPERATOR(pg_catalog.<)" \
-	"  (SELECT m.max_attempts FROM batchintory.job m" \
-	"   WHERE m.job_id OPERATOR(pg_catalog.=) $1)"
+	RETRY_COLUMNS EXPIRED_BATCH("c", "e.retryable")
 
 /*
- * The oldest of them as the CTE "retry", after the CTEs rf and ra that
- * lock the oldest of each kind (lock is "" or a locking clause; after
- * narrows both: "" or a further condition)
+ * The oldest of them as the CTE "retry", after expired and the CTEs rf and
+ * ra that lock the oldest of each kind (lock is "" or a locking clause;
+ * after narrows both: "" or a further condition on c)
  */
-#define RETRY_OLDEST " ORDER BY c.first_id LIMIT 1"
 #define RETRY_CTES(after, lock) \
-	" rf AS (" RETRY_FAILED after RETRY_OLDEST lock ")," \
-	" ra AS (" RETRY_ABANDONED after RETRY_OLDEST lock ")," \
+	RETRY_EXPIRED \
+	" rf AS (" RETRY_FAILED after " ORDER BY c.first_id LIMIT 1" lock ")," \
+	" ra AS (" RETRY_ABANDONED after " ORDER BY c.first_id LIMIT 1" lock ")," \
 	" retry AS (SELECT * FROM (SELECT * FROM rf UNION ALL SELECT * FROM ra) u" \
 	"  ORDER BY u.first_id LIMIT 1)"
+#define RETRY_LOCK " FOR UPDATE OF c SKIP LOCKED"
 
 /*
  * Under the job's lock: give up on abandoned batches that used their last
@@ -79,22 +95,16 @@ enum
  * and read the job's row -- one statement.
  */
 static const char *const job_state_locked =
-"WITH exhausted AS (SELECT x.batch_id FROM batchintory.batch x"
-"  WHERE x.job_id OPERATOR(pg_catalog.=) $1"
-"  AND x.status OPERATOR(pg_catalog.=) 'processing'"
-"  AND x.lease_until OPERATOR(pg_catalog.<) $2"
-"  AND (x.attempt OPERATOR(pg_catalog.-) x.requeued_after) OPERATOR(pg_catalog.>=)"
-"   (SELECT m.max_attempts FROM batchintory.job m"
-"    WHERE m.job_id OPERATOR(pg_catalog.=) $1)"
-"  FOR UPDATE SKIP LOCKED),"
+"WITH" RETRY_CTES("", RETRY_LOCK) ","
+" exhausted AS (SELECT x.batch_id" EXPIRED_BATCH("x", "NOT e.retryable")
+"  FOR UPDATE OF x SKIP LOCKED),"
 " failed AS (UPDATE batchintory.batch f SET status = 'failed', lease_until = NULL"
-"  FROM exhausted e WHERE f.batch_id OPERATOR(pg_catalog.=) e.batch_id"
+"  WHERE f.batch_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT e.batch_id FROM exhausted e))"
 "  RETURNING f.batch_id, f.attempt),"
 " abandoned AS (UPDATE batchintory.attempt a SET status = 'abandoned',"
 "  message = 'lease ran out on the last attempt'"
-"  FROM failed f WHERE a.batch_id OPERATOR(pg_catalog.=) f.batch_id"
-"  AND a.attempt OPERATOR(pg_catalog.=) f.attempt),"
-RETRY_CTES("", " FOR UPDATE SKIP LOCKED")
+"  WHERE a.batch_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT f.batch_id FROM failed f))"
+"  AND (a.batch_id, a.attempt) IN (SELECT f.batch_id, f.attempt FROM failed f))"
 " SELECT j.revision, j.name, j.owner, j.frontier, r.*"
 " FROM batchintory.job j LEFT JOIN retry r ON true"
 " WHERE j.job_id OPERATOR(pg_catalog.=) $1";
@@ -325,7 +335,7 @@ next_retry(Acquisition *acq)
 	 * this call is not handed out twice by it
 	 */
 	if (bi_exec("WITH" RETRY_CTES(" AND c.first_id OPERATOR(pg_catalog.>) $3",
-								  " FOR UPDATE SKIP LOCKED")
+								  RETRY_LOCK)
 				" SELECT NULL, NULL, NULL, NULL, r.* FROM retry r",
 				3, argtypes, args, NULL, SPI_OK_SELECT) == 0)
 		return false;

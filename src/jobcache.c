@@ -451,7 +451,8 @@ static SPIPlanPtr
 reader_plan(const char *sql, int nargs)
 {
 	Oid			argtypes[2] = {INT8OID, INT8OID};
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_FAST_PLAN);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+							  CURSOR_OPT_FAST_PLAN | CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",

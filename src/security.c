@@ -27,11 +27,10 @@ static Oid	inventory_relid = InvalidOid;
 static Oid	inventory_owner = InvalidOid;
 
 static void
-pin_search_path(void)
+set_guc(const char *name, const char *value)
 {
-	(void) set_config_option("search_path", BI_SAFE_SEARCH_PATH,
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 }
 
 static void
@@ -94,7 +93,16 @@ bi_call_begin(BiCall *call)
 	call->caller_search_path = pstrdup(namespace_search_path);
 	GetUserIdAndSecContext(&call->saved_userid, &call->saved_sec_context);
 	call->guc_nest_level = NewGUCNestLevel();
-	pin_search_path();
+	set_guc("search_path", BI_SAFE_SEARCH_PATH);
+
+	/*
+	 * Every statement on the inventory is a lookup by an index; plans are
+	 * generic and kept, and made while a job's batches were few they could
+	 * be sequential scans for good (a generic plan cannot tell how the
+	 * tables grew): the inventory is only ever read through its indexes.
+	 * (The job's table, too, is read in key order through its key's index.)
+	 */
+	set_guc("enable_seqscan", "off");
 	SetUserIdAndSecContext(owner,
 						   call->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }

@@ -47,7 +47,10 @@ static HTAB *plan_cache = NULL;
  *		Return the kept plan for sql, preparing and keeping it on first use.
  *
  * The caller must be connected to SPI.  Kept plans are revalidated by the
- * plan cache when the objects they use change.
+ * plan cache when the objects they use change.  They are generic plans
+ * from the start: every statement is an index lookup by its parameters,
+ * and a statement with a few CTEs costs more to plan again on each call
+ * (which the plan cache does when a custom plan looks cheaper) than to run.
  */
 SPIPlanPtr
 bi_plan(const char *sql, int nargs, Oid *argtypes)
@@ -75,7 +78,8 @@ bi_plan(const char *sql, int nargs, Oid *argtypes)
 		if (strcmp(link->sql, sql) == 0)
 			return link->plan;
 
-	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_FAST_PLAN);
+	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+							  CURSOR_OPT_FAST_PLAN | CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
