@@ -147,6 +147,7 @@ extern Oid	bi_inventory_owner(void);
 extern Oid	bi_inventory_relid(void);
 
 /* spi_util.c */
+extern SPIPlanPtr bi_prepare_kept(const char *sql, int nargs, Oid *argtypes);
 extern SPIPlanPtr bi_plan(const char *sql, int nargs, Oid *argtypes);
 extern uint64 bi_exec(const char *sql, int nargs, Oid *argtypes,
 					  Datum *values, const char *nulls, int expected);

@@ -451,15 +451,8 @@ static SPIPlanPtr
 reader_plan(const char *sql, int nargs)
 {
 	Oid			argtypes[2] = {INT8OID, INT8OID};
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
-							  CURSOR_OPT_FAST_PLAN | CURSOR_OPT_GENERIC_PLAN);
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-			 sql, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
+	return bi_prepare_kept(sql, nargs, argtypes);
 }
 
 /*

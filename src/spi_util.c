@@ -43,14 +43,34 @@ typedef struct PlanChain
 static HTAB *plan_cache = NULL;
 
 /*
- * bi_plan
- *		Return the kept plan for sql, preparing and keeping it on first use.
+ * bi_prepare_kept
+ *		Prepare sql and keep its plan for the life of the backend.
  *
  * The caller must be connected to SPI.  Kept plans are revalidated by the
  * plan cache when the objects they use change.  They are generic plans
  * from the start: every statement is an index lookup by its parameters,
  * and a statement with a few CTEs costs more to plan again on each call
  * (which the plan cache does when a custom plan looks cheaper) than to run.
+ */
+SPIPlanPtr
+bi_prepare_kept(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  CURSOR_OPT_FAST_PLAN |
+										  CURSOR_OPT_GENERIC_PLAN);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/*
+ * bi_plan
+ *		Return the kept plan for sql, preparing it on first use and finding
+ *		it again by its text afterwards (the extension's own statements).
  */
 SPIPlanPtr
 bi_plan(const char *sql, int nargs, Oid *argtypes)
@@ -78,13 +98,7 @@ bi_plan(const char *sql, int nargs, Oid *argtypes)
 		if (strcmp(link->sql, sql) == 0)
 			return link->plan;
 
-	plan = SPI_prepare_cursor(sql, nargs, argtypes,
-							  CURSOR_OPT_FAST_PLAN | CURSOR_OPT_GENERIC_PLAN);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-			 sql, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
+	plan = bi_prepare_kept(sql, nargs, argtypes);
 
 	link = MemoryContextAlloc(TopMemoryContext, sizeof(PlanChain));
 	link->sql = MemoryContextStrdup(TopMemoryContext, sql);
@@ -97,7 +111,8 @@ bi_plan(const char *sql, int nargs, Oid *argtypes)
 /*
  * bi_exec_plan
  *		Execute a prepared plan with parameters; return the number of rows
- *		processed, in SPI_tuptable (the memory context is left as it was).  expected is the SPI result code the statement must give
+ *		processed, in SPI_tuptable (the memory context is left as it was).
+ *		expected is the SPI result code the statement must give
  *		(SPI_OK_SELECT, SPI_OK_UPDATE, ...).
  */
 uint64
