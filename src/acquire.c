@@ -62,7 +62,7 @@ enum
 	" FROM batchintory.batch " b \
 	" WHERE " b ".batch_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT e.batch_id" \
 	"  FROM expired e WHERE " retryable "))" \
-	" AND " b ".status OPERATOR(pg_catalog.=) 'processing'" \
+	" AND" BI_IS_PROCESSING(b) \
 	" AND " b ".lease_until OPERATOR(pg_catalog.<) $2"
 #define RETRY_COLUMNS \
 	"SELECT c.batch_id, c.first_id, c.last_id, c.attempt, c.status," \

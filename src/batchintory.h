@@ -33,6 +33,16 @@
 #define BI_MAX_RETRY_DELAY_USECS USECS_PER_DAY
 
 /*
+ * SQL condition: batch b (an alias) is in processing -- for statements that
+ * find their batches by key.  A function call, not the = operator: the
+ * planner cannot prove batch_job_leased's predicate from it, so a generic
+ * plan made under an empty inventory's statistics (where a whole scan of
+ * that partial index costs what a lookup costs) cannot walk every batch in
+ * flight instead of looking the batch up.
+ */
+#define BI_IS_PROCESSING(b) " pg_catalog.texteq(" b ".status, 'processing')"
+
+/*
  * One call of an SQL function of the extension (security.c): who called,
  * and what to restore when the call ends.  Between bi_call_begin and
  * bi_call_end the search_path is "pg_catalog, pg_temp" and the current user
@@ -147,7 +157,8 @@ extern Oid	bi_inventory_owner(void);
 extern Oid	bi_inventory_relid(void);
 
 /* spi_util.c */
-extern SPIPlanPtr bi_prepare_kept(const char *sql, int nargs, Oid *argtypes);
+extern SPIPlanPtr bi_prepare_kept(const char *sql, int nargs, Oid *argtypes,
+								  int cursor_options);
 extern SPIPlanPtr bi_plan(const char *sql, int nargs, Oid *argtypes);
 extern uint64 bi_exec(const char *sql, int nargs, Oid *argtypes,
 					  Datum *values, const char *nulls, int expected);

@@ -446,13 +446,16 @@ job_filter_node(BiJob *job)
 	return bi_filter_analyze(job->source, job->filter);
 }
 
-/* Prepare and keep one query over the job's table, with nargs bigint parameters */
+/*
+ * Prepare and keep one query over the job's table, with nargs bigint
+ * parameters, read through a cursor a chunk at a time
+ */
 static SPIPlanPtr
 reader_plan(const char *sql, int nargs)
 {
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 
-	return bi_prepare_kept(sql, nargs, argtypes);
+	return bi_prepare_kept(sql, nargs, argtypes, CURSOR_OPT_FAST_PLAN);
 }
 
 /*

@@ -18,22 +18,25 @@ PG_FUNCTION_INFO_V1(batchintory_requeue);
 PG_FUNCTION_INFO_V1(batchintory_rewind);
 
 /*
- * The batch $1, its job, and whether role $3 may use the job: the first
- * part of release and heartbeat, which then change the batch only if it is
- * allowed and the attempt $2 is current and processing (checked again on
- * the latest version of the row, which the UPDATE locks).
+ * The job of batch $1 and whether role $3 may use it: the first part of
+ * release and heartbeat, which then change the batch only if it is allowed
+ * and the attempt $2 is current and processing (checked again on the latest
+ * version of the row, which the UPDATE locks).  Each table is reached by
+ * its key from a parameter, never through a join clause: a generic plan
+ * made while the inventory's statistics were those of an empty table could
+ * otherwise walk a whole index to match the rows up.
  */
 #define CURRENT_BATCH \
-	"WITH cur AS (SELECT b.batch_id, j.name," \
+	"WITH cur AS (SELECT j.name," \
 	"  pg_catalog.pg_has_role($3, j.owner::pg_catalog.oid, 'USAGE') AS allowed," \
 	"  j.lease, j.retry_backoff, j.owner, j.max_attempts" \
-	"  FROM batchintory.batch b" \
-	"  JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id" \
-	"  WHERE b.batch_id OPERATOR(pg_catalog.=) $1)"
+	"  FROM batchintory.job j" \
+	"  WHERE j.job_id OPERATOR(pg_catalog.=) (SELECT b.job_id FROM batchintory.batch b" \
+	"   WHERE b.batch_id OPERATOR(pg_catalog.=) $1))"
 
 #define IS_CURRENT_ATTEMPT \
 	" x.batch_id OPERATOR(pg_catalog.=) $1 AND c.allowed" \
-	" AND x.status OPERATOR(pg_catalog.=) 'processing'" \
+	" AND" BI_IS_PROCESSING("x") \
 	" AND x.attempt OPERATOR(pg_catalog.=) $2"
 
 /*
@@ -53,7 +56,7 @@ CURRENT_BATCH ","
 "  RETURNING x.batch_id, x.job_id, x.asset_count, x.weight),"
 " ua AS (UPDATE batchintory.attempt a SET status = $4, message = $5, result = $6,"
 "  released_at = pg_catalog.clock_timestamp()"
-"  FROM ub WHERE a.batch_id OPERATOR(pg_catalog.=) ub.batch_id"
+"  FROM ub WHERE a.batch_id OPERATOR(pg_catalog.=) $1"
 "  AND a.attempt OPERATOR(pg_catalog.=) $2),"
 " p AS (INSERT INTO batchintory.progress (job_id, batches, assets, weight, last_success)"
 "  SELECT ub.job_id, 1, ub.asset_count, COALESCE(ub.weight, 0), pg_catalog.clock_timestamp()"
@@ -70,7 +73,7 @@ CURRENT_BATCH ","
 "  FROM cur c WHERE" IS_CURRENT_ATTEMPT
 "  RETURNING x.batch_id, x.lease_until),"
 " ua AS (UPDATE batchintory.attempt a SET lease_until = ub.lease_until"
-"  FROM ub WHERE a.batch_id OPERATOR(pg_catalog.=) ub.batch_id"
+"  FROM ub WHERE a.batch_id OPERATOR(pg_catalog.=) $1"
 "  AND a.attempt OPERATOR(pg_catalog.=) $2)"
 " SELECT c.name, c.allowed, (SELECT pg_catalog.count(*) FROM ub),"
 "  (SELECT ub.lease_until FROM ub), c.owner"

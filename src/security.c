@@ -97,12 +97,21 @@ bi_call_begin(BiCall *call)
 
 	/*
 	 * Every statement on the inventory is a lookup by an index; plans are
-	 * generic and kept, and made while a job's batches were few they could
-	 * be sequential scans for good (a generic plan cannot tell how the
-	 * tables grew): the inventory is only ever read through its indexes.
-	 * (The job's table, too, is read in key order through its key's index.)
+	 * generic and kept, and made while a job's batches were few (or under
+	 * the statistics of an empty inventory) they could be sequential scans,
+	 * or merge or hash joins over whole indexes, for good (a generic plan
+	 * cannot tell how the tables grew): the inventory is only ever read
+	 * through plain index scans (which, unlike bitmap scans, mark the dead
+	 * rows of batchintory.progress they meet), rows matched up by nested
+	 * loops of lookups.  The job's table, too, is read in key order through
+	 * its key's index.  A generic plan's cost over a large table says
+	 * nothing of the rows a call reads: no JIT compilation on every call.
 	 */
 	set_guc("enable_seqscan", "off");
+	set_guc("enable_bitmapscan", "off");
+	set_guc("enable_mergejoin", "off");
+	set_guc("enable_hashjoin", "off");
+	set_guc("jit", "off");
 	SetUserIdAndSecContext(owner,
 						   call->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }

@@ -44,7 +44,9 @@ static HTAB *plan_cache = NULL;
 
 /*
  * bi_prepare_kept
- *		Prepare sql and keep its plan for the life of the backend.
+ *		Prepare sql and keep its plan for the life of the backend;
+ *		cursor_options may add CURSOR_OPT_FAST_PLAN for a statement read
+ *		through a cursor a few rows at a time.
  *
  * The caller must be connected to SPI.  Kept plans are revalidated by the
  * plan cache when the objects they use change.  They are generic plans
@@ -53,10 +55,10 @@ static HTAB *plan_cache = NULL;
  * (which the plan cache does when a custom plan looks cheaper) than to run.
  */
 SPIPlanPtr
-bi_prepare_kept(const char *sql, int nargs, Oid *argtypes)
+bi_prepare_kept(const char *sql, int nargs, Oid *argtypes, int cursor_options)
 {
 	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
-										  CURSOR_OPT_FAST_PLAN |
+										  cursor_options |
 										  CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
@@ -70,7 +72,10 @@ bi_prepare_kept(const char *sql, int nargs, Oid *argtypes)
 /*
  * bi_plan
  *		Return the kept plan for sql, preparing it on first use and finding
- *		it again by its text afterwards (the extension's own statements).
+ *		it again by its text afterwards (the extension's own statements,
+ *		run to completion: planned for all their rows, so that a lookup
+ *		with an ORDER BY sorts its few rows rather than walking a whole
+ *		index that happens to be in that order).
  */
 SPIPlanPtr
 bi_plan(const char *sql, int nargs, Oid *argtypes)
@@ -98,7 +103,7 @@ bi_plan(const char *sql, int nargs, Oid *argtypes)
 		if (strcmp(link->sql, sql) == 0)
 			return link->plan;
 
-	plan = bi_prepare_kept(sql, nargs, argtypes);
+	plan = bi_prepare_kept(sql, nargs, argtypes, 0);
 
 	link = MemoryContextAlloc(TopMemoryContext, sizeof(PlanChain));
 	link->sql = MemoryContextStrdup(TopMemoryContext, sql);

@@ -1,0 +1,96 @@
+# The extension's kept plans stay lookups by key when they were made under
+# the statistics of an empty inventory (ANALYZE right after CREATE
+# EXTENSION, autovacuum off): a whole scan of an index then costs what a
+# lookup costs.  One session makes its plans on the empty inventory, grows
+# it to thousands of batches (some in flight, some abandoned, some failed),
+# and shows its plans with auto_explain: no sequential, bitmap, merge or
+# hash scan of the inventory, no rows read to be thrown away, no JIT.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('plans');
+$node->init;
+$node->append_conf('postgresql.conf', "autovacuum = off\n");
+$node->start;
+
+my ($out, $err) = ('', '');
+$node->psql('postgres', q{
+	CREATE EXTENSION batchintory;
+	ANALYZE batchintory.job, batchintory.batch, batchintory.attempt, batchintory.progress;
+	CREATE TABLE files (id bigserial PRIMARY KEY, bytes bigint);
+	INSERT INTO files (bytes) SELECT 1 FROM generate_series(1, 100000);
+	SELECT batchintory_register('j', 'files', 'id', 'bytes', max_count => 10,
+		lease => '1 second', max_attempts => 2) IS NOT NULL AS registered;
+	-- the plans are made here, on an empty inventory
+	SELECT batchintory_release(batch, attempt, 'succeeded') FROM batchintory_acquire('j');
+	SELECT batchintory_heartbeat(batch, attempt) IS NOT NULL AS beat
+	FROM batchintory_acquire('j');
+	-- 2000 batches done, 20 failed for good, 60 left in flight to be abandoned
+	DO $$
+	DECLARE
+		r record;
+	BEGIN
+		FOR i IN 1 .. 2000 LOOP
+			SELECT * INTO r FROM batchintory_acquire('j');
+			PERFORM batchintory_release(r.batch, r.attempt, 'succeeded');
+		END LOOP;
+		-- no backoff: a failed batch is the next acquire's, and fails again
+		FOR i IN 1 .. 40 LOOP
+			SELECT * INTO r FROM batchintory_acquire('j');
+			PERFORM batchintory_release(r.batch, r.attempt, 'failed');
+		END LOOP;
+		PERFORM batchintory_acquire('j') FROM generate_series(1, 60);
+	END
+	$$;
+	SELECT pg_sleep(1.2);
+	LOAD 'auto_explain';
+	SET auto_explain.log_min_duration = 0;
+	SET auto_explain.log_nested_statements = on;
+	SET auto_explain.log_analyze = on;
+	SET auto_explain.log_timing = off;
+	SET auto_explain.log_level = notice;
+	SELECT batch, attempt FROM batchintory_acquire('j') \gset
+	SELECT batchintory_heartbeat(:batch, :attempt) IS NOT NULL AS beat;
+	SELECT batchintory_release(:batch, :attempt, 'succeeded');
+	SELECT batch, attempt FROM batchintory_acquire('j') \gset
+	SELECT batchintory_release(:batch, :attempt, 'failed');
+	SELECT count(*) FROM batchintory_lookup('j', 12345);
+	SELECT batchintory_details(:batch) IS NOT NULL AS details;
+},
+	stdout => \$out, stderr => \$err, on_error_die => 1);
+
+# the plans, for whoever reads a failure
+open(my $fh, '>', $node->basedir . '/plans.txt') or die $!;
+print $fh $err;
+close($fh);
+
+my @plans = grep { /batchintory\./ } split /NOTICE:  duration: /, $err;
+cmp_ok(scalar(@plans), '>=', 8, 'auto_explain showed the plans of the extension\'s statements');
+like($err, qr/Index Scan using batch_pkey on batch/, 'batches are found by key');
+like($err, qr/Index Scan using attempt_pkey on attempt a .*\n\s+Index Cond: \(\(batch_id = \$1\) AND \(attempt = \$2\)\)/,
+	'release finds its attempt by key');
+like($err, qr/Index Scan using batch_job_leased on batch/, 'expired leases are a range of batch_job_leased');
+
+my @whole = $err =~ /^.*(?:Seq Scan on (?:job|batch|attempt|progress)\b|Bitmap Heap Scan|Merge Join|Hash Join|Hash Semi Join).*$/mg;
+is(join("\n", @whole), '', 'no whole scan, bitmap scan, merge or hash join in a kept plan');
+
+# rows of an inventory table read and thrown away (a CTE's few rows may be)
+my ($node_line, @thrown) = ('');
+foreach my $line (split /\n/, $err)
+{
+	$node_line = $line if $line =~ /\(cost=/;
+	next unless $line =~ /Rows Removed by (?:Join )?Filter: (\d+)/;
+	my $removed = $1;
+	push @thrown, "$node_line: $removed"
+	  if $removed >= 5
+	  && $node_line =~ /(?:Scan|Join)\b/
+	  && $node_line !~ /CTE Scan/;
+}
+is(join("\n", @thrown), '', 'no statement reads rows of the inventory only to throw them away');
+unlike($err, qr/JIT:/, 'no JIT compilation of the extension\'s statements');
+
+$node->stop;
+done_testing();
