@@ -222,7 +222,10 @@ CROSS JOIN LATERAL (
 			AND b.status OPERATOR(pg_catalog.=) 'processing'),
 		(SELECT pg_catalog.min(b.first_id) FROM batchintory.batch b
 			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-			AND b.status OPERATOR(pg_catalog.=) 'failed')) AS oldest_open) o
+			AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NOT NULL),
+		(SELECT pg_catalog.min(b.first_id) FROM batchintory.batch b
+			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
+			AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NULL)) AS oldest_open) o
 CROSS JOIN LATERAL batchintory.job_estimate(j.job_id) e
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN j.upper_bound IS NOT NULL

@@ -92,5 +92,21 @@ foreach my $line (split /\n/, $err)
 is(join("\n", @thrown), '', 'no statement reads rows of the inventory only to throw them away');
 unlike($err, qr/JIT:/, 'no JIT compilation of the extension\'s statements');
 
+# every part of the jobs view is an index lookup by job: with sequential
+# scans priced out, none is left in its plan
+my $view_plan = $node->safe_psql('postgres', q{
+	SET enable_seqscan = off;
+	EXPLAIN (COSTS OFF) SELECT * FROM batchintory.jobs;
+});
+my ($scan, @filtered) = ('');
+foreach my $line (split /\n/, $view_plan)
+{
+	$scan = $line if $line =~ /(?:->|^)\s*\S/ && $line !~ /^\s*(?:Index Cond|Filter|Sort Key|Group Key|Join Filter|Recheck Cond|InitPlan|SubPlan)/;
+	push @filtered, $scan if $line =~ /^\s*Filter:/ && $scan =~ /Scan.* on (?:batch|progress)\b/;
+}
+unlike($view_plan, qr/Seq Scan on (?:batch|progress)\b/,
+	'the jobs view has an index for each of its counts and minima');
+is(join("\n", @filtered), '', 'each of them reads only the batches it counts (no filter on a scan of the inventory)');
+
 $node->stop;
 done_testing();
