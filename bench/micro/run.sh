@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# bench/run.sh: how acquire + release scale with the table size N and the
+# bench/micro/run.sh: how acquire + release scale with the table size N and the
 # batch size, against hand-written baselines measured in the same run, and
 # the plan acquire uses on the big table.  Results are ratios within one
 # run on one machine; absolute numbers only mean something next to them.
 #
-# Usage: bench/run.sh [--here] [--seconds S] [--rounds R] [--small N]
+# Usage: bench/micro/run.sh [--here] [--seconds S] [--rounds R] [--small N]
 #                     [--big N] [--commit-cycles C]
 #   default:     a throwaway cluster made with pg_virtualenv (Debian's
 #                postgresql-common), destroyed at the end
@@ -39,14 +39,14 @@ while [ $# -gt 0 ]; do
 	--commit-cycles) commit_cycles=${2:?}; shift ;;
 	--big) big=${2:?}; shift ;;
 	-h | --help) usage ;;
-	*) echo "bench/run.sh: unrecognized argument \"$1\"" >&2; usage ;;
+	*) echo "bench/micro/run.sh: unrecognized argument \"$1\"" >&2; usage ;;
 	esac
 	shift
 done
 for n in "$seconds" "$rounds" "$small" "$big" "$commit_cycles"; do
-	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: \"$n\" is not a positive integer" >&2; exit 2; }
+	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench/micro/run.sh: \"$n\" is not a positive integer" >&2; exit 2; }
 done
-[ "$commit_cycles" -ge 8 ] || { echo "bench/run.sh: --commit-cycles must be at least 8" >&2; exit 2; }
+[ "$commit_cycles" -ge 8 ] || { echo "bench/micro/run.sh: --commit-cycles must be at least 8" >&2; exit 2; }
 
 bench=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${PG_CONFIG:-}" ]; then
@@ -67,7 +67,7 @@ psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -At)
 maintenance_db=${PGDATABASE:-postgres}
 
 if [ -n "$("${psql[@]}" -d "$maintenance_db" -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
-	echo "bench/run.sh: database \"$db\" exists; drop it or set BENCH_DB" >&2
+	echo "bench/micro/run.sh: database \"$db\" exists; drop it or set BENCH_DB" >&2
 	exit 1
 fi
 "${psql[@]}" -d "$maintenance_db" -c "CREATE DATABASE \"$db\""
