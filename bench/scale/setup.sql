@@ -1,4 +1,4 @@
--- bench/scale.sql: helpers of the scale benchmark (bench/run.sh), created
+-- bench/scale/setup.sql: helpers of the scale benchmark (bench/run.sh), created
 -- once in its database by a superuser.  They write the inventory directly,
 -- as the extension's own statements do, keeping its invariants: the live
 -- ranges of a job follow each other without gap up to its frontier, every
@@ -34,9 +34,8 @@ BEGIN
 END $$;
 
 -- bench_grow(job, batches, size): append batches of size keys after the
--- job's frontier until it has `batches` live batches.  Every 1000th batch
--- failed three times (no attempt left: acquire does not retry it, the jobs
--- view counts it as failed); the others succeeded at their first attempt.
+-- job's frontier until it has `batches` live batches, each succeeded at its
+-- first attempt, one attempt row each.  Returns the number of batches added.
 CREATE FUNCTION bench_grow(p_job text, p_batches bigint, p_size bigint) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -57,8 +56,7 @@ BEGIN
 		WHERE f.id > start AND f.id <= start + (p_batches - have) * p_size
 		GROUP BY 1)
 	SELECT i, start + i * p_size + 1 AS first_id, start + (i + 1) * p_size AS last_id, n, w,
-		(have + i + 1) % 1000 = 0 AS failed,
-		clock_timestamp() - interval '1 day' + i * interval '1 ms' AS t
+		clock_timestamp() - interval '1 day' + i * interval '10 us' AS t
 	FROM r;
 	IF (SELECT count(*) FROM grown) <> p_batches - have THEN
 		RAISE EXCEPTION 'files holds too few keys for % batches of % after key %', p_batches - have, p_size, start;
@@ -66,28 +64,70 @@ BEGIN
 	WITH b AS (
 		INSERT INTO batchintory.batch (job_id, first_id, last_id, asset_count, weight,
 			ended_by, status, attempt, created_at)
-		SELECT j.job_id, g.first_id, g.last_id, g.n, g.w, 'max_count',
-			CASE WHEN g.failed THEN 'failed' ELSE 'succeeded' END,
-			CASE WHEN g.failed THEN 3 ELSE 1 END, g.t
+		SELECT j.job_id, g.first_id, g.last_id, g.n, g.w, 'max_count', 'succeeded', 1, g.t
 		FROM grown g ORDER BY g.i
-		RETURNING batch_id, attempt, asset_count, weight, status, created_at)
+		RETURNING batch_id, asset_count, weight, created_at)
 	INSERT INTO batchintory.attempt (batch_id, attempt, status, asset_count, weight,
-		acquired_at, lease_until, released_at, worker, acquired_by, message, config)
-	SELECT b.batch_id, a, b.status, b.asset_count, b.weight, b.created_at,
-		b.created_at + j.lease, b.created_at + interval '1 s', 'bench', current_user,
-		CASE WHEN b.status = 'failed' THEN 'bench: failed' END, j.config
-	FROM b, generate_series(1, b.attempt) a;
+		acquired_at, lease_until, released_at, worker, acquired_by, config)
+	SELECT b.batch_id, 1, 'succeeded', b.asset_count, b.weight, b.created_at,
+		b.created_at + j.lease, b.created_at + interval '1 s', 'bench', current_user, j.config
+	FROM b;
 	UPDATE batchintory.job SET
 		frontier = start + (p_batches - have) * p_size,
 		cut_batches = cut_batches + (SELECT count(*) FROM grown),
 		cut_assets = cut_assets + (SELECT sum(n) FROM grown),
 		cut_weight = cut_weight + (SELECT sum(w) FROM grown),
-		done_batches = done_batches + (SELECT count(*) FROM grown WHERE NOT failed),
-		done_assets = done_assets + (SELECT coalesce(sum(n), 0) FROM grown WHERE NOT failed),
-		done_weight = done_weight + (SELECT coalesce(sum(w), 0) FROM grown WHERE NOT failed),
-		last_success = GREATEST(last_success, (SELECT max(t) + interval '1 s' FROM grown WHERE NOT failed))
+		done_batches = done_batches + (SELECT count(*) FROM grown),
+		done_assets = done_assets + (SELECT sum(n) FROM grown),
+		done_weight = done_weight + (SELECT sum(w) FROM grown),
+		last_success = GREATEST(last_success, (SELECT max(t) + interval '1 s' FROM grown))
 	WHERE job_id = j.job_id;
 	RETURN p_batches - have;
+END $$;
+
+-- bench_fail(job, failed): turn succeeded batches of the job, spread
+-- evenly over its ranges, into batches that failed at every attempt
+-- (attempts 1..max_attempts, none left: acquire no longer retries them, the
+-- jobs view counts them as failed) until it has `failed` such batches.
+-- Returns the number of batches changed.
+CREATE FUNCTION bench_fail(p_job text, p_failed bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	j batchintory.job;
+	have bigint;
+	changed bigint;
+BEGIN
+	SELECT * INTO STRICT j FROM batchintory.job WHERE name = p_job FOR UPDATE;
+	SELECT count(*) INTO have FROM batchintory.batch
+		WHERE job_id = j.job_id AND status = 'failed';
+	IF have >= p_failed THEN
+		RETURN 0;
+	END IF;
+	CREATE TEMP TABLE failing ON COMMIT DROP AS
+	SELECT batch_id, asset_count, weight FROM (
+		SELECT b.batch_id, b.asset_count, b.weight,
+			row_number() OVER (ORDER BY b.first_id) AS r, count(*) OVER () AS n
+		FROM batchintory.batch b WHERE b.job_id = j.job_id AND b.status = 'succeeded') s
+	WHERE r % greatest(n / (p_failed - have), 1) = 0
+	LIMIT p_failed - have;
+	UPDATE batchintory.batch b SET status = 'failed', attempt = j.max_attempts
+		FROM failing f WHERE b.batch_id = f.batch_id;
+	UPDATE batchintory.attempt a SET status = 'failed', message = 'bench: failed'
+		FROM failing f WHERE a.batch_id = f.batch_id;
+	INSERT INTO batchintory.attempt (batch_id, attempt, status, asset_count, weight,
+		acquired_at, lease_until, released_at, worker, acquired_by, message, config)
+	SELECT a.batch_id, n, 'failed', a.asset_count, a.weight, a.acquired_at + n * interval '1 min',
+		a.lease_until + n * interval '1 min', a.released_at + n * interval '1 min', a.worker,
+		a.acquired_by, a.message, a.config
+	FROM batchintory.attempt a JOIN failing f USING (batch_id), generate_series(2, j.max_attempts) n
+	WHERE a.attempt = 1;
+	SELECT count(*) INTO changed FROM failing;
+	UPDATE batchintory.job SET
+		done_batches = done_batches - changed,
+		done_assets = done_assets - (SELECT sum(asset_count) FROM failing),
+		done_weight = done_weight - (SELECT sum(weight) FROM failing)
+	WHERE job_id = j.job_id;
+	RETURN changed;
 END $$;
 
 -- bench_check(job): the invariants bench_grow and bench_reset keep, one
