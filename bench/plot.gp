@@ -3,7 +3,7 @@
 #   points.dat: idx label, cycles/s (cycle bookmark floor at 1 client, then
 #               at `clients`), latency ms (lookup backlog jobs status
 #               cli_jobs cli_status batches_newest backlog_exact cut_peek
-#               cut_sql); "-" = not measured
+#               cut_sql attempts_newest cli_lookup cli_jobs_nojit); "-" = not measured
 #   fanout.dat: n, batches/s with fsync off, on
 #   failed.dat: failed batches, cycles/s, jobs view ms
 #   memory.dat: kind n, peak RssAnon kB, memory contexts kB
@@ -13,7 +13,7 @@ set output png
 set datafile missing "-"
 set multiplot layout 2,3 title title font ",12"
 set grid ytics lc rgb "#dddddd"
-set key top left font ",9" samplen 2
+set key outside bottom center horizontal maxrows 4 font ",8" samplen 2
 
 set xtics rotate by -30 font ",8"
 stats dir.'/points.dat' using 1 nooutput
@@ -23,7 +23,7 @@ set xrange [-0.5:npoints - 0.5]
 # 1. observability
 set title "Observability latency (ms, log scale; goal < 10 ms)"
 set logscale y
-set yrange [0.01:10000]
+set yrange [0.01:100000]
 set format y "%g"
 plot dir.'/points.dat' using 1:11:xtic(2) with linespoints pt 7 title "jobs view", \
 	'' using 1:10 with linespoints pt 5 title "backlog estimate", \
@@ -32,6 +32,8 @@ plot dir.'/points.dat' using 1:11:xtic(2) with linespoints pt 7 title "jobs view
 	'' using 1:14 with linespoints pt 6 title "CLI status (incl. connect)", \
 	'' using 1:9 with linespoints pt 13 title "lookup", \
 	'' using 1:15 with linespoints pt 11 title "batches view, 20 newest", \
+	'' using 1:19 with linespoints pt 10 title "attempts view, 20 latest", \
+	'' using 1:20 with linespoints pt 12 dt 3 title "CLI lookup (the CLI's floor)", \
 	'' using 1:16 with linespoints pt 3 dt 2 title "exact backlog: O(backlog)", \
 	dir.'/old.dat' using 1:2 with points pt 7 ps 2 lc rgb "red" title "0.1.0 jobs view", \
 	'' using 1:3 with points pt 5 ps 2 lc rgb "dark-red" title "0.1.0 backlog estimate", \

@@ -184,7 +184,7 @@ pgb() {
 		cat "$log" >&2
 		exit 1
 	fi
-	tps=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$log")
+	tps=$(sed -n 's/^tps = \([0-9.]*\) (\(without\|including\).*/\1/p' "$log")
 	lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$log")
 }
 
@@ -229,7 +229,8 @@ cycles() {
 		reset
 		# shellcheck disable=SC2046
 		pgb "$out/$prefix$name.c$n.${point/:/_}.$round.log" -f "$scale/$script" \
-			-D "$variable" -c "$n" $(runlen "$capacity" "$n" "$rate")
+			-D "$variable" -c "$n" $(runlen "$capacity" "$n" "$rate") \
+			$([[ $prefix == reconnect.* ]] && echo -C)
 		record "$point" "$prefix$name.c$n" "$round" "$tps"
 	done
 }
@@ -256,8 +257,8 @@ latency() {
 	record "$point" "$metric" "$round" "$lat"
 }
 
-# cli POINT METRIC ROUND ARGS...: wall time (ms) of the CLI, median of 5
-# invocations (each connects, queries, prints)
+# cli_time POINT METRIC ROUND ARGS...: wall time (ms) of the CLI, median of
+# 5 invocations (each connects, queries, prints: a new backend each time)
 cli_time() {
 	local point=$1 metric=$2 round=$3 i t0 t1 times=()
 	shift 3
@@ -280,9 +281,12 @@ observe() {
 	latency "$point" status "$round" status.sql 100 "job=$job"
 	latency "$point" batches_newest "$round" batches_newest.sql 100 "job=$job"
 	latency "$point" batches_open "$round" batches_open.sql 100 "job=$job"
+	latency "$point" attempts_newest "$round" attempts_newest.sql 3 "job=$job"
 	latency "$point" backlog_exact "$round" backlog_exact.sql 1 "job=$job"
 	cli_time "$point" cli_jobs "$round" jobs
 	cli_time "$point" cli_status "$round" status "$job"
+	cli_time "$point" cli_lookup "$round" lookup "$job" 1
+	PGOPTIONS="-c jit=off" cli_time "$point" cli_jobs_nojit "$round" jobs
 }
 
 # cut_weight START N: the weight of the N assets after key START, as
@@ -444,6 +448,12 @@ for point in "${points[@]}"; do
 	if [ "$point" = "$last_point" ]; then
 		[ $((N - covered)) -le 1000000 ] || memory_series 1000000
 		[ $((N - covered)) -gt 1000000 ] || memory_series $(((N - covered) / 10 * 9))
+		# a new connection (a new backend) per cycle, as a worker that
+		# connects per batch (the CLI) pays it; without JIT too
+		for round in $(seq "$rounds"); do
+			cycles "$point" reconnect. "$round" "$capacity" 2000 "cycle 1" "bookmark 1" "floor 1"
+			PGOPTIONS="-c jit=off" cycles "$point" reconnect.nojit. "$round" "$capacity" 2000 "cycle 1" "bookmark 1" "floor 1"
+		done
 		statement_breakdown cycle cycle.sql "job=$job" "$capacity"
 		statement_breakdown bookmark bookmark.sql "consumer=$job" "$capacity"
 		statement_breakdown floor floor.sql "job=$job" "$capacity"
@@ -528,20 +538,40 @@ c=$clients
 			"$(ratio "$(median "$p" durable.cycle.c$c)" "$(median "$p" durable.bookmark.c$c)")"
 	fi
 	echo "   goals (issue 9): c/bm >= 1.0 and c/fl >= 0.4 at 1 client, c/bm*$c >= 1.5 at $c clients"
+	p=$last_point
+	if [ "$(median "$p" reconnect.cycle.c1)" != - ]; then
+		echo "   a new connection per cycle (pgbench -C), 1 client, at $p:"
+		printf '%-20s %9s %9s %9s | %6s %6s\n' "" cycle bookmark floor c/bm c/fl
+		for v in reconnect reconnect.nojit; do
+			printf '%-20s %9s %9s %9s | %6s %6s\n' "$([ $v = reconnect ] && echo "jit=on (default)" || echo "jit=off")" \
+				"$(fmt "$(median "$p" $v.cycle.c1)")" "$(fmt "$(median "$p" $v.bookmark.c1)")" "$(fmt "$(median "$p" $v.floor.c1)")" \
+				"$(ratio "$(median "$p" $v.cycle.c1)" "$(median "$p" $v.bookmark.c1)")" \
+				"$(ratio "$(median "$p" $v.cycle.c1)" "$(median "$p" $v.floor.c1)")"
+		done
+	fi
 	echo
-	echo "== latency in ms (median of $rounds rounds; SQL: mean of one pgbench client; CLI: wall time of"
-	echo "   the command, connection included, median of 5)"
-	printf '%-20s %8s %8s %8s %8s %8s %8s %8s %8s %10s\n' "N:B" lookup backlog jobs status batches open cli_jobs cli_stat "exact"
+	echo "== latency in ms (median of $rounds rounds; SQL: mean of one pgbench client on one connection)"
+	printf '%-20s %8s %8s %8s %8s %8s %8s %8s %10s\n' "N:B" lookup backlog jobs status batches open attempts "exact"
 	for p in "${points[@]}"; do
-		printf '%-20s %8s %8s %8s %8s %8s %8s %8s %8s %10s\n' "$p" \
+		printf '%-20s %8s %8s %8s %8s %8s %8s %8s %10s\n' "$p" \
 			"$(fmt "$(median "$p" lookup)" 3)" "$(fmt "$(median "$p" backlog)" 3)" "$(fmt "$(median "$p" jobs)" 3)" \
 			"$(fmt "$(median "$p" status)" 3)" "$(fmt "$(median "$p" batches_newest)" 3)" \
-			"$(fmt "$(median "$p" batches_open)" 3)" "$(fmt "$(median "$p" cli_jobs)" 2)" \
-			"$(fmt "$(median "$p" cli_status)" 2)" "$(fmt "$(median "$p" backlog_exact)" 1)"
+			"$(fmt "$(median "$p" batches_open)" 3)" "$(fmt "$(median "$p" attempts_newest)" 1)" \
+			"$(fmt "$(median "$p" backlog_exact)" 1)"
 	done
 	echo "   backlog = batchintory_backlog(job, exact => false); exact = exact => true (O(backlog));"
-	echo "   jobs = SELECT * FROM batchintory.jobs; status = the same WHERE job = ...; batches = the batches"
-	echo "   view, 20 newest of the job; open = its failed and processing batches.  Goal: < 10 ms"
+	echo "   jobs = SELECT * FROM batchintory.jobs; status = the same WHERE job = ...; batches = the"
+	echo "   batches view, the job's 20 newest; open = its failed and processing batches; attempts ="
+	echo "   the attempts view, the job's 20 latest.  Goal: < 10 ms"
+	echo
+	echo "== the CLI: wall time in ms of one command (new process, new connection, new backend), median"
+	printf '%-20s %8s %8s %8s %12s\n' "N:B" jobs status lookup "jobs jit=off"
+	for p in "${points[@]}"; do
+		printf '%-20s %8s %8s %8s %12s\n' "$p" "$(fmt "$(median "$p" cli_jobs)" 1)" \
+			"$(fmt "$(median "$p" cli_status)" 1)" "$(fmt "$(median "$p" cli_lookup)" 1)" \
+			"$(fmt "$(median "$p" cli_jobs_nojit)" 1)"
+	done
+	echo "   lookup (JOB 1, O(log B)) is the floor of a command that connects and calls the extension"
 	echo
 	echo "== the weight-limited cut of $cut assets (max_weight; ms, median of $rounds rounds of 5 calls)"
 	printf '%-20s %10s %10s %8s\n' "N:B" "peek" "plain SQL" ratio
@@ -581,7 +611,8 @@ c=$clients
 		N=${p%:*} B=${p#*:}
 		label=$(awk -v n="$N" -v b="$B" 'BEGIN { printf "10^%d:10^%d", log(n) / log(10) + 0.5, log(b) / log(10) + 0.5 }')
 		echo "$i $label $(for m in cycle.c1 bookmark.c1 floor.c1 cycle.c$c bookmark.c$c floor.c$c \
-			lookup backlog jobs status cli_jobs cli_status batches_newest backlog_exact cut_peek cut_sql; do
+			lookup backlog jobs status cli_jobs cli_status batches_newest backlog_exact cut_peek cut_sql \
+			attempts_newest cli_lookup cli_jobs_nojit; do
 			median "$p" "$m"; done | tr '\n' ' ')"
 		i=$((i + 1))
 	done
