@@ -58,7 +58,7 @@ if [ "${1:-}" = --sample-rss ]; then
 fi
 
 usage() {
-	sed -n 's/^# \{0,1\}//; 2,41p' "$0" >&2
+	sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0" >&2
 	exit 2
 }
 
@@ -92,6 +92,7 @@ while [ $# -gt 0 ]; do
 	--no-durable) durable=0 ;;
 	--plot) plot=${2:?}; shift ;;
 	--keep) keep=1 ;;
+	--throwaway) ;;	# internal: the cluster is pg_virtualenv's
 	-h | --help) usage ;;
 	*) echo "bench/run.sh: unrecognized argument \"$1\"" >&2; usage ;;
 	esac
@@ -174,11 +175,22 @@ results=$out/results
 # record POINT METRIC ROUND VALUE
 record() { echo "$1 $2 $3 $4" >>"$results"; }
 
-# pgb LOG ARGS...: one pgbench run (-n -M prepared); sets tps and lat (ms)
-# for the caller; any error ends the benchmark
+# CPU time (clock ticks) of the server's backends that ended so far (the
+# postmaster's children, counted when it reaps them) and of this shell's
+# children (pgbench); empty if the server's data directory is not readable
+postmaster=$(head -1 "$(q "SELECT current_setting('data_directory')")/postmaster.pid" 2>/dev/null || true)
+[ -n "$postmaster" ] && [ -r "/proc/$postmaster/stat" ] || postmaster=""
+ticks=$(getconf CLK_TCK)
+children_cpu() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $14 + $15 }'; }
+
+# pgb LOG ARGS...: one pgbench run (-n -M prepared); sets tps, lat (ms),
+# and the CPU time per transaction in µs of the server's backends (cpu_srv)
+# and of pgbench (cpu_cli), "-" if unknown; any error ends the benchmark
 pgb() {
-	local log=$1
+	local log=$1 s0="" c0 s1 c1 xacts
 	shift
+	[ -z "$postmaster" ] || s0=$(children_cpu "$postmaster")
+	c0=$(children_cpu $$)
 	if ! "$bindir/pgbench" -n -M prepared "$@" >"$log" 2>&1 || grep -q 'aborted\|error' "$log"; then
 		echo "bench/run.sh: pgbench $*:" >&2
 		cat "$log" >&2
@@ -186,6 +198,15 @@ pgb() {
 	fi
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (\(without\|including\).*/\1/p' "$log")
 	lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$log")
+	xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$log")
+	c1=$(children_cpu $$)
+	cpu_cli=$(awk -v a="$c0" -v b="$c1" -v n="$xacts" -v t="$ticks" 'BEGIN { printf "%.1f", (b - a) * 1e6 / t / n }')
+	cpu_srv=-
+	if [ -n "$s0" ]; then
+		sleep 0.3	# the backends end after pgbench, the postmaster reaps them
+		s1=$(children_cpu "$postmaster")
+		cpu_srv=$(awk -v a="$s0" -v b="$s1" -v n="$xacts" -v t="$ticks" 'BEGIN { printf "%.1f", (b - a) * 1e6 / t / n }')
+	fi
 }
 
 job=scale
@@ -232,6 +253,7 @@ cycles() {
 			-D "$variable" -c "$n" $(runlen "$capacity" "$n" "$rate") \
 			$([[ $prefix == reconnect.* ]] && echo -C)
 		record "$point" "$prefix$name.c$n" "$round" "$tps"
+		record "$point" "$prefix$name.c$n.cpu" "$round" "$cpu_srv $cpu_cli"
 	done
 }
 
@@ -272,9 +294,11 @@ cli_time() {
 	record "$point" "$metric" "$round" "$(printf '%s\n' "${times[@]}" | sort -g | sed -n 3p)"
 }
 
-# observe POINT ROUND COVERED: the latency of every observation
+# observe POINT ROUND COVERED: the latency of every observation, on the
+# inventory as bench_mark left it
 observe() {
 	local point=$1 round=$2 covered=$3
+	reset
 	latency "$point" lookup "$round" lookup.sql 500 "job=$job" "covered=$covered"
 	latency "$point" backlog "$round" backlog.sql 100 "job=$job"
 	latency "$point" jobs "$round" jobs.sql 100
@@ -509,6 +533,9 @@ median() {
 	awk -v p="$1" -v m="$2" -v f="${3:-4}" '$1 == p && $2 == m { print $f }' "$results" | sort -g |
 		awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+# cpu POINT METRIC: "server+client" µs per transaction; cpu_sum: their sum
+cpu() { echo "$(fmt "$(median "$1" "$2.cpu" 4)" 0)+$(fmt "$(median "$1" "$2.cpu" 5)" 0)"; }
+cpu_sum() { awk -v a="$(median "$1" "$2.cpu" 4)" -v b="$(median "$1" "$2.cpu" 5)" 'BEGIN { if (a == "-" || b == "-") print "-"; else print a + b }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { if (v == "-") print "-"; else printf "%.*f", d, v }'; }
 
@@ -538,6 +565,21 @@ c=$clients
 			"$(ratio "$(median "$p" durable.cycle.c$c)" "$(median "$p" durable.bookmark.c$c)")"
 	fi
 	echo "   goals (issue 9): c/bm >= 1.0 and c/fl >= 0.4 at 1 client, c/bm*$c >= 1.5 at $c clients"
+	echo
+	echo "== CPU time per cycle in µs: server backends + pgbench (median of $rounds rounds); unlike"
+	echo "   the rates above, hardly disturbed by other load on the machine.  bm/c, fl/c: CPU of the"
+	echo "   baseline / CPU of the cycle -- the rate ratio c/bm, c/fl of a machine of its own"
+	printf '%-20s %13s %13s %13s %13s %13s | %6s %6s\n' "N:B" cycle bookmark floor "cycle*$c" "bookm*$c" bm/c fl/c
+	for p in "${points[@]}" "$last_point durable."; do
+		read -r p v <<<"$p"
+		[ "$(median "$p" "${v}cycle.c1.cpu")" = - ] && continue
+		printf '%-20s %13s %13s %13s %13s %13s | %6s %6s\n' "$p${v:+ fsync=on}" \
+			"$(cpu "$p" "${v}cycle.c1")" "$(cpu "$p" "${v}bookmark.c1")" "$(cpu "$p" "${v}floor.c1")" \
+			"$(cpu "$p" "${v}cycle.c$c")" "$(cpu "$p" "${v}bookmark.c$c")" \
+			"$(ratio "$(cpu_sum "$p" "${v}bookmark.c1")" "$(cpu_sum "$p" "${v}cycle.c1")")" \
+			"$(ratio "$(cpu_sum "$p" "${v}floor.c1")" "$(cpu_sum "$p" "${v}cycle.c1")")"
+	done
+	echo "   (each: server+client)"
 	p=$last_point
 	if [ "$(median "$p" reconnect.cycle.c1)" != - ]; then
 		echo "   a new connection per cycle (pgbench -C), 1 client, at $p:"
