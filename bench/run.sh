@@ -279,15 +279,16 @@ latency() {
 	record "$point" "$metric" "$round" "$lat"
 }
 
-# cli_time POINT METRIC ROUND ARGS...: wall time (ms) of the CLI, median of
-# 5 invocations (each connects, queries, prints: a new backend each time)
+# cli_time POINT METRIC ROUND ARGS...: wall time (ms) of the CLI (or of
+# $CLI), median of 5 invocations (each connects, queries, prints: a new
+# backend each time)
 cli_time() {
-	local point=$1 metric=$2 round=$3 i t0 t1 times=()
+	local point=$1 metric=$2 round=$3 i t0 t1 times=() command=${CLI:-$cli}
 	shift 3
-	[ -n "$cli" ] || return 0
+	[ -n "$command" ] || return 0
 	for i in 1 2 3 4 5; do
 		t0=$EPOCHREALTIME
-		"$cli" "$@" >/dev/null
+		"$command" "$@" >/dev/null
 		t1=$EPOCHREALTIME
 		times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) * 1000 }')")
 	done
@@ -310,6 +311,7 @@ observe() {
 	cli_time "$point" cli_jobs "$round" jobs
 	cli_time "$point" cli_status "$round" status "$job"
 	cli_time "$point" cli_lookup "$round" lookup "$job" 1
+	CLI="$bindir/psql" cli_time "$point" cli_floor "$round" -XAtc "SELECT 1"
 	PGOPTIONS="-c jit=off" cli_time "$point" cli_jobs_nojit "$round" jobs
 }
 
@@ -607,13 +609,14 @@ c=$clients
 	echo "   the attempts view, the job's 20 latest.  Goal: < 10 ms"
 	echo
 	echo "== the CLI: wall time in ms of one command (new process, new connection, new backend), median"
-	printf '%-20s %8s %8s %8s %12s\n' "N:B" jobs status lookup "jobs jit=off"
+	printf '%-20s %8s %8s %8s %12s %12s\n' "N:B" jobs status lookup "jobs jit=off" "psql SELECT 1"
 	for p in "${points[@]}"; do
-		printf '%-20s %8s %8s %8s %12s\n' "$p" "$(fmt "$(median "$p" cli_jobs)" 1)" \
+		printf '%-20s %8s %8s %8s %12s %12s\n' "$p" "$(fmt "$(median "$p" cli_jobs)" 1)" \
 			"$(fmt "$(median "$p" cli_status)" 1)" "$(fmt "$(median "$p" cli_lookup)" 1)" \
-			"$(fmt "$(median "$p" cli_jobs_nojit)" 1)"
+			"$(fmt "$(median "$p" cli_jobs_nojit)" 1)" "$(fmt "$(median "$p" cli_floor)" 1)"
 	done
-	echo "   lookup (JOB 1, O(log B)) is the floor of a command that connects and calls the extension"
+	echo "   lookup (JOB 1, O(log B)): a command that connects and calls the extension; psql -c 'SELECT 1':"
+	echo "   a client that connects and asks nothing (the machine's floor)"
 	echo
 	echo "== the weight-limited cut of $cut assets (max_weight; ms, median of $rounds rounds of 5 calls)"
 	printf '%-20s %10s %10s %8s\n' "N:B" "peek" "plain SQL" ratio
@@ -654,8 +657,9 @@ c=$clients
 		label=$(awk -v n="$N" -v b="$B" 'BEGIN { printf "10^%d:10^%d", log(n) / log(10) + 0.5, log(b) / log(10) + 0.5 }')
 		echo "$i $label $(for m in cycle.c1 bookmark.c1 floor.c1 cycle.c$c bookmark.c$c floor.c$c \
 			lookup backlog jobs status cli_jobs cli_status batches_newest backlog_exact cut_peek cut_sql \
-			attempts_newest cli_lookup cli_jobs_nojit; do
-			median "$p" "$m"; done | tr '\n' ' ')"
+			attempts_newest cli_lookup cli_jobs_nojit cli_floor; do
+			median "$p" "$m"; done | tr '\n' ' ') $(for m in cycle.c1 bookmark.c1 floor.c1 cycle.c$c bookmark.c$c; do
+			cpu_sum "$p" "$m"; done | tr '\n' ' ')"
 		i=$((i + 1))
 	done
 } >"$out/points.dat"
@@ -664,6 +668,15 @@ awk '$2 == "10^7:10^6" { print $1, 2800, 2300; found = 1 } END { if (!found) pri
 	"$out/points.dat" >"$out/old.dat"
 for n in $fanout_list; do echo "$n $(median - "fanout.$n") $(median - "durable.fanout.$n")"; done >"$out/fanout.dat"
 for f in 0 $failed_list; do echo "$f $(median "$f" failed.cycle.c1) $(median "$f" failed.jobs)"; done >"$out/failed.dat"
+# cycles/s of the cycle and the baselines: fsync off and on, 1 and C
+# clients; a new connection per cycle with and without JIT
+{
+	p=$last_point
+	for v in cycle bookmark floor; do
+		echo "$v $(median "$p" "$v.c1") $(median "$p" "durable.$v.c1") $(median "$p" "$v.c$c")" \
+			"$(median "$p" "durable.$v.c$c") $(median "$p" "reconnect.$v.c1") $(median "$p" "reconnect.nojit.$v.c1")"
+	done
+} >"$out/cycles.dat"
 awk '$2 ~ /^memory\.(count|weight|sql)_/ { split($2, a, "_"); print a[1], a[2], $4, $5 }' "$results" |
 	sed 's/^memory\.//' >"$out/memory.dat"
 if command -v gnuplot >/dev/null; then
