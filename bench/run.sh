@@ -158,6 +158,19 @@ q() { "${psql[@]}" -c "$@"; }
 
 "${psql[@]}" -f "$scale/setup.sql" >"$out/setup.log" 2>&1 || { cat "$out/setup.log"; exit 1; }
 version=$(q "SELECT extversion FROM pg_extension WHERE extname = 'batchintory'")
+# the build measured: the installed library (new backends load it from
+# disk) and install script; a reinstall during the run would mix builds
+library=$("$PG_CONFIG" --pkglibdir)/batchintory.so
+build() {
+	md5sum "$library" "$("$PG_CONFIG" --sharedir)/extension/batchintory--$version.sql" 2>/dev/null |
+		awk '{ printf "%s%s", sep, substr($1, 1, 12); sep = "/" }'
+}
+build_start=$(build)
+build_changed() {
+	[ "$(build)" = "$build_start" ] && return 1
+	echo "bench/run.sh: WARNING: batchintory was installed again during the run (build $build_start," \
+		"now $(build)): the figures mix two builds" >&2
+}
 statements=0
 if [ -n "$(q "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements'")" ] &&
 	[[ $(q "SHOW shared_preload_libraries") == *pg_stat_statements* ]]; then
@@ -167,7 +180,9 @@ settings() {
 	q "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings
 		WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'full_page_writes')"
 }
-echo "== batchintory $version, PostgreSQL $(q 'SHOW server_version'), $(nproc) cores; $(settings)"
+echo "== batchintory $version (build $build_start: md5 of the library/install script, installed" \
+	"$(date -u -r "$library" '+%Y-%m-%d %H:%M UTC')),"
+echo "   PostgreSQL $(q 'SHOW server_version'), $(nproc) cores; $(settings)"
 echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg); logs and raw figures: $out"
 
 results=$out/results
@@ -488,6 +503,7 @@ for point in "${points[@]}"; do
 		done
 	fi
 	echo "   done in $((SECONDS - start)) s; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+	build_changed || true
 done
 
 # ---- with fsync = on: what a real server pays per commit ----------------
@@ -544,6 +560,9 @@ fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { if (v == "-") print "-"; else prin
 summary=$out/summary
 c=$clients
 {
+	if build_changed 2>&1; then
+		echo "   (rerun the benchmark: these figures are not those of one build)"
+	fi
 	echo
 	echo "== cycles per second (median of $rounds rounds; one cycle = acquire + release, two autocommit"
 	echo "   statements; bookmark = one transaction; floor = INSERT + UPDATE, two transactions)"
