@@ -405,7 +405,7 @@ fanout() {
 	done
 }
 
-# statement_breakdown NAME SCRIPT VARIABLE: per statement (nested ones
+# statement_breakdown NAME SCRIPT VARIABLE CAPACITY: per statement (nested ones
 # too) of one client running SCRIPT: calls per transaction, mean time
 statement_breakdown() {
 	local name=$1 script=$2 variable=$3 capacity=$4 tps lat xacts
