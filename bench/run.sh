@@ -587,9 +587,9 @@ c=$clients
 	fi
 	echo "   goals (issue 9): c/bm >= 1.0 and c/fl >= 0.4 at 1 client, c/bm*$c >= 1.5 at $c clients"
 	echo
-	echo "== CPU time per cycle in µs: server backends + pgbench (median of $rounds rounds); unlike"
-	echo "   the rates above, hardly disturbed by other load on the machine.  bm/c, fl/c: CPU of the"
-	echo "   baseline / CPU of the cycle -- the rate ratio c/bm, c/fl of a machine of its own"
+	echo "== CPU time per cycle in µs: server backends + pgbench (median of $rounds rounds); moved by"
+	echo "   other load on the machine far less than the rates above.  bm/c, fl/c: CPU of the baseline"
+	echo "   / CPU of the cycle -- the rate ratio c/bm, c/fl of a machine of its own"
 	printf '%-20s %13s %13s %13s %13s %13s | %6s %6s\n' "N:B" cycle bookmark floor "cycle*$c" "bookm*$c" bm/c fl/c
 	for p in "${points[@]}" "$last_point durable."; do
 		read -r p v <<<"$p"
