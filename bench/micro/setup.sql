@@ -1,4 +1,4 @@
--- bench/setup.sql: the benchmark's tables and jobs (run by bench/run.sh in
+-- bench/micro/setup.sql: the benchmark's tables and jobs (run by bench/micro/run.sh in
 -- a database of its own).  psql variables: small, big (row counts).
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;

@@ -1,4 +1,4 @@
--- bench/explain.sql: the plans acquire really runs, logged by auto_explain
+-- bench/micro/explain.sql: the plans acquire really runs, logged by auto_explain
 -- (nested statements, to the client as NOTICEs).  The first six calls warm
 -- the backend's kept plans past the plan cache's five custom plans, so the
 -- seventh shows the plans the hot path keeps using; its release follows.

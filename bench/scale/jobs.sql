@@ -1,0 +1,2 @@
+-- The jobs view, every job (what a dashboard polls).
+SELECT * FROM batchintory.jobs;
