@@ -76,16 +76,21 @@ SELECT batchintory_release(3, 1, 'failed', 'bad schema');
 SELECT job, batch, attempt, status, worker, message, config
 FROM batchintory_lookup_all('files', 6);
 
--- Lookup goes through the GiST index batch_range (int8range @> id), not
--- through every batch of the job: its scans of that index are counted.
+-- Lookup probes the live batches through batch_job_live and the superseded
+-- ones through the GiST index batch_range (int8range @> id), not every batch
+-- of the job: the scans of both indexes are counted.
 SELECT pg_stat_force_next_flush();
-SELECT idx_scan AS scans_before FROM pg_stat_user_indexes
-WHERE indexrelname = 'batch_range' \gset
+SELECT sum(idx_scan) FILTER (WHERE indexrelname = 'batch_job_live') AS live_before,
+	sum(idx_scan) FILTER (WHERE indexrelname = 'batch_range') AS range_before
+FROM pg_stat_user_indexes WHERE schemaname = 'batchintory' \gset
 SELECT count(*) FROM batchintory_lookup('csv', 6);
 SELECT count(*) FROM batchintory_lookup_all('files', 6);
 SELECT pg_stat_force_next_flush();
-SELECT idx_scan - :scans_before >= 2 AS both_used_the_range_index FROM pg_stat_user_indexes
-WHERE indexrelname = 'batch_range';
+SELECT sum(idx_scan) FILTER (WHERE indexrelname = 'batch_job_live') - :live_before >= 2
+		AS live_batches_probed,
+	sum(idx_scan) FILTER (WHERE indexrelname = 'batch_range') - :range_before >= 2
+		AS superseded_batches_probed
+FROM pg_stat_user_indexes WHERE schemaname = 'batchintory';
 
 --
 -- Batch contents
@@ -164,6 +169,36 @@ SELECT batch, first_id, last_id FROM batchintory_acquire('backfill');
 SELECT job, batch, attempt, status, batch_status FROM batchintory_lookup('backfill', 6);
 SELECT job, frontier, processed, total, progress_pct, abandoned, oldest_unprocessed
 FROM batchintory.jobs WHERE job = 'backfill';
+
+-- After layers of rewinds (superseded batches overlapping each other and the
+-- live ones), lookup and lookup_all agree, key for key, with a look at every
+-- batch of the job; keys 0, 53..61 are in no batch.
+CREATE TABLE layered (id bigint PRIMARY KEY);
+INSERT INTO layered SELECT g FROM generate_series(1, 60) g;
+SELECT batchintory_register('layers', 'layered', 'id', max_count => 7,
+	late_commit_guard => false);
+SELECT count(*) FROM batchintory_acquire('layers', batches => 5);
+SELECT batchintory_rewind('layers', 10);
+SELECT count(*) FROM batchintory_acquire('layers', max_count => 4, batches => 4);
+SELECT batchintory_rewind('layers', 20);
+SELECT count(*) FROM batchintory_acquire('layers', max_count => 11, batches => 3);
+SELECT batch, first_id, last_id, status FROM batchintory.batches WHERE job = 'layers'
+ORDER BY batch;
+SELECT count(*) AS keys,
+	count(*) FILTER (WHERE by_lookup IS NOT DISTINCT FROM by_scan) AS lookup_agrees,
+	count(*) FILTER (WHERE by_lookup_all IS NOT DISTINCT FROM by_scan) AS lookup_all_agrees,
+	count(by_scan) AS covered, max(cardinality(by_scan)) AS most_attempts
+FROM (SELECT k,
+	(SELECT array_agg(l.batch ORDER BY l.batch, l.attempt)
+	 FROM batchintory_lookup('layers', k) l) AS by_lookup,
+	(SELECT array_agg(l.batch ORDER BY l.batch, l.attempt)
+	 FROM batchintory_lookup_all('layered', k) l) AS by_lookup_all,
+	(SELECT array_agg(a.batch_id ORDER BY a.batch_id, a.attempt)
+	 FROM batchintory.batch b JOIN batchintory.attempt a USING (batch_id)
+	 JOIN batchintory.job j USING (job_id)
+	 WHERE j.name = 'layers' AND k BETWEEN b.first_id AND b.last_id) AS by_scan
+	FROM generate_series(0, 61) k) t;
+DROP TABLE layered;
 
 DROP TABLE files;
 DROP EXTENSION batchintory;

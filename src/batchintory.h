@@ -43,6 +43,15 @@
 #define BI_IS_PROCESSING(b) " pg_catalog.texteq(" b ".status, 'processing')"
 
 /*
+ * SQL condition: batch b is live (not superseded) -- exactly the predicate
+ * of the partial index batch_job_live, which only statements that say so
+ * may use: a function call, not the <> operator, so that the planner cannot
+ * prove it from status = 'failed' and walk a job's live batches where a
+ * smaller partial index answers.
+ */
+#define BI_IS_LIVE(b) " pg_catalog.textne(" b ".status, 'superseded')"
+
+/*
  * One call of an SQL function of the extension (security.c): who called,
  * and what to restore when the call ends.  Between bi_call_begin and
  * bi_call_end the search_path is "pg_catalog, pg_temp" and the current user

@@ -419,12 +419,12 @@ bi_job_live_range(BiJob *job, int64 *first_live, int64 *last_live)
 	Datum		args[1] = {Int32GetDatum(job->job_id)};
 	bool		isnull;
 
-	bi_exec("SELECT (SELECT first_id FROM batchintory.batch"
-			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
-			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id LIMIT 1),"
-			" (SELECT last_id FROM batchintory.batch"
-			"  WHERE job_id OPERATOR(pg_catalog.=) $1"
-			"  AND status OPERATOR(pg_catalog.<>) 'superseded' ORDER BY first_id DESC LIMIT 1)",
+	bi_exec("SELECT (SELECT b.first_id FROM batchintory.batch b"
+			"  WHERE b.job_id OPERATOR(pg_catalog.=) $1"
+			"  AND" BI_IS_LIVE("b") " ORDER BY b.first_id LIMIT 1),"
+			" (SELECT b.last_id FROM batchintory.batch b"
+			"  WHERE b.job_id OPERATOR(pg_catalog.=) $1"
+			"  AND" BI_IS_LIVE("b") " ORDER BY b.first_id DESC LIMIT 1)",
 			1, argtypes, args, NULL, SPI_OK_SELECT);
 	*first_live = bi_get_int64(0, 1, &isnull);
 	*last_live = bi_get_int64(0, 2, &isnull);

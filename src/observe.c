@@ -370,22 +370,37 @@ batchintory_check_job(PG_FUNCTION_ARGS)
 }
 
 /*
- * The attempts of the batches (of a job, or of the jobs of a table that
- * role $3 may use) whose range contains key $2, found through the GiST
- * index on the batches' ranges: O(log B).
+ * The batches of job <job> whose range contains key $2, in O(log B): the
+ * live one, if any -- live batches never overlap, so it is the last live
+ * batch starting at or before the key, found by a backward probe of
+ * batch_job_live -- and the superseded ones, through the GiST index over
+ * their ranges.
  */
-#define LOOKUP_SELECT \
+#define LOOKUP_BATCHES(job) \
+	" (SELECT l.batch_id, l.job_id, l.first_id, l.last_id, l.status" \
+	"  FROM (SELECT x.batch_id, x.job_id, x.first_id, x.last_id, x.status" \
+	"   FROM batchintory.batch x WHERE x.job_id OPERATOR(pg_catalog.=) " job \
+	"   AND x.first_id OPERATOR(pg_catalog.<=) $2" \
+	"   AND" BI_IS_LIVE("x") \
+	"   ORDER BY x.first_id DESC LIMIT 1) l" \
+	"  WHERE l.last_id OPERATOR(pg_catalog.>=) $2" \
+	"  UNION ALL" \
+	"  SELECT s.batch_id, s.job_id, s.first_id, s.last_id, s.status" \
+	"  FROM batchintory.batch s WHERE s.job_id OPERATOR(pg_catalog.=) " job \
+	"  AND s.status OPERATOR(pg_catalog.=) 'superseded'" \
+	"  AND pg_catalog.int8range(s.first_id," \
+	"   NULLIF(s.last_id, 9223372036854775807), '[]') OPERATOR(pg_catalog.@>) $2) b"
+
+/* The attempts of those batches, of job j */
+#define LOOKUP_COLUMNS \
 	"SELECT j.name, a.batch_id, a.attempt," \
 	" CASE WHEN a.status OPERATOR(pg_catalog.=) 'processing'" \
 	"  AND a.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'" \
 	"  ELSE a.status END," \
 	" b.first_id, b.last_id, a.acquired_at, a.released_at, a.worker, a.message," \
-	" a.config, a.application_name, a.client_addr, a.lease_until, b.status, a.result" \
-	" FROM batchintory.batch b" \
-	" JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id" \
-	" JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id" \
-	" WHERE pg_catalog.int8range(b.first_id," \
-	"  NULLIF(b.last_id, 9223372036854775807), '[]') OPERATOR(pg_catalog.@>) $2"
+	" a.config, a.application_name, a.client_addr, a.lease_until, b.status, a.result"
+#define LOOKUP_ATTEMPTS \
+	" JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id"
 
 /*
  * batchintory_lookup(job text, id bigint) RETURNS TABLE (job, batch,
@@ -414,8 +429,10 @@ batchintory_lookup(PG_FUNCTION_ARGS)
 	job = bi_job_open(&call, bi_text_arg(fcinfo, 0, "job name"), false);
 	args[0] = Int32GetDatum(job->job_id);
 	args[1] = PG_GETARG_DATUM(1);
-	bi_exec_into_result(rsinfo, LOOKUP_SELECT
-						" AND b.job_id OPERATOR(pg_catalog.=) $1"
+	bi_exec_into_result(rsinfo, LOOKUP_COLUMNS
+						" FROM batchintory.job j CROSS JOIN LATERAL"
+						LOOKUP_BATCHES("j.job_id") LOOKUP_ATTEMPTS
+						" WHERE j.job_id OPERATOR(pg_catalog.=) $1"
 						" ORDER BY a.batch_id, a.attempt",
 						2, argtypes, args, NULL);
 	SPI_finish();
@@ -446,8 +463,10 @@ batchintory_lookup_all(PG_FUNCTION_ARGS)
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 	args[2] = ObjectIdGetDatum(call.caller);
-	bi_exec_into_result(rsinfo, LOOKUP_SELECT
-						" AND j.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+	bi_exec_into_result(rsinfo, LOOKUP_COLUMNS
+						" FROM batchintory.job j CROSS JOIN LATERAL"
+						LOOKUP_BATCHES("j.job_id") LOOKUP_ATTEMPTS
+						" WHERE j.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
 						" AND pg_catalog.pg_has_role($3, j.owner::pg_catalog.oid, 'USAGE')"
 						" ORDER BY j.name, a.batch_id, a.attempt",
 						3, argtypes, args, NULL);

@@ -96,11 +96,20 @@ CREATE INDEX batch_job_retry ON batchintory.batch (job_id, first_id)
 	WHERE status = 'failed' AND retry_after IS NOT NULL;
 CREATE INDEX batch_job_failed ON batchintory.batch (job_id, first_id)
 	WHERE status = 'failed' AND retry_after IS NULL;
--- asset id -> batches covering it, in O(log B); a range ending at the
--- largest bigint has no upper bound ([x,max] would overflow int8range)
+-- asset id -> the batches covering it, in O(log B): the live batches of a
+-- job never overlap, so the one covering a key is the last live one that
+-- starts at or before it, a backward probe of batch_job_live (whose
+-- predicate is a function call: see BI_IS_LIVE in src/batchintory.h); superseded
+-- batches overlap anything, and rewind alone writes them: a GiST index over
+-- their ranges, which acquire and release never insert into.  A range
+-- ending at the largest bigint has no upper bound ([x,max] would overflow
+-- int8range).
+CREATE INDEX batch_job_live ON batchintory.batch (job_id, first_id)
+	WHERE pg_catalog.textne(status, 'superseded');
 CREATE INDEX batch_range ON batchintory.batch
 	USING gist (pg_catalog.int8range(first_id,
-		NULLIF(last_id, 9223372036854775807), '[]'));
+		NULLIF(last_id, 9223372036854775807), '[]'))
+	WHERE status = 'superseded';
 
 -- One row per attempt: who took the batch, when, with which configuration,
 -- how it ended and what it reported.  Never deleted while its job exists:

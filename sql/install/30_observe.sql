@@ -90,7 +90,7 @@ AS 'MODULE_PATHNAME', 'batchintory_check_job';
 COMMENT ON FUNCTION batchintory.check_job(text)
 	IS 'true if the job exists and the current role may use it, else an error';
 
--- Lookups go through the GiST index batch_range: O(log B).
+-- Lookups probe batch_job_live and the GiST index batch_range: O(log B).
 CREATE OR REPLACE FUNCTION batchintory_lookup(job text, id bigint)
 RETURNS TABLE (job text, batch bigint, attempt integer, status text,
 	first_id bigint, last_id bigint, acquired_at timestamptz,

@@ -90,11 +90,16 @@ CREATE INDEX batch_job_retry ON batchintory.batch (job_id, first_id)
 CREATE INDEX batch_job_failed ON batchintory.batch (job_id, first_id)
 	WHERE status = 'failed' AND retry_after IS NULL;
 
--- the range index no longer overflows on a batch ending at the largest bigint
+-- lookups probe the live batches by key and a GiST index over the
+-- superseded ones only (which no longer overflows on a batch ending at the
+-- largest bigint): acquire and release no longer write a GiST index
 DROP INDEX batchintory.batch_range;
+CREATE INDEX batch_job_live ON batchintory.batch (job_id, first_id)
+	WHERE pg_catalog.textne(status, 'superseded');
 CREATE INDEX batch_range ON batchintory.batch
 	USING gist (pg_catalog.int8range(first_id,
-		NULLIF(last_id, 9223372036854775807), '[]'));
+		NULLIF(last_id, 9223372036854775807), '[]'))
+	WHERE status = 'superseded';
 
 -- no CHECK constraints on the inventory: the functions check what they
 -- store, and a CHECK is parsed again by every statement that writes its table

@@ -62,6 +62,24 @@ $node->psql('postgres', q{
 },
 	stdout => \$out, stderr => \$err, on_error_die => 1);
 
+# after a rewind, the live batch covering a key is still a probe of
+# batch_job_live, not a walk over the superseded batches before it (a new
+# session: its lookup plan, too, is made under the empty inventory's
+# statistics)
+my $rewound_err = '';
+$node->psql('postgres', q{
+	SELECT batchintory_rewind('j', 5000) > 0 AS rewound;
+	LOAD 'auto_explain';
+	SET auto_explain.log_min_duration = 0;
+	SET auto_explain.log_nested_statements = on;
+	SET auto_explain.log_analyze = on;
+	SET auto_explain.log_timing = off;
+	SET auto_explain.log_level = notice;
+	SELECT count(*) FROM batchintory_lookup('j', 12345);
+},
+	stdout => \$out, stderr => \$rewound_err, on_error_die => 1);
+$err .= $rewound_err;
+
 # the plans, for whoever reads a failure
 open(my $fh, '>', $node->basedir . '/plans.txt') or die $!;
 print $fh $err;
@@ -73,6 +91,10 @@ like($err, qr/Index Scan using batch_pkey on batch/, 'batches are found by key')
 like($err, qr/Index Scan using attempt_pkey on attempt a .*\n\s+Index Cond: \(\(batch_id = \$1\) AND \(attempt = \$2\)\)/,
 	'release finds its attempt by key');
 like($err, qr/Index Scan using batch_job_leased on batch/, 'expired leases are a range of batch_job_leased');
+like($err, qr/Index Scan Backward using batch_job_live on batch/,
+	'lookup probes the live batches by key');
+like($err, qr/Index Scan using batch_range on batch/,
+	'lookup finds superseded batches through their ranges');
 
 my @whole = $err =~ /^.*(?:Seq Scan on (?:job|batch|attempt|progress)\b|Bitmap Heap Scan|Merge Join|Hash Join|Hash Semi Join).*$/mg;
 is(join("\n", @whole), '', 'no whole scan, bitmap scan, merge or hash join in a kept plan');
