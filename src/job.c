@@ -226,9 +226,19 @@ analyze_filter(const BiCall *call, JobSettings *s)
 	bi_as_role_end(&as_caller);
 }
 
+/* Error out: a job named name exists (42710) */
+static void
+report_job_exists(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("job \"%s\" already exists", name),
+			 errhint("Use batchintory_alter() to change it.")));
+}
+
 /*
- * Store the settings in the job's row (insert: a new job named name) and
- * its analyzed filter; returns the job's id.
+ * Store the settings in the job's row (insert: a new job named name, unless
+ * one of that name exists) and its analyzed filter; returns the job's id.
  */
 static int32
 settings_store(JobSettings *s, const char *name, int32 job_id, bool insert)
@@ -259,10 +269,14 @@ settings_store(JobSettings *s, const char *name, int32 job_id, bool insert)
 	nulls[N_SETTINGS + 2] = '\0';
 
 	if (insert)
-		bi_exec("INSERT INTO batchintory.job (" SETTING_COLUMNS ", owner, name)"
-				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-				" $14, $15, $16, $17) RETURNING job_id",
-				N_SETTINGS + 2, argtypes, values, nulls, SPI_OK_INSERT_RETURNING);
+	{
+		/* a job of that name registered meanwhile (and committed) wins */
+		if (bi_exec("INSERT INTO batchintory.job (" SETTING_COLUMNS ", owner, name)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+					" $14, $15, $16, $17) ON CONFLICT (name) DO NOTHING RETURNING job_id",
+					N_SETTINGS + 2, argtypes, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
+			report_job_exists(name);
+	}
 	else
 		bi_exec("UPDATE batchintory.job SET (" SETTING_COLUMNS ", owner, revision) ="
 				" ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
@@ -312,10 +326,7 @@ batchintory_register(PG_FUNCTION_ARGS)
 	s.owner = call.caller;
 	if (bi_exec("SELECT FROM batchintory.job WHERE name OPERATOR(pg_catalog.=) $1",
 				1, nametype, namearg, NULL, SPI_OK_SELECT) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("job \"%s\" already exists", name),
-				 errhint("Use batchintory_alter() to change it.")));
+		report_job_exists(name);
 	settings_check(&s, false, 0);
 	analyze_filter(&call, &s);
 	(void) settings_store(&s, name, 0, true);
