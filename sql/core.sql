@@ -186,6 +186,10 @@ SELECT batchintory_register('x', 'files', 'id', filter => 'kind FROM pg_authid')
 \echo :LAST_ERROR_SQLSTATE
 SELECT batchintory_register('x', 'files', 'id', filter => 'true UNION SELECT false');
 \echo :LAST_ERROR_SQLSTATE
+SELECT batchintory_register('x', 'files', 'id', filter => '*');
+\echo :LAST_ERROR_SQLSTATE
+SELECT batchintory_register('x', 'files', 'id', filter => 'files.*');
+\echo :LAST_ERROR_SQLSTATE
 SELECT batchintory_register('x', 'files', 'id', filter => 'bytes + 1');
 \echo :LAST_ERROR_SQLSTATE
 SELECT batchintory_register('x', 'files', 'id', filter => 'kynd = ''csv''');

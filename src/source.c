@@ -207,10 +207,20 @@ invalid_filter(const char *filter, const char *detail)
 			 errdetail("%s", detail)));
 }
 
+/* Is a raw expression a star: "*" or "t.*"? */
+static bool
+is_star(Node *expr)
+{
+	return IsA(expr, ColumnRef) &&
+		IsA(llast(((ColumnRef *) expr)->fields), A_Star);
+}
+
 /*
  * The filter's raw expression: it must parse on its own as the single
  * target of a bare SELECT, so "true; DROP TABLE x", "x FROM y" or "1 UNION
- * ..." are refused before anything else.
+ * ..." are refused before anything else -- and not be a star ("*",
+ * "t.*"), which only a target list expands (the expression analysis does
+ * not expect a bare "*").
  */
 static Node *
 filter_raw_expression(const char *filter)
@@ -245,6 +255,7 @@ filter_raw_expression(const char *filter)
 	if (select == NULL || select->op != SETOP_NONE ||
 		list_length(select->targetList) != 1 ||
 		((ResTarget *) linitial(select->targetList))->name != NULL ||
+		is_star(((ResTarget *) linitial(select->targetList))->val) ||
 		select->distinctClause || select->intoClause || select->fromClause ||
 		select->whereClause || select->groupClause || select->havingClause ||
 		select->windowClause || select->valuesLists || select->sortClause ||
