@@ -16,6 +16,16 @@ $node->init;
 $node->append_conf('postgresql.conf', "autovacuum = off\n");
 $node->start;
 
+# from here on, every statement's plan, nested ones included, as a NOTICE
+my $show_plans = q{
+	LOAD 'auto_explain';
+	SET auto_explain.log_min_duration = 0;
+	SET auto_explain.log_nested_statements = on;
+	SET auto_explain.log_analyze = on;
+	SET auto_explain.log_timing = off;
+	SET auto_explain.log_level = notice;
+};
+
 my ($out, $err) = ('', '');
 $node->psql('postgres', q{
 	CREATE EXTENSION batchintory;
@@ -46,12 +56,7 @@ $node->psql('postgres', q{
 	END
 	$$;
 	SELECT pg_sleep(1.2);
-	LOAD 'auto_explain';
-	SET auto_explain.log_min_duration = 0;
-	SET auto_explain.log_nested_statements = on;
-	SET auto_explain.log_analyze = on;
-	SET auto_explain.log_timing = off;
-	SET auto_explain.log_level = notice;
+} . $show_plans . q{
 	SELECT batch, attempt FROM batchintory_acquire('j') \gset
 	SELECT batchintory_heartbeat(:batch, :attempt) IS NOT NULL AS beat;
 	SELECT batchintory_release(:batch, :attempt, 'succeeded');
@@ -69,12 +74,7 @@ $node->psql('postgres', q{
 my $rewound_err = '';
 $node->psql('postgres', q{
 	SELECT batchintory_rewind('j', 5000) > 0 AS rewound;
-	LOAD 'auto_explain';
-	SET auto_explain.log_min_duration = 0;
-	SET auto_explain.log_nested_statements = on;
-	SET auto_explain.log_analyze = on;
-	SET auto_explain.log_timing = off;
-	SET auto_explain.log_level = notice;
+} . $show_plans . q{
 	SELECT count(*) FROM batchintory_lookup('j', 12345);
 },
 	stdout => \$out, stderr => \$rewound_err, on_error_die => 1);
