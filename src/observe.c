@@ -370,36 +370,33 @@ batchintory_check_job(PG_FUNCTION_ARGS)
 }
 
 /*
- * The batches of job <job> whose range contains key $2, in O(log B): the
- * live one, if any -- live batches never overlap, so it is the last live
- * batch starting at or before the key, found by a backward probe of
- * batch_job_live -- and the superseded ones, through the GiST index over
- * their ranges.
+ * The attempts of the batches of each job j whose range contains key $2
+ * (the caller says which jobs), in O(log B) per job: the live batch, if
+ * any -- live batches never overlap, so it is the last live batch starting
+ * at or before the key, found by a backward probe of batch_job_live -- and
+ * the superseded ones, through the GiST index over their ranges.
  */
-#define LOOKUP_BATCHES(job) \
+#define LOOKUP_SELECT \
+	"SELECT j.name, a.batch_id, a.attempt," \
+	" CASE WHEN a.status OPERATOR(pg_catalog.=) 'processing'" \
+	"  AND a.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'" \
+	"  ELSE a.status END," \
+	" b.first_id, b.last_id, a.acquired_at, a.released_at, a.worker, a.message," \
+	" a.config, a.application_name, a.client_addr, a.lease_until, b.status, a.result" \
+	" FROM batchintory.job j CROSS JOIN LATERAL" \
 	" (SELECT l.batch_id, l.job_id, l.first_id, l.last_id, l.status" \
 	"  FROM (SELECT x.batch_id, x.job_id, x.first_id, x.last_id, x.status" \
-	"   FROM batchintory.batch x WHERE x.job_id OPERATOR(pg_catalog.=) " job \
+	"   FROM batchintory.batch x WHERE x.job_id OPERATOR(pg_catalog.=) j.job_id" \
 	"   AND x.first_id OPERATOR(pg_catalog.<=) $2" \
 	"   AND" BI_IS_LIVE("x") \
 	"   ORDER BY x.first_id DESC LIMIT 1) l" \
 	"  WHERE l.last_id OPERATOR(pg_catalog.>=) $2" \
 	"  UNION ALL" \
 	"  SELECT s.batch_id, s.job_id, s.first_id, s.last_id, s.status" \
-	"  FROM batchintory.batch s WHERE s.job_id OPERATOR(pg_catalog.=) " job \
+	"  FROM batchintory.batch s WHERE s.job_id OPERATOR(pg_catalog.=) j.job_id" \
 	"  AND s.status OPERATOR(pg_catalog.=) 'superseded'" \
 	"  AND pg_catalog.int8range(s.first_id," \
-	"   NULLIF(s.last_id, 9223372036854775807), '[]') OPERATOR(pg_catalog.@>) $2) b"
-
-/* The attempts of those batches, of job j */
-#define LOOKUP_COLUMNS \
-	"SELECT j.name, a.batch_id, a.attempt," \
-	" CASE WHEN a.status OPERATOR(pg_catalog.=) 'processing'" \
-	"  AND a.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'" \
-	"  ELSE a.status END," \
-	" b.first_id, b.last_id, a.acquired_at, a.released_at, a.worker, a.message," \
-	" a.config, a.application_name, a.client_addr, a.lease_until, b.status, a.result"
-#define LOOKUP_ATTEMPTS \
+	"   NULLIF(s.last_id, 9223372036854775807), '[]') OPERATOR(pg_catalog.@>) $2) b" \
 	" JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id"
 
 /*
@@ -429,9 +426,7 @@ batchintory_lookup(PG_FUNCTION_ARGS)
 	job = bi_job_open(&call, bi_text_arg(fcinfo, 0, "job name"), false);
 	args[0] = Int32GetDatum(job->job_id);
 	args[1] = PG_GETARG_DATUM(1);
-	bi_exec_into_result(rsinfo, LOOKUP_COLUMNS
-						" FROM batchintory.job j CROSS JOIN LATERAL"
-						LOOKUP_BATCHES("j.job_id") LOOKUP_ATTEMPTS
+	bi_exec_into_result(rsinfo, LOOKUP_SELECT
 						" WHERE j.job_id OPERATOR(pg_catalog.=) $1"
 						" ORDER BY a.batch_id, a.attempt",
 						2, argtypes, args, NULL);
@@ -463,9 +458,7 @@ batchintory_lookup_all(PG_FUNCTION_ARGS)
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 	args[2] = ObjectIdGetDatum(call.caller);
-	bi_exec_into_result(rsinfo, LOOKUP_COLUMNS
-						" FROM batchintory.job j CROSS JOIN LATERAL"
-						LOOKUP_BATCHES("j.job_id") LOOKUP_ATTEMPTS
+	bi_exec_into_result(rsinfo, LOOKUP_SELECT
 						" WHERE j.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
 						" AND pg_catalog.pg_has_role($3, j.owner::pg_catalog.oid, 'USAGE')"
 						" ORDER BY j.name, a.batch_id, a.attempt",
