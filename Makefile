@@ -6,7 +6,7 @@ EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*
 MODULE_big = batchintory
 OBJS = src/batchintory.o src/security.o src/spi_util.o src/source.o \
 	src/jobcache.o src/scan.o src/guard.o src/job.o src/acquire.o \
-	src/release.o src/notify.o src/verify.o src/observe.o src/pipeline.o
+	src/release.o src/inventory.o src/notify.o src/verify.o src/observe.o src/pipeline.o
 
 # only the SQL-callable functions and _PG_init leave the library
 SHLIB_LINK += -Wl,--version-script=$(srcdir)/src/exports.list

@@ -213,6 +213,7 @@ typedef struct Acquisition
 	Datum		worker;
 	bool		worker_isnull;
 	Datum		caller_name;
+	bool		has_retry;		/* a retry candidate in row 0 of SPI_tuptable */
 	int			handed;			/* batches found so far */
 	int64		last_retry;		/* first key of the last retry served */
 	/* the newest key new batches may reach, once computed */
@@ -425,28 +426,43 @@ serve_new_batches(Acquisition *acq, int wanted)
 }
 
 /*
- * Read the job's state (under its lock with take), leaving the retry
- * candidate, if any, in row 0 of SPI_tuptable.  Returns false if the job's
- * row no longer is the cached job's (dropped, renamed, changed): the caller
- * loads it again.
+ * Read the job's state (under its lock with take).  Returns false if the
+ * job's row no longer is the cached job's (dropped, renamed, changed): the
+ * caller loads it again.  When a batch may be due for a retry, the batches
+ * are read with SQL (job_state_locked, job_state_peek), which leaves the
+ * oldest retry candidate, if any, in row 0 of SPI_tuptable (has_retry).
  */
 static bool
 read_job_state(Acquisition *acq)
 {
 	Oid			argtypes[2] = {INT4OID, TIMESTAMPTZOID};
+	TimestampTz now = GetCurrentTimestamp();
 	Datum		args[2] = {Int32GetDatum(acq->job->job_id),
-	TimestampTzGetDatum(GetCurrentTimestamp())};
+	TimestampTzGetDatum(now)};
+	BiJobState	state;
+	bool		may_retry;
 	bool		isnull;
 
-	if (bi_exec(acq->take ? job_state_locked : job_state_peek, 2, argtypes,
-				args, NULL, SPI_OK_SELECT) == 0)
+	acq->has_retry = false;
+	if (!bi_inventory_job_state(acq->job->job_id, now, &state, &may_retry))
 		return false;
-	if (!bi_job_apply_row(acq->job, bi_get_int64(0, S_REVISION, &isnull),
-						  bi_get_text(0, S_NAME),
-						  DatumGetObjectId(bi_get(0, S_OWNER, &isnull))))
+	if (may_retry)
+	{
+		if (bi_exec(acq->take ? job_state_locked : job_state_peek, 2, argtypes,
+					args, NULL, SPI_OK_SELECT) == 0)
+			return false;
+		state.revision = bi_get_int64(0, S_REVISION, &isnull);
+		state.name = bi_get_text(0, S_NAME);
+		state.owner = DatumGetObjectId(bi_get(0, S_OWNER, &isnull));
+		state.frontier = bi_get_int64(0, S_FRONTIER, &isnull);
+		state.has_frontier = !isnull;
+		bi_get(0, S_BATCH_ID, &isnull);
+		acq->has_retry = !isnull;
+	}
+	if (!bi_job_apply_row(acq->job, state.revision, state.name, state.owner))
 		return false;
-	acq->job->frontier = bi_get_int64(0, S_FRONTIER, &isnull);
-	acq->job->has_frontier = !isnull;
+	acq->job->frontier = state.frontier;
+	acq->job->has_frontier = state.has_frontier;
 	return true;
 }
 
@@ -488,7 +504,6 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches)
 	bool		limit_nulls[2] = {PG_ARGISNULL(1), PG_ARGISNULL(2)};
 	Acquisition acq = {0};
 	BiCall		call;
-	bool		isnull;
 
 	acq.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	acq.take = take;
@@ -506,8 +521,7 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches)
 	open_job(&acq, &call, name, limit_args, limit_nulls);
 
 	/* retries first: the one read with the job's state, then the next ones */
-	bi_get(0, S_BATCH_ID, &isnull);
-	if (!isnull)
+	if (acq.has_retry)
 	{
 		serve_retry(&acq);
 		while (take && acq.handed < batches && next_retry(&acq))

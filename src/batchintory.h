@@ -249,6 +249,19 @@ extern BiJob *bi_job_open_with_batches(const BiCall *call, const char *name,
 									   int64 from_id);
 extern bool bi_batch_requeue(int64 batch);
 
+/* inventory.c */
+typedef struct BiJobState
+{
+	int64		revision;
+	char	   *name;
+	Oid			owner;
+	bool		has_frontier;
+	int64		frontier;
+} BiJobState;
+
+extern bool bi_inventory_job_state(int32 job_id, TimestampTz now,
+								   BiJobState *state, bool *may_retry);
+
 /* notify.c */
 extern void bi_notify_sync(Oid source);
 extern char *bi_channel_name(Oid source);
