@@ -134,12 +134,11 @@ enum
 };
 
 /*
- * Parameters of the statements recording an attempt: $1 job, $2 batch (a
- * batch taken again), $3 attempt, $4 asset_count, $5 weight, $6 lease, $7
- * worker, $8 config, $9 first_id, $10 last_id, $11 ended_by, $12 the
- * caller's name, $13 and $14 the count and weight the batch had before.
+ * Parameters of take_batch_again: $1 job, $2 batch, $3 attempt, $4
+ * asset_count, $5 weight, $6 lease, $7 worker, $8 config, $9 the caller's
+ * name, $10 and $11 the count and weight the batch had before.
  */
-#define N_RECORD_ARGS 14
+#define N_RECORD_ARGS 11
 
 #define INSERT_ATTEMPT_FROM_B \
 	" INSERT INTO batchintory.attempt (batch_id, attempt, status, asset_count," \
@@ -148,37 +147,10 @@ enum
 	" SELECT b.batch_id, b.attempt, 'processing', b.asset_count, b.weight," \
 	"  b.lease_until, $7," \
 	"  NULLIF(pg_catalog.current_setting('application_name'), '')," \
-	"  pg_catalog.inet_client_addr(), pg_catalog.pg_backend_pid(), $12, $8" \
+	"  pg_catalog.inet_client_addr(), pg_catalog.pg_backend_pid(), $9, $8" \
 	" FROM b RETURNING batch_id, lease_until"
 
 #define BATCH_RETURNING " RETURNING batch_id, attempt, asset_count, weight, lease_until"
-
-/*
- * A new batch, its first attempt, the frontier and the job's counters in
- * one statement; the changes releases recorded in batchintory.progress
- * since the last new batch are folded into the job's row on the way.
- */
-static const char *const insert_new_batch =
-"WITH b AS (INSERT INTO batchintory.batch (job_id, first_id, last_id,"
-"  asset_count, weight, ended_by, status, attempt, lease_until)"
-"  VALUES ($1, $9, $10, $4, $5, $11, 'processing', $3,"
-"  pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $6)"
-BATCH_RETURNING "),"
-" d AS (DELETE FROM batchintory.progress p WHERE p.job_id OPERATOR(pg_catalog.=) $1"
-"  RETURNING p.batches, p.assets, p.weight, p.last_success),"
-" j AS (UPDATE batchintory.job SET frontier = $10,"
-"  cut_batches = cut_batches OPERATOR(pg_catalog.+) 1,"
-"  cut_assets = cut_assets OPERATOR(pg_catalog.+) $4,"
-"  cut_weight = cut_weight OPERATOR(pg_catalog.+) COALESCE($5, 0),"
-"  done_batches = done_batches OPERATOR(pg_catalog.+)"
-"   (SELECT COALESCE(pg_catalog.sum(d.batches), 0) FROM d)::pg_catalog.int8,"
-"  done_assets = done_assets OPERATOR(pg_catalog.+)"
-"   (SELECT COALESCE(pg_catalog.sum(d.assets), 0) FROM d)::pg_catalog.int8,"
-"  done_weight = done_weight OPERATOR(pg_catalog.+)"
-"   (SELECT COALESCE(pg_catalog.sum(d.weight), 0) FROM d),"
-"  last_success = GREATEST(last_success, (SELECT pg_catalog.max(d.last_success) FROM d))"
-"  WHERE job_id OPERATOR(pg_catalog.=) $1)"
-INSERT_ATTEMPT_FROM_B;
 
 /*
  * A batch taken again: the abandoned attempt (if it was abandoned) marked,
@@ -197,9 +169,9 @@ static const char *const take_batch_again =
 "  WHERE batch_id OPERATOR(pg_catalog.=) $2"
 BATCH_RETURNING "),"
 " j AS (UPDATE batchintory.job SET"
-"  cut_assets = cut_assets OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.-) $13,"
+"  cut_assets = cut_assets OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.-) $10,"
 "  cut_weight = cut_weight OPERATOR(pg_catalog.+) COALESCE($5, 0)"
-"   OPERATOR(pg_catalog.-) COALESCE($14, 0)"
+"   OPERATOR(pg_catalog.-) COALESCE($11, 0)"
 "  WHERE job_id OPERATOR(pg_catalog.=) $1)"
 INSERT_ATTEMPT_FROM_B;
 
@@ -210,9 +182,7 @@ typedef struct Acquisition
 	BiJob	   *job;
 	bool		take;			/* acquire (true) or peek */
 	BiLimits	limits;
-	Datum		worker;
-	bool		worker_isnull;
-	Datum		caller_name;
+	BiAttemptBy by;				/* acquire: who takes the batches */
 	bool		has_retry;		/* a retry candidate in row 0 of SPI_tuptable */
 	int			handed;			/* batches found so far */
 	int64		last_retry;		/* first key of the last retry served */
@@ -248,17 +218,15 @@ emit_batch(Acquisition *acq, bool has_batch, int64 batch, int32 attempt,
 }
 
 /*
- * Record attempt number attempt of a batch (sql: insert_new_batch, or
- * take_batch_again for batch) and return its row in the result.
+ * Record attempt number attempt of a batch taken again (take_batch_again)
+ * and return its row in the result.
  */
 static void
-record_attempt(Acquisition *acq, const char *sql, int64 batch, int32 attempt,
-			   BiRange *range, int64 old_count, Datum old_weight,
-			   bool old_weight_isnull)
+record_attempt(Acquisition *acq, int64 batch, int32 attempt, BiRange *range,
+			   int64 old_count, Datum old_weight, bool old_weight_isnull)
 {
 	static Oid	argtypes[N_RECORD_ARGS] = {INT4OID, INT8OID, INT4OID, INT8OID,
-		NUMERICOID, INTERVALOID, TEXTOID, JSONBOID, INT8OID, INT8OID, TEXTOID,
-	NAMEOID, INT8OID, NUMERICOID};
+	NUMERICOID, INTERVALOID, TEXTOID, JSONBOID, NAMEOID, INT8OID, NUMERICOID};
 	Datum		args[N_RECORD_ARGS];
 	char		nulls[N_RECORD_ARGS + 1];
 	bool		isnull;
@@ -272,17 +240,15 @@ record_attempt(Acquisition *acq, const char *sql, int64 batch, int32 attempt,
 	args[4] = range->weight;
 	nulls[4] = range->has_weight ? ' ' : 'n';
 	args[5] = acq->job->lease;
-	args[6] = acq->worker;
-	nulls[6] = acq->worker_isnull ? 'n' : ' ';
+	args[6] = acq->by.worker;
+	nulls[6] = acq->by.worker_isnull ? 'n' : ' ';
 	args[7] = acq->job->config;
-	args[8] = Int64GetDatum(range->first_id);
-	args[9] = Int64GetDatum(range->last_id);
-	args[10] = CStringGetTextDatum(range->ended_by);
-	args[11] = acq->caller_name;
-	args[12] = Int64GetDatum(old_count);
-	args[13] = old_weight;
-	nulls[13] = old_weight_isnull ? 'n' : ' ';
-	bi_exec(sql, N_RECORD_ARGS, argtypes, args, nulls, SPI_OK_INSERT_RETURNING);
+	args[8] = acq->by.caller_name;
+	args[9] = Int64GetDatum(old_count);
+	args[10] = old_weight;
+	nulls[10] = old_weight_isnull ? 'n' : ' ';
+	bi_exec(take_batch_again, N_RECORD_ARGS, argtypes, args, nulls,
+			SPI_OK_INSERT_RETURNING);
 	emit_batch(acq, true, bi_get_int64(0, 1, &isnull), attempt, range,
 			   true, bi_get(0, 2, &isnull));
 }
@@ -317,8 +283,8 @@ serve_retry(Acquisition *acq)
 	if (!acq->take)
 		emit_batch(acq, true, batch, attempt, &range, false, (Datum) 0);
 	else
-		record_attempt(acq, take_batch_again, batch, attempt, &range,
-					   old_count, old_weight, old_weight_isnull);
+		record_attempt(acq, batch, attempt, &range, old_count, old_weight,
+					   old_weight_isnull);
 }
 
 /* Hand out the next retry candidate after the first; false if none */
@@ -412,7 +378,12 @@ serve_new_batches(Acquisition *acq, int wanted)
 		}
 		if (acq->take)
 		{
-			record_attempt(acq, insert_new_batch, 0, 1, &range, 0, (Datum) 0, true);
+			TimestampTz lease_until;
+			int64		batch = bi_inventory_new_batch(job, &range, &acq->by,
+													   &lease_until);
+
+			emit_batch(acq, true, batch, 1, &range, true,
+					   TimestampTzGetDatum(lease_until));
 			job->frontier = range.last_id;
 			job->has_frontier = true;
 		}
@@ -513,9 +484,9 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches)
 
 	if (take)
 	{
-		acq.worker_isnull = PG_ARGISNULL(3);
-		acq.worker = acq.worker_isnull ? (Datum) 0 : PG_GETARG_DATUM(3);
-		acq.caller_name = DirectFunctionCall1(namein,
+		acq.by.worker_isnull = PG_ARGISNULL(3);
+		acq.by.worker = acq.by.worker_isnull ? (Datum) 0 : PG_GETARG_DATUM(3);
+		acq.by.caller_name = DirectFunctionCall1(namein,
 											  CStringGetDatum(GetUserNameFromId(call.caller, false)));
 	}
 	open_job(&acq, &call, name, limit_args, limit_nulls);

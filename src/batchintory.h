@@ -248,6 +248,7 @@ extern void bi_guard_check_sequence(Oid relid, const char *column, Oid role);
 extern BiJob *bi_job_open_with_batches(const BiCall *call, const char *name,
 									   int64 from_id);
 extern bool bi_batch_requeue(int64 batch);
+extern int64 bi_retry_delay_usecs(int64 backoff, int32 attempts);
 
 /* inventory.c */
 typedef struct BiJobState
@@ -259,8 +260,41 @@ typedef struct BiJobState
 	int64		frontier;
 } BiJobState;
 
+/* who takes a batch: the worker's name (text) and the calling role's (name) */
+typedef struct BiAttemptBy
+{
+	Datum		worker;
+	bool		worker_isnull;
+	Datum		caller_name;
+} BiAttemptBy;
+
+/* how an attempt ended: status 'succeeded' or 'failed', message, result */
+typedef struct BiAttemptEnd
+{
+	bool		succeeded;
+	Datum		status;			/* text */
+	Datum		message;		/* text */
+	bool		message_isnull;
+	Datum		result;			/* jsonb */
+	bool		result_isnull;
+} BiAttemptEnd;
+
+typedef enum BiAttemptChange
+{
+	ATTEMPT_CHANGED,
+	ATTEMPT_NO_BATCH,			/* no such batch */
+	ATTEMPT_NOT_CURRENT			/* not the current attempt, or not processing */
+} BiAttemptChange;
+
 extern bool bi_inventory_job_state(int32 job_id, TimestampTz now,
 								   BiJobState *state, bool *may_retry);
+extern int64 bi_inventory_new_batch(BiJob *job, const BiRange *range,
+									const BiAttemptBy *who,
+									TimestampTz *lease_until);
+extern BiAttemptChange bi_inventory_change_attempt(const BiCall *call,
+												   int64 batch, int32 attempt,
+												   const BiAttemptEnd *end,
+												   TimestampTz *lease_until);
 
 /* notify.c */
 extern void bi_notify_sync(Oid source);

@@ -17,68 +17,6 @@ PG_FUNCTION_INFO_V1(batchintory_retry_delay);
 PG_FUNCTION_INFO_V1(batchintory_requeue);
 PG_FUNCTION_INFO_V1(batchintory_rewind);
 
-/*
- * The job of batch $1 and whether role $3 may use it: the first part of
- * release and heartbeat, which then change the batch only if it is allowed
- * and the attempt $2 is current and processing (checked again on the latest
- * version of the row, which the UPDATE locks).  Each table is reached by
- * its key from a parameter, never through a join clause: a generic plan
- * made while the inventory's statistics were those of an empty table could
- * otherwise walk a whole index to match the rows up.
- */
-#define CURRENT_BATCH \
-	"WITH cur AS (SELECT j.name," \
-	"  pg_catalog.pg_has_role($3, j.owner::pg_catalog.oid, 'USAGE') AS allowed," \
-	"  j.lease, j.retry_backoff, j.owner, j.max_attempts" \
-	"  FROM batchintory.job j" \
-	"  WHERE j.job_id OPERATOR(pg_catalog.=) (SELECT b.job_id FROM batchintory.batch b" \
-	"   WHERE b.batch_id OPERATOR(pg_catalog.=) $1))"
-
-#define IS_CURRENT_ATTEMPT \
-	" x.batch_id OPERATOR(pg_catalog.=) $1 AND c.allowed" \
-	" AND" BI_IS_PROCESSING("x") \
-	" AND x.attempt OPERATOR(pg_catalog.=) $2"
-
-/*
- * Release: $4 status, $5 message, $6 result.  A failed batch with attempts
- * left waits for its retry until retry_after (NULL: failed for good); a
- * succeeded one adds to the job's done counters.
- */
-static const char *const release_attempt =
-CURRENT_BATCH ","
-" ub AS (UPDATE batchintory.batch x SET status = $4, lease_until = NULL,"
-"  retry_after = CASE WHEN $4 OPERATOR(pg_catalog.=) 'failed'"
-"   AND ($2 OPERATOR(pg_catalog.-) x.requeued_after) OPERATOR(pg_catalog.<) c.max_attempts"
-"   THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
-"    batchintory.retry_delay(c.retry_backoff,"
-"     $2 OPERATOR(pg_catalog.-) x.requeued_after) END"
-"  FROM cur c WHERE" IS_CURRENT_ATTEMPT
-"  RETURNING x.batch_id, x.job_id, x.asset_count, x.weight),"
-" ua AS (UPDATE batchintory.attempt a SET status = $4, message = $5, result = $6,"
-"  released_at = pg_catalog.clock_timestamp()"
-"  FROM ub WHERE a.batch_id OPERATOR(pg_catalog.=) $1"
-"  AND a.attempt OPERATOR(pg_catalog.=) $2),"
-" p AS (INSERT INTO batchintory.progress (job_id, batches, assets, weight, last_success)"
-"  SELECT ub.job_id, 1, ub.asset_count, COALESCE(ub.weight, 0), pg_catalog.clock_timestamp()"
-"  FROM ub WHERE $4 OPERATOR(pg_catalog.=) 'succeeded')"
-" SELECT c.name, c.allowed, (SELECT pg_catalog.count(*) FROM ub),"
-"  NULL::pg_catalog.timestamptz, c.owner"
-" FROM cur c";
-
-/* Heartbeat: the lease runs for the job's lease from now */
-static const char *const extend_lease =
-CURRENT_BATCH ","
-" ub AS (UPDATE batchintory.batch x"
-"  SET lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) c.lease"
-"  FROM cur c WHERE" IS_CURRENT_ATTEMPT
-"  RETURNING x.batch_id, x.lease_until),"
-" ua AS (UPDATE batchintory.attempt a SET lease_until = ub.lease_until"
-"  FROM ub WHERE a.batch_id OPERATOR(pg_catalog.=) $1"
-"  AND a.attempt OPERATOR(pg_catalog.=) $2)"
-" SELECT c.name, c.allowed, (SELECT pg_catalog.count(*) FROM ub),"
-"  (SELECT ub.lease_until FROM ub), c.owner"
-" FROM cur c";
-
 static void
 batch_not_found(int64 batch)
 {
@@ -140,41 +78,27 @@ attempt_not_current(int64 batch, int32 attempt)
 }
 
 /*
- * Run release_attempt or extend_lease for (batch, attempt) with extra
- * parameters ($4 on), in one statement that checks who may use the job
- * before it changes anything; an error if nothing was changed.  Returns
- * the new lease end (extend_lease).
+ * End (end != NULL) or extend the lease of attempt `attempt` of a batch
+ * (bi_inventory_change_attempt); an error if it is not the batch's current
+ * attempt in processing.  Returns the new lease end when extending.
  */
-static Datum
-change_current_attempt(const BiCall *call, const char *sql, int64 batch,
-					   int32 attempt, int nextra, Oid *extratypes,
-					   Datum *extra, const char *extranulls)
+static TimestampTz
+change_current_attempt(int64 batch, int32 attempt, const BiAttemptEnd *end)
 {
-	Oid			argtypes[6] = {INT8OID, INT4OID, OIDOID};
-	Datum		args[6];
-	char		nulls[7] = "   ";
-	bool		isnull;
-	int			i;
+	BiCall		call;
+	TimestampTz lease_until = 0;
+	BiAttemptChange outcome;
 
-	args[0] = Int64GetDatum(batch);
-	args[1] = Int32GetDatum(attempt);
-	args[2] = ObjectIdGetDatum(call->caller);
-	for (i = 0; i < nextra; i++)
-	{
-		argtypes[3 + i] = extratypes[i];
-		args[3 + i] = extra[i];
-		nulls[3 + i] = extranulls[i];
-	}
-	nulls[3 + nextra] = '\0';
-
-	if (bi_exec(sql, 3 + nextra, argtypes, args, nulls, SPI_OK_SELECT) == 0)
+	bi_call_begin(&call);
+	SPI_connect();
+	outcome = bi_inventory_change_attempt(&call, batch, attempt, end, &lease_until);
+	if (outcome == ATTEMPT_NO_BATCH)
 		batch_not_found(batch);
-	if (!DatumGetBool(bi_get(0, 2, &isnull)))
-		bi_check_may_use(call, bi_get_text(0, 1),
-						 DatumGetObjectId(bi_get(0, 5, &isnull)));
-	if (bi_get_int64(0, 3, &isnull) == 0)
+	if (outcome == ATTEMPT_NOT_CURRENT)
 		attempt_not_current(batch, attempt);
-	return bi_get(0, 4, &isnull);
+	SPI_finish();
+	bi_call_end(&call);
+	return lease_until;
 }
 
 /*
@@ -189,11 +113,8 @@ change_current_attempt(const BiCall *call, const char *sql, int64 batch,
 Datum
 batchintory_release(PG_FUNCTION_ARGS)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
-	Datum		extra[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	BiAttemptEnd end;
 	const char *status;
-	BiCall		call;
 
 	bi_check_nargs(fcinfo, 5);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -206,18 +127,14 @@ batchintory_release(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid status \"%s\"", status),
 				 errhint("A batch is released as \"succeeded\" or \"failed\".")));
-	extra[0] = PG_GETARG_DATUM(2);
-	extra[1] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
-	nulls[1] = PG_ARGISNULL(3) ? 'n' : ' ';
-	extra[2] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
-	nulls[2] = PG_ARGISNULL(4) ? 'n' : ' ';
+	end.succeeded = strcmp(status, "succeeded") == 0;
+	end.status = CStringGetTextDatum(status);
+	end.message_isnull = PG_ARGISNULL(3);
+	end.message = end.message_isnull ? (Datum) 0 : PG_GETARG_DATUM(3);
+	end.result_isnull = PG_ARGISNULL(4);
+	end.result = end.result_isnull ? (Datum) 0 : PG_GETARG_DATUM(4);
 
-	bi_call_begin(&call);
-	SPI_connect();
-	(void) change_current_attempt(&call, release_attempt, PG_GETARG_INT64(0),
-								  PG_GETARG_INT32(1), 3, types, extra, nulls);
-	SPI_finish();
-	bi_call_end(&call);
+	(void) change_current_attempt(PG_GETARG_INT64(0), PG_GETARG_INT32(1), &end);
 	PG_RETURN_VOID();
 }
 
@@ -229,22 +146,12 @@ batchintory_release(PG_FUNCTION_ARGS)
 Datum
 batchintory_heartbeat(PG_FUNCTION_ARGS)
 {
-	BiCall		call;
-	TimestampTz lease_until;
-
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("batch and attempt must not be null")));
-	bi_call_begin(&call);
-	SPI_connect();
-	lease_until = DatumGetTimestampTz(change_current_attempt(&call, extend_lease,
-															 PG_GETARG_INT64(0),
-															 PG_GETARG_INT32(1),
-															 0, NULL, NULL, NULL));
-	SPI_finish();
-	bi_call_end(&call);
-	PG_RETURN_TIMESTAMPTZ(lease_until);
+	PG_RETURN_TIMESTAMPTZ(change_current_attempt(PG_GETARG_INT64(0),
+												 PG_GETARG_INT32(1), NULL));
 }
 
 /*
@@ -256,17 +163,24 @@ batchintory_heartbeat(PG_FUNCTION_ARGS)
 Datum
 batchintory_retry_delay(PG_FUNCTION_ARGS)
 {
-	int64		backoff = bi_interval_usecs(PG_GETARG_DATUM(0));
-	int32		attempts = PG_GETARG_INT32(1);
+	Interval   *result = palloc0(sizeof(Interval));
+
+	result->time = bi_retry_delay_usecs(bi_interval_usecs(PG_GETARG_DATUM(0)),
+										PG_GETARG_INT32(1));
+	PG_RETURN_INTERVAL_P(result);
+}
+
+/* The delay of batchintory.retry_delay, in microseconds */
+int64
+bi_retry_delay_usecs(int64 backoff, int32 attempts)
+{
 	int64		cap = Max(backoff, BI_MAX_RETRY_DELAY_USECS);
 	int64		delay = Max(backoff, 0);
-	Interval   *result = palloc0(sizeof(Interval));
 	int32		i;
 
 	for (i = 1; i < attempts && delay > 0 && delay < cap; i++)
 		delay = delay > cap / 2 ? cap : delay * 2;
-	result->time = Min(delay, cap);
-	PG_RETURN_INTERVAL_P(result);
+	return Min(delay, cap);
 }
 
 /*
