@@ -20,6 +20,7 @@
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -198,7 +199,8 @@ bi_inventory_job_state(int32 job_id, TimestampTz now, BiJobState *state,
 /*
  * What one change of the inventory works with: a snapshot taken as a new
  * SPI statement would take it (our own earlier changes included) and the
- * executor state its tables are written under.
+ * executor state its tables are written under.  change_begin refuses to
+ * write in a read-only transaction (and on a standby), as an UPDATE would.
  */
 typedef struct Change
 {
@@ -207,8 +209,9 @@ typedef struct Change
 } Change;
 
 static void
-change_begin(Change *change)
+change_begin(Change *change, const char *function)
 {
+	PreventCommandIfReadOnly(function);
 	CommandCounterIncrement();
 	change->snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	change->estate = CreateExecutorState();
@@ -497,7 +500,7 @@ bi_inventory_new_batch(BiJob *job, const BiRange *range, const BiAttemptBy *who,
 	Datum		addr = client_addr(&addr_isnull);
 	const char *application = GetConfigOption("application_name", false, false);
 
-	change_begin(&change);
+	change_begin(&change, "batchintory_acquire()");
 	lease_end = DirectFunctionCall2(timestamptz_pl_interval,
 									TimestampTzGetDatum(now), job->lease);
 	batch_id = Int64GetDatum(nextval_internal(inventory_relation("batch_batch_id_seq"),
@@ -590,7 +593,7 @@ bi_inventory_change_attempt(const BiCall *call, int64 batch, int32 attempt,
 	Datum		status;
 	BiAttemptChange outcome = ATTEMPT_CHANGED;
 
-	change_begin(&change);
+	change_begin(&change, end ? "batchintory_release()" : "batchintory_heartbeat()");
 	writer_open(&batch_row, &change, "batch");
 	key_int8(&keys[0], 1, batch);
 

@@ -1,0 +1,98 @@
+-- Acquire, release and heartbeat write the inventory's rows directly, not
+-- through SQL statements (src/inventory.c).  Every kind of change leaves
+-- each index of the inventory whole (amcheck with heapallindexed: partial
+-- indexes included), the rows hold what the statements wrote before
+-- (counters, leases, retry times, who took a batch, TOASTed values), and a
+-- read-only transaction is refused, as an UPDATE would be.
+CREATE EXTENSION batchintory;
+CREATE EXTENSION amcheck;
+
+CREATE TABLE inv (id bigserial PRIMARY KEY, bytes bigint);
+INSERT INTO inv (bytes) SELECT g FROM generate_series(1, 100) g;
+SELECT batchintory_register('inv', 'inv', 'id', 'bytes', max_count => 10,
+	max_attempts => 2, retry_backoff => '1 hour',
+	config => jsonb_build_object('big', repeat('x', 300000))) IS NOT NULL AS registered;
+SELECT batchintory_register('plain', 'inv', 'id', max_count => 40) IS NOT NULL AS registered;
+
+-- three batches at once; one succeeds (message and result kept), one fails
+-- (waits an hour for its retry), one is extended
+SELECT batch, attempt, first_id, last_id, asset_count, weight, ended_by,
+	lease_until > now() + interval '59 minutes' AS leased_an_hour
+FROM batchintory_acquire('inv', worker => 'w1', batches => 3);
+SELECT batchintory_release(1, 1, 'succeeded', repeat('m', 500000), '{"rows": 10}');
+SELECT batchintory_release(2, 1, 'failed', 'disk full');
+SELECT batchintory_heartbeat(3, 1) > now() AS extended;
+
+-- a read-only transaction changes nothing
+SET default_transaction_read_only = on;
+SELECT batchintory_acquire('inv');
+SELECT batchintory_release(3, 1, 'succeeded');
+SELECT batchintory_heartbeat(3, 1);
+RESET default_transaction_read_only;
+
+-- the failed batch comes back once its backoff is over (moved here into
+-- the past), as attempt 2; failing again it has no attempt left
+UPDATE batchintory.batch SET retry_after = now() - interval '1 second' WHERE batch_id = 2;
+SELECT batch, attempt, first_id, last_id FROM batchintory_acquire('inv', worker => 'w2');
+SELECT batchintory_release(2, 2, 'failed', 'disk full again');
+-- requeued, it gets attempt 3; a release in a REPEATABLE READ transaction
+SELECT batchintory_requeue(2);
+SELECT batch, attempt FROM batchintory_acquire('inv', worker => 'w3');
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT batchintory_release(2, 3, 'succeeded');
+COMMIT;
+SELECT batchintory_release(3, 1, 'succeeded');
+-- a new batch in the same transaction as the releases before it, then a
+-- rewind into it and a batch cut again over the same keys
+BEGIN;
+SELECT batch, first_id, last_id FROM batchintory_acquire('inv');
+SELECT batchintory_release(4, 1, 'succeeded');
+SELECT batch, first_id, last_id FROM batchintory_acquire('inv');
+COMMIT;
+SELECT batchintory_rewind('inv', 35);
+SELECT batch, first_id, last_id FROM batchintory_acquire('inv');
+-- a job without a weight column
+SELECT batch, first_id, last_id, weight FROM batchintory_acquire('plain');
+SELECT batchintory_release(7, 1, 'succeeded');
+SELECT batch, first_id, last_id, weight FROM batchintory_acquire('plain');
+
+SELECT batch_id, job_id, first_id, last_id, asset_count, weight, status, attempt,
+	requeued_after, lease_until IS NOT NULL AS leased,
+	retry_after IS NOT NULL AS retry_waits
+FROM batchintory.batch ORDER BY batch_id;
+SELECT batch_id, attempt, status, asset_count, weight, worker,
+	length(message) AS message_length, result,
+	released_at IS NOT NULL AS released, lease_until > acquired_at AS lease_after_acquired,
+	application_name = current_setting('application_name') AS application,
+	client_addr IS NOT DISTINCT FROM inet_client_addr() AS client,
+	backend_pid = pg_backend_pid() AS pid, acquired_by = current_user AS by,
+	length(config ->> 'big') AS config_length
+FROM batchintory.attempt ORDER BY batch_id, attempt;
+
+-- the job's counters are those of its batches, once the releases recorded
+-- since the last new batch are folded in (the jobs view does it too)
+SELECT j.name, j.frontier,
+	j.cut_batches = count(b.*) AS cut_batches, j.cut_assets = sum(b.asset_count) AS cut_assets,
+	j.cut_weight = COALESCE(sum(b.weight), 0) AS cut_weight,
+	j.done_batches + COALESCE((SELECT sum(p.batches) FROM batchintory.progress p
+		WHERE p.job_id = j.job_id), 0) = count(b.*) FILTER (WHERE b.status = 'succeeded') AS done_batches,
+	j.done_weight + COALESCE((SELECT sum(p.weight) FROM batchintory.progress p
+		WHERE p.job_id = j.job_id), 0)
+		= COALESCE(sum(b.weight) FILTER (WHERE b.status = 'succeeded'), 0) AS done_weight
+FROM batchintory.job j JOIN batchintory.batch b ON b.job_id = j.job_id AND b.status <> 'superseded'
+GROUP BY j.job_id ORDER BY j.name;
+SELECT job, succeeded, failed, in_flight, processed FROM batchintory.jobs ORDER BY job;
+
+-- every btree index of the inventory holds exactly its rows (amcheck
+-- raises an error otherwise)
+SELECT c.relname, bt_index_check(c.oid, true)
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_am a ON a.oid = c.relam AND a.amname = 'btree'
+WHERE i.indrelid IN ('batchintory.job'::regclass, 'batchintory.batch'::regclass,
+	'batchintory.attempt'::regclass, 'batchintory.progress'::regclass)
+ORDER BY c.relname;
+
+DROP EXTENSION batchintory;
+DROP EXTENSION amcheck;
+DROP TABLE inv;
