@@ -3,6 +3,10 @@
  *	  The inventory rows every hand-out and release read and write, reached
  *	  through their indexes directly: no plan to revalidate, no executor to
  *	  start (a new batch and its attempt, a release, a lease extended).
+ *
+ * Rows are written column by column, by name: a column added to job,
+ * batch, attempt or progress must be given its value here (a NOT NULL one
+ * left out is an error; a default is not applied).
  */
 #include "postgres.h"
 
@@ -230,8 +234,9 @@ change_end(Change *change)
 /*
  * A table of the inventory open for writing, its indexes kept up to date
  * as an INSERT or UPDATE would (partial and expression indexes included).
- * Only the extension writes the inventory: it has no triggers, foreign keys
- * or CHECK constraints; NOT NULL is checked.
+ * Only the extension writes the inventory: it has no triggers (one added
+ * by hand would not fire), foreign keys or CHECK constraints; NOT NULL is
+ * checked.
  */
 typedef struct Writer
 {
@@ -353,7 +358,11 @@ static void
 row_write(Writer *writer, Change *change, bool update)
 {
 	TupleTableSlot *next = ExecStoreVirtualTuple(writer->next);
+#if PG_VERSION_NUM >= 160000
+	TU_UpdateIndexes update_indexes = TU_All;
+#else
 	bool		update_indexes = true;
+#endif
 
 	if (writer->rel->rd_att->constr)
 		ExecConstraints(writer->result, next, change->estate);
@@ -362,9 +371,18 @@ row_write(Writer *writer, Change *change, bool update)
 								  change->snapshot, &update_indexes);
 	else
 		simple_table_tuple_insert(writer->rel, next);
-	if (update_indexes && writer->result->ri_NumIndices > 0)
+	if (writer->result->ri_NumIndices == 0)
+		return;
+#if PG_VERSION_NUM >= 160000
+	if (update_indexes != TU_None)
+		(void) ExecInsertIndexTuples(writer->result, next, change->estate,
+									 update, false, NULL, NIL,
+									 update_indexes == TU_Summarizing);
+#else
+	if (update_indexes)
 		(void) ExecInsertIndexTuples(writer->result, next, change->estate,
 									 update, false, NULL, NIL);
+#endif
 }
 
 /*
