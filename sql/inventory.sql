@@ -93,6 +93,16 @@ WHERE i.indrelid IN ('batchintory.job'::regclass, 'batchintory.batch'::regclass,
 	'batchintory.attempt'::regclass, 'batchintory.progress'::regclass)
 ORDER BY c.relname;
 
+-- an inventory changed by hand gets an error that says so
+BEGIN;
+DROP INDEX batchintory.batch_job_leased;
+SELECT batchintory_acquire('inv');
+ROLLBACK;
+BEGIN;
+ALTER TABLE batchintory.attempt RENAME COLUMN worker TO worker_name;
+SELECT batchintory_acquire('plain');
+ROLLBACK;
+
 DROP EXTENSION batchintory;
 DROP EXTENSION amcheck;
 DROP TABLE inv;

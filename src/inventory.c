@@ -42,7 +42,11 @@ inventory_relation(const char *name)
 	Oid			relid = get_relname_relid(name, get_namespace_oid("batchintory", false));
 
 	if (!OidIsValid(relid))
-		elog(ERROR, "relation batchintory.%s does not exist", name);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("relation \"batchintory.%s\" does not exist", name),
+				 errdetail("The inventory of the extension batchintory was changed by hand."),
+				 errhint("Put it back as the extension's installation script made it.")));
 	return relid;
 }
 
@@ -60,8 +64,12 @@ column_number(Relation rel, const char *name)
 		if (!attr->attisdropped && strcmp(NameStr(attr->attname), name) == 0)
 			return attr->attnum;
 	}
-	elog(ERROR, "column %s of relation %s does not exist", name,
-		 RelationGetRelationName(rel));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of relation \"batchintory.%s\" does not exist",
+					name, RelationGetRelationName(rel)),
+			 errdetail("The inventory of the extension batchintory was changed by hand."),
+			 errhint("Put it back as the extension's installation script made it.")));
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
