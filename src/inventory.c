@@ -73,6 +73,13 @@ column_number(Relation rel, const char *name)
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
+/* Column name of a row in slot, a row of rel */
+static Datum
+slot_column(TupleTableSlot *slot, Relation rel, const char *name, bool *isnull)
+{
+	return slot_getattr(slot, column_number(rel, name), isnull);
+}
+
 /* A scan of table rel through its index index (by name), under snapshot */
 typedef struct IndexProbe
 {
@@ -111,7 +118,7 @@ probe_end(IndexProbe *probe)
 	index_close(probe->index, NoLock);
 }
 
-/* Condition number attno (of an index) = job_id */
+/* The condition job_id = job_id on an index's first column */
 static void
 key_job(ScanKey key, int32 job_id)
 {
@@ -130,7 +137,6 @@ job_may_retry(Relation batch, Snapshot snapshot, int32 job_id, TimestampTz now)
 {
 	ScanKeyData keys[2];
 	IndexProbe	probe;
-	AttrNumber	retry_after = column_number(batch, "retry_after");
 	bool		found;
 
 	key_job(&keys[0], job_id);
@@ -146,7 +152,7 @@ job_may_retry(Relation batch, Snapshot snapshot, int32 job_id, TimestampTz now)
 	while (!found && probe_next(&probe))
 	{
 		bool		isnull;
-		Datum		due = slot_getattr(probe.slot, retry_after, &isnull);
+		Datum		due = slot_column(probe.slot, batch, "retry_after", &isnull);
 
 		found = isnull || DatumGetTimestampTz(due) <= now;
 	}
@@ -183,21 +189,12 @@ bi_inventory_job_state(int32 job_id, TimestampTz now, BiJobState *state,
 	if (found)
 	{
 		bool		isnull;
-		Datum		frontier;
 
-		state->revision = DatumGetInt64(slot_getattr(probe.slot,
-													 column_number(job, "revision"),
-													 &isnull));
-		state->name = TextDatumGetCString(slot_getattr(probe.slot,
-													   column_number(job, "name"),
-													   &isnull));
-		state->owner = DatumGetObjectId(slot_getattr(probe.slot,
-													 column_number(job, "owner"),
-													 &isnull));
-		frontier = slot_getattr(probe.slot, column_number(job, "frontier"),
-								&state->has_frontier);
-		state->has_frontier = !state->has_frontier;
-		state->frontier = state->has_frontier ? DatumGetInt64(frontier) : 0;
+		state->revision = DatumGetInt64(slot_column(probe.slot, job, "revision", &isnull));
+		state->name = TextDatumGetCString(slot_column(probe.slot, job, "name", &isnull));
+		state->owner = DatumGetObjectId(slot_column(probe.slot, job, "owner", &isnull));
+		state->frontier = DatumGetInt64(slot_column(probe.slot, job, "frontier", &isnull));
+		state->has_frontier = !isnull;
 		*may_retry = job_may_retry(batch, snapshot, job_id, now);
 	}
 	probe_end(&probe);
@@ -314,13 +311,6 @@ static Datum
 row_get(Writer *writer, const char *name, bool *isnull)
 {
 	return slot_getattr(writer->row, column_number(writer->rel, name), isnull);
-}
-
-/* Column name of a row in slot, a row of rel */
-static Datum
-slot_column(TupleTableSlot *slot, Relation rel, const char *name, bool *isnull)
-{
-	return slot_getattr(slot, column_number(rel, name), isnull);
 }
 
 /* Column name of the row being written */
