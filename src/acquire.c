@@ -181,6 +181,7 @@ typedef struct Acquisition
 	ReturnSetInfo *rsinfo;
 	BiJob	   *job;
 	bool		take;			/* acquire (true) or peek */
+	int32		batches;		/* batches wanted */
 	BiLimits	limits;
 	BiAttemptBy by;				/* acquire: who takes the batches */
 	bool		has_retry;		/* a retry candidate in row 0 of SPI_tuptable */
@@ -331,12 +332,33 @@ window_done(BiJob *job)
 		(job->has_upper_bound && bi_next_start(job) > job->upper_bound);
 }
 
-/* The newest key new batches may reach, waiting for late commits if taking */
-static void
-compute_limit(Acquisition *acq)
+/*
+ * Is a batch of the job due for a retry, as far as a look without the job's
+ * lock can tell?  (A BiGuardDefer: an acquire of one batch serves it rather
+ * than wait for the table's writers first.)
+ */
+static bool
+retry_due(void *arg)
 {
-	acq->guard = bi_guard_limit(acq->job, acq->take, &acq->limit);
-	acq->guard_done = true;
+	Acquisition *acq = (Acquisition *) arg;
+	BiJobState	state;
+	bool		may_retry;
+
+	return bi_inventory_job_state(acq->job->job_id, GetCurrentTimestamp(),
+								  &state, &may_retry) && may_retry;
+}
+
+/*
+ * The newest key new batches may reach, waiting for late commits if taking;
+ * with may_defer, not yet if writers are running and a retry is due
+ * (guard_done stays false: the next call, under the job's lock, waits).
+ */
+static void
+compute_limit(Acquisition *acq, bool may_defer)
+{
+	acq->guard = bi_guard_limit(acq->job, acq->take, &acq->limit,
+								may_defer ? retry_due : NULL, acq);
+	acq->guard_done = acq->guard != GUARD_DEFERRED;
 }
 
 /*
@@ -356,7 +378,7 @@ serve_new_batches(Acquisition *acq, int wanted)
 	if (window_done(job))
 		return;
 	if (!acq->guard_done)
-		compute_limit(acq);
+		compute_limit(acq, false);
 	if (acq->guard != GUARD_LIMIT)
 	{
 		if (acq->guard == GUARD_NO_KEY && acq->take && acq->handed == 0)
@@ -440,9 +462,11 @@ read_job_state(Acquisition *acq)
 /*
  * Find the job and read its state: for acquire, the late-commit guard waits
  * before the job's lock is taken (so one slow writer does not queue every
- * acquirer behind the lock), then the state is read under the lock.  A job
- * changed or dropped and registered again meanwhile is loaded again and
- * its lock taken anew.
+ * acquirer behind the lock), then the state is read under the lock.  An
+ * acquire of one batch does not wait when a retry is due: it serves the
+ * retry, and waits under the lock only if another acquirer took it
+ * meanwhile.  A job changed or dropped and registered again meanwhile is
+ * loaded again and its lock taken anew.
  */
 static void
 open_job(Acquisition *acq, const BiCall *call, const char *name,
@@ -454,7 +478,7 @@ open_job(Acquisition *acq, const BiCall *call, const char *name,
 		acq->limits = bi_limits_for(acq->job, limit_args, limit_nulls);
 		acq->guard_done = false;
 		if (acq->take && !window_done(acq->job))
-			compute_limit(acq);
+			compute_limit(acq, acq->batches == 1);
 		if (acq->take)
 			bi_job_lock(acq->job->job_id);
 		if (read_job_state(acq))
@@ -478,6 +502,7 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches)
 
 	acq.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	acq.take = take;
+	acq.batches = batches;
 	bi_materialize(fcinfo);
 	bi_call_begin(&call);
 	SPI_connect();

@@ -236,10 +236,15 @@ typedef enum BiGuard
 {
 	GUARD_LIMIT,				/* new batches may reach the limit */
 	GUARD_NO_KEY,				/* no key to cut to */
-	GUARD_TIMED_OUT				/* writers still running after the timeout */
+	GUARD_TIMED_OUT,			/* writers still running after the timeout */
+	GUARD_DEFERRED				/* writers running, the caller would not wait */
 } BiGuard;
 
-extern BiGuard bi_guard_limit(BiJob *job, bool wait, int64 *limit);
+/* asked by the guard before it waits for writers: would the caller rather not? */
+typedef bool (*BiGuardDefer) (void *arg);
+
+extern BiGuard bi_guard_limit(BiJob *job, bool wait, int64 *limit,
+							  BiGuardDefer defer, void *defer_arg);
 extern void bi_guard_no_new_work(BiJob *job, int64 limit, bool has_limit);
 extern Oid	bi_key_sequence(Oid relid, const char *column, int64 *cache);
 extern void bi_guard_check_sequence(Oid relid, const char *column, Oid role);

@@ -163,11 +163,25 @@ is_vacuum(VirtualTransactionId vxid)
 }
 
 /*
- * Wait, until deadline, for the transactions that hold a lock conflicting
- * with ShareLock on relid (that is, writers) when we look; false on time-out.
+ * A wait for the writers of a table: until they end, until the deadline,
+ * or until the caller would rather not wait (defer, asked once, when the
+ * first writer still running is found; NULL: never).  outcome says why a
+ * wait ended early: GUARD_TIMED_OUT or GUARD_DEFERRED.
+ */
+typedef struct WriterWait
+{
+	TimestampTz deadline;
+	BiGuardDefer defer;
+	void	   *defer_arg;
+	BiGuard		outcome;
+} WriterWait;
+
+/*
+ * Wait for the transactions that hold a lock conflicting with ShareLock on
+ * relid (that is, writers) when we look; false if the wait ended early.
  */
 static bool
-wait_for_writers_of(Oid relid, TimestampTz deadline)
+wait_for_writers_of(Oid relid, WriterWait *wait)
 {
 	LOCKTAG		tag;
 	VirtualTransactionId *writers;
@@ -183,8 +197,17 @@ wait_for_writers_of(Oid relid, TimestampTz deadline)
 			continue;
 		while (!VirtualXactLock(*writers, false))
 		{
-			if (GetCurrentTimestamp() >= deadline)
+			if (wait->defer != NULL && wait->defer(wait->defer_arg))
+			{
+				wait->outcome = GUARD_DEFERRED;
 				return false;
+			}
+			wait->defer = NULL;
+			if (GetCurrentTimestamp() >= wait->deadline)
+			{
+				wait->outcome = GUARD_TIMED_OUT;
+				return false;
+			}
 			(void) WaitLatch(MyLatch,
 							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 sleep_ms, PG_WAIT_EXTENSION);
@@ -202,23 +225,25 @@ wait_for_writers_of(Oid relid, TimestampTz deadline)
  *		partitions or inheritance children (an INSERT straight into a
  *		partition locks only the partition), has ended, as CREATE INDEX
  *		CONCURRENTLY does, but skipping vacuums and giving up after
- *		timeout_usecs.  Returns false on time-out.
+ *		timeout_usecs or when defer says so (see WriterWait).  Returns
+ *		GUARD_LIMIT when the writers ended, else why the wait ended.
  */
-static bool
-wait_for_writers(Oid relid, int64 timeout_usecs)
+static BiGuard
+wait_for_writers(Oid relid, int64 timeout_usecs, BiGuardDefer defer,
+				 void *defer_arg)
 {
-	TimestampTz deadline = GetCurrentTimestamp() +
-		Min(timeout_usecs, BI_MAX_INTERVAL_USECS);
+	WriterWait	wait = {GetCurrentTimestamp() + Min(timeout_usecs, BI_MAX_INTERVAL_USECS),
+	defer, defer_arg, GUARD_LIMIT};
 	List	   *tables;
 	ListCell   *lc;
 
 	if (!has_subclass(relid))
-		return wait_for_writers_of(relid, deadline);
+		return wait_for_writers_of(relid, &wait) ? GUARD_LIMIT : wait.outcome;
 	tables = find_all_inheritors(relid, NoLock, NULL);
 	foreach(lc, tables)
-		if (!wait_for_writers_of(lfirst_oid(lc), deadline))
-			return false;
-	return true;
+		if (!wait_for_writers_of(lfirst_oid(lc), &wait))
+			return wait.outcome;
+	return GUARD_LIMIT;
 }
 
 /*
@@ -226,8 +251,10 @@ wait_for_writers(Oid relid, int64 timeout_usecs)
  *		The newest key the job may cut new batches up to, clamped to its
  *		upper bound (GUARD_LIMIT); GUARD_NO_KEY when there is none (an empty
  *		table, a sequence never used), GUARD_TIMED_OUT when the wait for
- *		writers timed out (with a WARNING).  Reads the table and the
- *		sequence as the job's owner.
+ *		writers timed out (with a WARNING), GUARD_DEFERRED when writers were
+ *		still running and defer (if not NULL; called at most once, with
+ *		defer_arg) said the caller would rather not wait now.  Reads the
+ *		table and the sequence as the job's owner.
  *
  * With the guard on and a sequence behind the key, that is the sequence's
  * last value H read before waiting: every key up to H was drawn by a
@@ -237,7 +264,8 @@ wait_for_writers(Oid relid, int64 timeout_usecs)
  * (peek) neither reads the sequence nor waits: it cuts at what is visible.
  */
 BiGuard
-bi_guard_limit(BiJob *job, bool wait, int64 *limit)
+bi_guard_limit(BiJob *job, bool wait, int64 *limit, BiGuardDefer defer,
+			   void *defer_arg)
 {
 	BiReader   *reader = bi_job_reader(job);
 	int64		newest;
@@ -258,17 +286,25 @@ bi_guard_limit(BiJob *job, bool wait, int64 *limit)
 	else if (!bi_newest_key(job, &newest))
 		return GUARD_NO_KEY;
 
-	if (job->late_commit_guard && wait &&
-		!wait_for_writers(job->source, bi_interval_usecs(job->guard_timeout)))
+	if (job->late_commit_guard && wait)
 	{
-		ereport(WARNING,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("no new batch for job \"%s\": writers on table \"%s\" still running after the guard timeout",
-						job->name, get_rel_name(job->source)),
-				 errdetail("A transaction still running may commit keys below " INT64_FORMAT ".",
-						   newest),
-				 errhint("Retry later, or raise the job's guard_timeout.")));
-		return GUARD_TIMED_OUT;
+		BiGuard		waited = wait_for_writers(job->source,
+											  bi_interval_usecs(job->guard_timeout),
+											  defer, defer_arg);
+
+		if (waited == GUARD_DEFERRED)
+			return GUARD_DEFERRED;
+		if (waited == GUARD_TIMED_OUT)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("no new batch for job \"%s\": writers on table \"%s\" still running after the guard timeout",
+							job->name, get_rel_name(job->source)),
+					 errdetail("A transaction still running may commit keys below " INT64_FORMAT ".",
+							   newest),
+					 errhint("Retry later, or raise the job's guard_timeout.")));
+			return GUARD_TIMED_OUT;
+		}
 	}
 
 	*limit = newest;
