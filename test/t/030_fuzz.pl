@@ -433,7 +433,7 @@ is(join('', map { describe($_) } @settle_records), '',
 	'the valid jobs get their settings back after the calls');
 
 my %drained = map { split /\t/, $_, 2 } split /\n/, $node->safe_psql('postgres', q{
-	SET statement_timeout = '60s';
+	SET statement_timeout = '300s';
 	SELECT name, fuzz_drain(name) FROM batchintory.job ORDER BY name},
 	extra_params => [ '-F', "\t" ]);
 note "drain: $_: $drained{$_}" for sort keys %drained;
