@@ -7,6 +7,20 @@
 CREATE EXTENSION batchintory;
 CREATE EXTENSION amcheck;
 
+-- an error as SQLSTATE: message (detail) hint; what the call did is undone
+CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	detail text;
+	hint text;
+BEGIN
+	EXECUTE sql;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+	RETURN SQLSTATE || ': ' || SQLERRM || coalesce(' (' || nullif(detail, '') || ')', '')
+		|| coalesce(' ' || nullif(hint, ''), '');
+END $$;
+
 CREATE TABLE inv (id bigserial PRIMARY KEY, bytes bigint);
 INSERT INTO inv (bytes) SELECT g FROM generate_series(1, 100) g;
 SELECT batchintory_register('inv', 'inv', 'id', 'bytes', max_count => 10,
@@ -25,10 +39,16 @@ SELECT batchintory_heartbeat(3, 1) > now() AS extended;
 
 -- a read-only transaction changes nothing
 SET default_transaction_read_only = on;
-SELECT batchintory_acquire('inv');
-SELECT batchintory_release(3, 1, 'succeeded');
-SELECT batchintory_heartbeat(3, 1);
+SELECT pg_temp.try($$SELECT batchintory_acquire('inv')$$);
+SELECT pg_temp.try($$SELECT batchintory_release(3, 1, 'succeeded')$$);
+SELECT pg_temp.try($$SELECT batchintory_heartbeat(3, 1)$$);
 RESET default_transaction_read_only;
+
+-- batches and attempts that do not exist, at the extremes of their types
+SELECT pg_temp.try($$SELECT batchintory_release(3, -2147483648, 'failed')$$);
+SELECT pg_temp.try($$SELECT batchintory_heartbeat(3, 2147483647)$$);
+SELECT pg_temp.try($$SELECT batchintory_release(9223372036854775807, 1, 'succeeded')$$);
+SELECT pg_temp.try($$SELECT batchintory_heartbeat(-1, 1)$$);
 
 -- the failed batch comes back once its backoff is over (moved here into
 -- the past), as attempt 2; failing again it has no attempt left
@@ -53,8 +73,11 @@ SELECT batchintory_rewind('inv', 35);
 SELECT batch, first_id, last_id FROM batchintory_acquire('inv');
 -- a job without a weight column
 SELECT batch, first_id, last_id, weight FROM batchintory_acquire('plain');
-SELECT batchintory_release(7, 1, 'succeeded');
+SELECT batchintory_release(7, 1, 'succeeded', NULL, 'null'::jsonb);
 SELECT batch, first_id, last_id, weight FROM batchintory_acquire('plain');
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT batchintory_heartbeat(8, 1) > now() AS extended;
+COMMIT;
 
 SELECT batch_id, job_id, first_id, last_id, asset_count, weight, status, attempt,
 	requeued_after, lease_until IS NOT NULL AS leased,
@@ -94,14 +117,10 @@ WHERE i.indrelid IN ('batchintory.job'::regclass, 'batchintory.batch'::regclass,
 ORDER BY c.relname;
 
 -- an inventory changed by hand gets an error that says so
-BEGIN;
-DROP INDEX batchintory.batch_job_leased;
-SELECT batchintory_acquire('inv');
-ROLLBACK;
-BEGIN;
-ALTER TABLE batchintory.attempt RENAME COLUMN worker TO worker_name;
-SELECT batchintory_acquire('plain');
-ROLLBACK;
+SELECT pg_temp.try($$DROP INDEX batchintory.batch_job_leased;
+	SELECT batchintory_acquire('inv')$$);
+SELECT pg_temp.try($$ALTER TABLE batchintory.attempt RENAME COLUMN worker TO worker_name;
+	SELECT batchintory_acquire('plain')$$);
 
 DROP EXTENSION batchintory;
 DROP EXTENSION amcheck;
