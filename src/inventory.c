@@ -161,6 +161,17 @@ job_may_retry(Relation batch, Snapshot snapshot, int32 job_id, TimestampTz now)
 }
 
 /*
+ * A snapshot as a new SPI statement would take it, our own earlier changes
+ * included; the caller unregisters it.
+ */
+static Snapshot
+statement_snapshot(void)
+{
+	CommandCounterIncrement();
+	return RegisterSnapshot(GetTransactionSnapshot());
+}
+
+/*
  * bi_inventory_job_state
  *		The job's row as a statement starting now would see it (revision,
  *		name, owner and frontier into *state); false if it is gone.
@@ -179,9 +190,7 @@ bi_inventory_job_state(int32 job_id, TimestampTz now, BiJobState *state,
 	IndexProbe	probe;
 	bool		found;
 
-	/* what a new SPI statement would see: our own changes too */
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	snapshot = statement_snapshot();
 
 	key_job(&key, job_id);
 	probe_begin(&probe, job, "job_pkey", snapshot, &key, 1);
@@ -206,9 +215,8 @@ bi_inventory_job_state(int32 job_id, TimestampTz now, BiJobState *state,
 }
 
 /*
- * What one change of the inventory works with: a snapshot taken as a new
- * SPI statement would take it (our own earlier changes included) and the
- * executor state its tables are written under.  change_begin refuses to
+ * What one change of the inventory works with: a statement_snapshot and
+ * the executor state its tables are written under.  change_begin refuses to
  * write in a read-only transaction (and on a standby), as an UPDATE would.
  */
 typedef struct Change
@@ -221,8 +229,7 @@ static void
 change_begin(Change *change, const char *function)
 {
 	PreventCommandIfReadOnly(function);
-	CommandCounterIncrement();
-	change->snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	change->snapshot = statement_snapshot();
 	change->estate = CreateExecutorState();
 	change->estate->es_snapshot = change->snapshot;
 	change->estate->es_output_cid = GetCurrentCommandId(true);
@@ -437,16 +444,29 @@ key_int8(ScanKey key, AttrNumber column, int64 value)
 	ScanKeyInit(key, column, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(value));
 }
 
-/* The client's address as inet_client_addr() gives it (NULL: a local socket) */
+/*
+ * The client's address as inet_client_addr() gives it (NULL: a local
+ * socket), worked out once per backend: it cannot change.
+ */
 static Datum
 client_addr(bool *isnull)
 {
-	LOCAL_FCINFO(fcinfo, 0);
-	Datum		addr;
+	static bool known = false;
+	static bool addr_isnull;
+	static Datum addr;
 
-	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
-	addr = inet_client_addr(fcinfo);
-	*isnull = fcinfo->isnull;
+	if (!known)
+	{
+		LOCAL_FCINFO(fcinfo, 0);
+		MemoryContext oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+
+		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		addr = inet_client_addr(fcinfo);
+		addr_isnull = fcinfo->isnull;
+		MemoryContextSwitchTo(oldcontext);
+		known = true;
+	}
+	*isnull = addr_isnull;
 	return addr;
 }
 
