@@ -246,5 +246,58 @@ SELECT batchintory_drop('below');
 SELECT batchintory_drop('tail');
 DROP TABLE late;
 
+--
+-- Code that batchintory runs while it works with a job -- here a row
+-- security policy of the job's table, run as the job's owner -- cannot
+-- call batchintory back: altering or dropping the job would free the job
+-- acquire is using, acquiring from it would cut two batches over the same
+-- keys.  Every such call is refused; the job is unharmed.
+--
+CREATE TABLE guarded (id bigserial PRIMARY KEY);
+INSERT INTO guarded SELECT FROM generate_series(1, 4);
+CREATE ROLE regress_hard_reader;
+GRANT SELECT ON guarded TO regress_hard_reader;
+CREATE FUNCTION reenter() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE pg_catalog.current_setting('regress.reenter');
+	RETURN true;
+END $$;
+ALTER TABLE guarded ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reenter ON guarded FOR SELECT USING (reenter());
+SET ROLE regress_hard_reader;
+SELECT batchintory_register('reentrant', 'guarded', 'id', max_count => 2,
+	late_commit_guard => false);
+SET regress.reenter = $$SELECT public.batchintory_drop('reentrant')$$;
+SELECT pg_temp.try($$SELECT * FROM batchintory_acquire('reentrant')$$);
+SET regress.reenter = $$SELECT public.batchintory_alter('reentrant', max_count => 1)$$;
+SELECT pg_temp.try($$SELECT * FROM batchintory_acquire('reentrant')$$);
+SET regress.reenter = $$SELECT * FROM public.batchintory_acquire('reentrant')$$;
+SELECT pg_temp.try($$SELECT * FROM batchintory_acquire('reentrant')$$);
+SELECT pg_temp.try($$SELECT * FROM batchintory_peek('reentrant')$$);
+SELECT pg_temp.try($$SELECT * FROM batchintory_backlog('reentrant')$$);
+SELECT pg_temp.try($$SELECT * FROM batchintory_verify('reentrant')$$);
+SET regress.reenter = $$SELECT * FROM public.batchintory_details(1)$$;
+SELECT pg_temp.try($$SELECT * FROM batchintory_acquire('reentrant')$$);
+-- a refused call left nothing behind: the next acquire works
+SET regress.reenter = 'SELECT 1';
+SELECT first_id, last_id, asset_count FROM batchintory_acquire('reentrant');
+SELECT count(*) AS batches, max(attempt) AS attempts FROM batchintory.batches
+WHERE job = 'reentrant';
+-- nor did an error caught by the caller: calls work after it
+SET regress.reenter = $$SELECT public.batchintory_drop('reentrant')$$;
+DO $$
+BEGIN
+	PERFORM * FROM batchintory_acquire('reentrant');
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+	RAISE NOTICE 'caught: %', SQLERRM;
+END $$;
+RESET regress.reenter;
+RESET ROLE;
+SELECT max_count FROM batchintory.job WHERE name = 'reentrant';
+SELECT batchintory_drop('reentrant');
+DROP TABLE guarded;
+DROP FUNCTION reenter();
+DROP ROLE regress_hard_reader;
+
 DROP TABLE h, explicit;
 DROP EXTENSION batchintory;

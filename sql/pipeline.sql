@@ -62,6 +62,88 @@ RESET ROLE;
 CALL batchintory_run('owned', 'INSERT INTO whoami VALUES (current_user)');
 SELECT * FROM whoami;
 
+-- The owner's code never runs with the caller's rights, nor changes the
+-- caller's session -- a superuser running a team's pipeline, here.  Each
+-- call below takes one new row of "owned" as one batch (job "trap", one
+-- attempt per batch).
+CREATE SCHEMA regress_pipe_trap AUTHORIZATION regress_pipe_owner;
+SET ROLE regress_pipe_owner;
+SELECT batchintory_register('trap', 'owned', 'id', max_attempts => 1);
+SELECT batchintory_release(batch, attempt, 'succeeded') FROM batchintory_acquire('trap');
+CREATE FUNCTION regress_pipe_trap.escalate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO whoami VALUES (current_user);
+	BEGIN
+		EXECUTE 'ALTER ROLE regress_pipe_owner SUPERUSER';
+	EXCEPTION WHEN insufficient_privilege THEN NULL;
+	END;
+	RETURN NULL;
+END $$;
+CREATE FUNCTION regress_pipe_trap.defer() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	SET CONSTRAINTS ALL DEFERRED;
+	INSERT INTO regress_pipe_trap.late VALUES (1);
+	RETURN NULL;
+END $$;
+CREATE FUNCTION regress_pipe_trap.plant() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_catalog.set_config('search_path', 'regress_pipe_trap, public', false);
+	PERFORM pg_catalog.set_config('work_mem', '77kB', false);
+	RETURN NULL;
+END $$;
+-- a constraint trigger deferred to the commit
+CREATE TABLE regress_pipe_trap.late (id bigint);
+CREATE CONSTRAINT TRIGGER late AFTER INSERT ON regress_pipe_trap.late
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION regress_pipe_trap.escalate();
+-- a trigger that defers constraints itself
+CREATE TABLE regress_pipe_trap.deferring (id bigint);
+CREATE TRIGGER deferring AFTER INSERT ON regress_pipe_trap.deferring
+	FOR EACH STATEMENT EXECUTE FUNCTION regress_pipe_trap.defer();
+-- a trigger that changes the session's settings for good
+CREATE TABLE regress_pipe_trap.planting (id bigint);
+CREATE TRIGGER planting AFTER INSERT ON regress_pipe_trap.planting
+	FOR EACH STATEMENT EXECUTE FUNCTION regress_pipe_trap.plant();
+-- a table whose check constraint's error quotes the row
+CREATE TABLE regress_pipe_trap.strict (email text, ssn text CHECK (ssn IS NULL));
+RESET ROLE;
+TRUNCATE whoami;
+-- the deferred trigger fires inside the command, as the owner
+INSERT INTO owned DEFAULT VALUES;
+CALL batchintory_run('trap', 'INSERT INTO regress_pipe_trap.late VALUES ($1)');
+SELECT * FROM whoami;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_pipe_owner';
+-- deferring constraints is refused, in the command or in a trigger
+INSERT INTO owned DEFAULT VALUES;
+CALL batchintory_run('trap', 'SET CONSTRAINTS ALL DEFERRED; INSERT INTO regress_pipe_trap.late VALUES ($1)');
+INSERT INTO owned DEFAULT VALUES;
+CALL batchintory_run('trap', 'INSERT INTO regress_pipe_trap.deferring VALUES ($1)');
+SELECT * FROM whoami;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_pipe_owner';
+-- settings made by the owner's code are undone; temporary objects refused
+SHOW search_path;
+SHOW work_mem;
+INSERT INTO owned DEFAULT VALUES;
+CALL batchintory_run('trap', 'INSERT INTO regress_pipe_trap.planting VALUES ($1)');
+SHOW search_path;
+SHOW work_mem;
+INSERT INTO owned DEFAULT VALUES;
+CALL batchintory_run('trap', 'CREATE TEMP TABLE planted (id bigint)');
+SELECT count(*) AS planted FROM pg_class WHERE relname = 'planted';
+-- a failing command's message is kept, its detail (which quotes the row)
+-- only reported to the caller
+INSERT INTO owned DEFAULT VALUES;
+CALL batchintory_run('trap', $$INSERT INTO regress_pipe_trap.strict VALUES ('ceo@corp.example', '999-12-3456')$$);
+SELECT batch, status, message FROM batchintory.attempts WHERE job = 'trap' ORDER BY batch;
+SELECT count(*) AS leaked FROM batchintory.attempts WHERE message LIKE '%ceo@%';
+
+-- under a hostile search_path (the regress-hostile pass creates a schema
+-- "hostile" whose operators and functions raise an error): nothing that
+-- batchintory_run runs itself resolves a name through it
+SET search_path = hostile, pg_catalog, public;
+INSERT INTO public.owned DEFAULT VALUES;
+CALL batchintory_run('trap', 'INSERT INTO public.whoami VALUES (current_user)');
+RESET search_path;
+
 -- bad calls
 \set VERBOSITY terse
 BEGIN;
@@ -76,7 +158,8 @@ CALL batchintory_run('daily', 'SELECT 1');
 RESET ROLE;
 \set VERBOSITY default
 
-SELECT batchintory_drop(job) FROM unnest(ARRAY['daily', 'fragile', 'owned']) job;
+SELECT batchintory_drop(job) FROM unnest(ARRAY['daily', 'fragile', 'owned', 'trap']) job;
+DROP SCHEMA regress_pipe_trap CASCADE;
 DROP TABLE events, daily, audit, owned, whoami;
 DROP EXTENSION batchintory;
 DROP ROLE regress_pipe_owner, regress_pipe_stranger;

@@ -158,8 +158,10 @@ RESET ROLE;
 SELECT batchintory_drop('open');
 
 --
--- A stranger's filter that would make its author a superuser if a
--- superuser ran it: it runs as the stranger (the job's owner), restricted.
+-- A filter contains no code but PostgreSQL's own: a stranger's function,
+-- which would make its author a superuser if a superuser ran it (reading
+-- the batch's predicate, refreshing the jobs view), is refused, volatile,
+-- stable or immutable -- also through an operator or a cast to a domain.
 --
 CREATE SCHEMA regress_sec_evil AUTHORIZATION regress_sec_stranger;
 CREATE TABLE regress_sec_evil.stuff (id bigserial PRIMARY KEY, kind text);
@@ -182,54 +184,98 @@ LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
 	RETURN regress_sec_evil.escalate();
 END $$;
--- a volatile function is refused outright
+CREATE FUNCTION regress_sec_evil.stable_upper(text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RAISE NOTICE 'planted code runs as %', current_user;
+	PERFORM regress_sec_evil.escalate();
+	RETURN pg_catalog.upper($1);
+END $$;
+CREATE FUNCTION regress_sec_evil.same(text, text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN regress_sec_evil.escalate();
+END $$;
+CREATE OPERATOR regress_sec_evil.=== (FUNCTION = regress_sec_evil.same,
+	LEFTARG = text, RIGHTARG = text);
+CREATE DOMAIN regress_sec_evil.checked AS text
+	CHECK (regress_sec_evil.immutable_check(VALUE));
 SELECT batchintory_register('evil', 'regress_sec_evil.stuff', 'id',
 	filter => 'regress_sec_evil.escalate()', late_commit_guard => false);
 SELECT batchintory_register('evil_stable', 'regress_sec_evil.stuff', 'id',
 	filter => 'regress_sec_evil.stable_check(kind)', late_commit_guard => false);
 SELECT batchintory_register('evil_immutable', 'regress_sec_evil.stuff', 'id',
 	filter => 'regress_sec_evil.immutable_check(kind)', late_commit_guard => false);
+SELECT batchintory_register('evil_operator', 'regress_sec_evil.stuff', 'id',
+	filter => $$kind OPERATOR(regress_sec_evil.===) 'a'$$, late_commit_guard => false);
+SELECT batchintory_register('evil_domain', 'regress_sec_evil.stuff', 'id',
+	filter => $$kind::regress_sec_evil.checked IS NOT NULL$$, late_commit_guard => false);
+-- PostgreSQL's functions that read other tables are refused too
+SELECT batchintory_register('evil_xml', 'regress_sec_evil.stuff', 'id',
+	filter => $$table_to_xml('sec_files', true, false, '') IS NOT NULL$$,
+	late_commit_guard => false);
+-- PostgreSQL's own stable functions and operators are fine
+SELECT batchintory_register('own_code', 'regress_sec_evil.stuff', 'id',
+	filter => $$upper(kind) = 'A' AND kind ~ '^[a-z]$' AND now() > '2000-01-01'$$,
+	late_commit_guard => false);
+SELECT batchintory_drop('own_code');
+
+--
+-- A filter stored by an earlier version may call a function of its
+-- owner's: the job cannot work, says why, and the function never runs --
+-- whoever touches the job, whichever way.  (Planted here the way 0.2.0
+-- stored it: the analyzed filter of upper() pointed at the stranger's
+-- function of the same signature.)
+--
+SELECT batchintory_register('evil_stored', 'regress_sec_evil.stuff', 'id',
+	filter => $$upper(kind) = 'A'$$, late_commit_guard => false);
+SELECT batch AS evil_batch FROM batchintory_acquire('evil_stored') \gset
 RESET ROLE;
--- a superuser touches both jobs every way there is
-SELECT pg_temp.try($$SELECT * FROM batchintory_acquire('evil_stable')$$);
-SELECT pg_temp.try($$SELECT * FROM batchintory_peek('evil_stable')$$);
-SELECT pg_temp.try($$SELECT * FROM batchintory_backlog('evil_stable')$$);
-SELECT pg_temp.try($$SELECT * FROM batchintory_backlog('evil_stable', false)$$);
-SELECT pg_temp.try($$SELECT * FROM batchintory_verify('evil_stable')$$);
-SELECT pg_temp.try($$SELECT * FROM batchintory_lookup('evil_stable', 1)$$);
-SELECT pg_temp.try($$SELECT * FROM batchintory_acquire('evil_immutable')$$);
-SELECT pg_temp.try($$SELECT * FROM batchintory_peek('evil_immutable')$$);
-SELECT pg_temp.try($$SELECT * FROM batchintory_backlog('evil_immutable')$$);
-SELECT pg_temp.try($$SELECT * FROM batchintory_verify('evil_immutable')$$);
+UPDATE batchintory.job_filter f
+SET expr = replace(f.expr, ':funcid ' || 'pg_catalog.upper(text)'::regprocedure::oid || ' ',
+	':funcid ' || 'regress_sec_evil.stable_upper(text)'::regprocedure::oid || ' ')
+FROM batchintory.job j WHERE j.job_id = f.job_id AND j.name = 'evil_stored';
+UPDATE batchintory.job SET filter = $$regress_sec_evil.stable_upper(kind) = 'A'::text$$,
+	revision = revision + 1 WHERE name = 'evil_stored';
+-- a superuser touches the job every way there is
+SELECT pg_temp.try($$SELECT * FROM batchintory_acquire('evil_stored')$$);
+SELECT pg_temp.try($$SELECT * FROM batchintory_peek('evil_stored')$$);
+SELECT pg_temp.try($$SELECT * FROM batchintory_backlog('evil_stored')$$);
+SELECT pg_temp.try($$SELECT * FROM batchintory_backlog('evil_stored', false)$$);
+SELECT pg_temp.try($$SELECT * FROM batchintory_verify('evil_stored')$$);
+SELECT pg_temp.try($$SELECT * FROM batchintory_lookup('evil_stored', 1)$$);
+SELECT pg_temp.try(format('SELECT batchintory_predicate(%s)', :evil_batch));
+SELECT pg_temp.try(format('SELECT batchintory_assets(%s)', :evil_batch));
+SELECT pg_temp.try(format('SELECT * FROM batchintory_assets(%s, NULL::regress_sec_evil.stuff)', :evil_batch));
+SELECT pg_temp.try(format('SELECT batchintory_details(%s)', :evil_batch));
 SELECT pg_temp.try($$SELECT * FROM batchintory.jobs$$);
 SELECT pg_temp.try($$SELECT * FROM batchintory.batches$$);
 SELECT pg_temp.try($$SELECT * FROM batchintory.attempts$$);
-SELECT job, problem IS NOT NULL AS has_problem FROM batchintory.jobs ORDER BY job;
+SELECT job, problem FROM batchintory.jobs WHERE job = 'evil_stored';
 -- the stranger is no superuser
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_sec_stranger';
-SELECT batchintory_drop('evil_stable');
-SELECT batchintory_drop('evil_immutable');
+-- altered to PostgreSQL's own code, it works again
+SELECT batchintory_alter('evil_stored', filter => $$upper(kind) = 'A'$$);
+SELECT batchintory_predicate(:evil_batch);
+SELECT batchintory_drop('evil_stored');
 
 --
 -- A filter's meaning is fixed when it is registered: a function created
--- later in a schema earlier in the search_path is not called, and the
--- stored text is qualified
+-- later in a schema earlier in the search_path is not called
 --
 CREATE SCHEMA regress_sec_a;
-CREATE SCHEMA regress_sec_b;
-CREATE FUNCTION regress_sec_b.pick(text) RETURNS boolean LANGUAGE sql IMMUTABLE
-	AS $$ SELECT $1 = 'csv' $$;
-SET search_path = regress_sec_a, regress_sec_b, public;
-SELECT batchintory_register('fixed', 'sec_files', 'id', filter => 'pick(kind)');
+SET search_path = regress_sec_a, pg_catalog, public;
+SELECT batchintory_register('fixed', 'sec_files', 'id', filter => $$lower(kind) = 'csv'$$);
 SELECT filter FROM batchintory.job WHERE name = 'fixed';
-CREATE FUNCTION regress_sec_a.pick(text) RETURNS boolean LANGUAGE sql IMMUTABLE
-	AS $$ SELECT false $$;
+SELECT first_id, last_id, asset_count FROM batchintory_peek('fixed');
+CREATE FUNCTION regress_sec_a.lower(text) RETURNS text LANGUAGE sql IMMUTABLE
+	AS $$ SELECT 'nothing' $$;
 SELECT first_id, last_id, asset_count FROM batchintory_peek('fixed');
 RESET search_path;
 SELECT batchintory_drop('fixed');
 
 SELECT batchintory_drop('sec');
-DROP SCHEMA regress_sec_a, regress_sec_b, regress_sec_evil CASCADE;
+DROP SCHEMA regress_sec_a, regress_sec_evil CASCADE;
 DROP TABLE sec_files, sec_open;
 DROP EXTENSION batchintory;
 DROP ROLE regress_sec_owner, regress_sec_worker, regress_sec_stranger, regress_sec_monitor;

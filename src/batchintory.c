@@ -1,7 +1,8 @@
 /*
  * batchintory.c
  *	  Module entry point of batchintory: the magic block and _PG_init, which
- *	  reserves the GUC prefix and hooks the job cache to cache invalidation.
+ *	  reserves the GUC prefix and hooks the call guard and the job cache to
+ *	  transaction ends and cache invalidation.
  */
 #include "postgres.h"
 
@@ -17,10 +18,8 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	bi_security_init();
 	bi_jobcache_init();
-#if PG_VERSION_NUM >= 150000
+	bi_pipeline_init();
 	MarkGUCPrefixReserved("batchintory");
-#else
-	EmitWarningsOnPlaceholders("batchintory");
-#endif
 }

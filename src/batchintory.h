@@ -16,15 +16,16 @@
 #include "utils/timestamp.h"
 
 /*
- * Advisory lock key space: a job's locks are transaction-scoped advisory
- * locks on the two-int4 key (BATCHINTORY_LOCK_SPACE, job_id), visible in
+ * Lock key space: a job's locks are transaction-scoped locks with an
+ * advisory lock tag (BATCHINTORY_LOCK_SPACE, job_id, which), visible in
  * pg_locks as locktype = 'advisory', classid = 1651794792, objid = job_id
  * and objsubid = BI_LOCK_JOB (the job's lock: acquire, alter, rewind, drop)
- * or BI_LOCK_CHANGE (rewind and drop among themselves).
+ * or BI_LOCK_CHANGE (rewind and drop among themselves).  SQL's advisory
+ * lock functions take objsubid 1 and 2 only: no role can take these.
  */
 #define BATCHINTORY_LOCK_SPACE 0x62746368	/* "btch" */
-#define BI_LOCK_JOB 2
 #define BI_LOCK_CHANGE 3
+#define BI_LOCK_JOB 4
 
 /* The longest lease, retry backoff or guard timeout a job accepts */
 #define BI_MAX_INTERVAL_USECS (INT64CONST(10) * 365 * USECS_PER_DAY)
@@ -155,6 +156,7 @@ typedef struct BiRange
 } BiRange;
 
 /* security.c */
+extern void bi_security_init(void);
 extern void bi_call_begin(BiCall *call);
 extern void bi_call_end(BiCall *call);
 extern void bi_as_owner_begin(BiAsRole *state, Oid owner);
@@ -177,7 +179,7 @@ extern void bi_exec_into_result(ReturnSetInfo *rsinfo, const char *sql,
 								int nargs, Oid *argtypes, Datum *values,
 								const char *nulls);
 extern void bi_exec_once(const char *sql, int expected);
-extern char *bi_in_subtransaction(void (*fn) (void *), void *arg);
+extern ErrorData *bi_in_subtransaction(void (*fn) (void *), void *arg);
 extern Datum bi_get(uint64 row, int col, bool *isnull);
 extern Datum bi_get_copy(uint64 row, int col, bool *isnull);
 extern int64 bi_get_int64(uint64 row, int col, bool *isnull);
@@ -193,6 +195,8 @@ extern const char *bi_text_arg(FunctionCallInfo fcinfo, int argno, const char *w
 /* jobcache.c */
 extern BiJob *bi_job_open(const BiCall *call, const char *name, bool lock);
 extern BiJob *bi_job_cached(const BiCall *call, const char *name);
+extern void bi_job_not_found(const char *name);
+extern void bi_batch_not_found(int64 batch);
 extern BiJob *bi_job_of_batch(const BiCall *call, int64 batch,
 							  int64 *first_id, int64 *last_id);
 extern bool bi_job_apply_row(BiJob *job, int64 revision, const char *name,
@@ -300,6 +304,9 @@ extern BiAttemptChange bi_inventory_change_attempt(const BiCall *call,
 												   int64 batch, int32 attempt,
 												   const BiAttemptEnd *end,
 												   TimestampTz *lease_until);
+
+/* pipeline.c */
+extern void bi_pipeline_init(void);
 
 /* notify.c */
 extern void bi_notify_sync(Oid source);

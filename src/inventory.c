@@ -4,9 +4,11 @@
  *	  through their indexes directly: no plan to revalidate, no executor to
  *	  start (a new batch and its attempt, a release, a lease extended).
  *
- * Rows are written column by column, by name: a column added to job,
- * batch, attempt or progress must be given its value here (a NOT NULL one
- * left out is an error; a default is not applied).
+ * Rows are written column by column, by name, as an INSERT or UPDATE
+ * would write them: a column the code leaves out gets its default (a column
+ * added by hand, say), NOT NULL and CHECK constraints are checked.  A table
+ * of the inventory with triggers or generated columns (added by hand) is
+ * refused: they would not run here.
  */
 #include "postgres.h"
 
@@ -24,6 +26,7 @@
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "rewrite/rewriteHandler.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -246,9 +249,6 @@ change_end(Change *change)
 /*
  * A table of the inventory open for writing, its indexes kept up to date
  * as an INSERT or UPDATE would (partial and expression indexes included).
- * Only the extension writes the inventory: it has no triggers (one added
- * by hand would not fire), foreign keys or CHECK constraints; NOT NULL is
- * checked.
  */
 typedef struct Writer
 {
@@ -256,7 +256,27 @@ typedef struct Writer
 	ResultRelInfo *result;
 	TupleTableSlot *row;		/* the row found and locked (row_lock) */
 	TupleTableSlot *next;		/* the row to write (row_new, row_from_found) */
+	bool	   *set;			/* columns of a new row given a value */
 } Writer;
+
+/* Refuse a table of the inventory with what its direct writes cannot run */
+static void
+check_writable(Relation rel)
+{
+	const char *what = NULL;
+
+	if (rel->trigdesc != NULL)
+		what = "triggers";
+	else if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		what = "generated columns";
+	if (what != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"batchintory.%s\" has %s", RelationGetRelationName(rel), what),
+				 errdetail("The inventory of the extension batchintory was changed by hand: the extension writes its rows directly, where %s would not run.",
+						   what),
+				 errhint("Drop them; keep what they did in a table of your own.")));
+}
 
 static void
 writer_open(Writer *writer, Change *change, const char *table)
@@ -264,7 +284,9 @@ writer_open(Writer *writer, Change *change, const char *table)
 	TupleDesc	desc;
 
 	writer->rel = table_open(inventory_relation(table), RowExclusiveLock);
+	check_writable(writer->rel);
 	desc = RelationGetDescr(writer->rel);
+	writer->set = palloc(desc->natts * sizeof(bool));
 	writer->result = makeNode(ResultRelInfo);
 	InitResultRelInfo(writer->result, writer->rel, 0, NULL, 0);
 	ExecOpenIndices(writer->result, false);
@@ -288,6 +310,7 @@ row_new(Writer *writer)
 
 	ExecClearTuple(next);
 	memset(next->tts_isnull, true, next->tts_tupleDescriptor->natts * sizeof(bool));
+	memset(writer->set, false, next->tts_tupleDescriptor->natts * sizeof(bool));
 }
 
 /* Start the new version of the row found: a copy of it */
@@ -311,6 +334,7 @@ row_set(Writer *writer, const char *name, Datum value, bool isnull)
 
 	writer->next->tts_values[attnum - 1] = value;
 	writer->next->tts_isnull[attnum - 1] = isnull;
+	writer->set[attnum - 1] = true;
 }
 
 /* Column name of the row found */
@@ -355,6 +379,30 @@ row_add_numeric(Writer *writer, const char *name, Datum value)
 			false);
 }
 
+/* Give the columns of a new row that were not set their defaults */
+static void
+row_defaults(Writer *writer, Change *change)
+{
+	TupleDesc	desc = RelationGetDescr(writer->rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		Node	   *expr;
+
+		if (writer->set[i] || attr->attisdropped || !attr->atthasdef)
+			continue;
+		expr = build_column_default(writer->rel, attr->attnum);
+		if (expr == NULL)
+			continue;
+		writer->next->tts_values[i] =
+			ExecEvalExprSwitchContext(ExecPrepareExpr((Expr *) expr, change->estate),
+									  GetPerTupleExprContext(change->estate),
+									  &writer->next->tts_isnull[i]);
+	}
+}
+
 /*
  * Write the row started by row_new (insert) or row_from_found (update of
  * the row found), and its index entries.
@@ -362,13 +410,16 @@ row_add_numeric(Writer *writer, const char *name, Datum value)
 static void
 row_write(Writer *writer, Change *change, bool update)
 {
-	TupleTableSlot *next = ExecStoreVirtualTuple(writer->next);
+	TupleTableSlot *next;
 #if PG_VERSION_NUM >= 160000
 	TU_UpdateIndexes update_indexes = TU_All;
 #else
 	bool		update_indexes = true;
 #endif
 
+	if (!update)
+		row_defaults(writer, change);
+	next = ExecStoreVirtualTuple(writer->next);
 	if (writer->rel->rd_att->constr)
 		ExecConstraints(writer->result, next, change->estate);
 	if (update)

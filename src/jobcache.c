@@ -107,8 +107,9 @@ bi_job_lock_changes(int32 job_id)
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
-static void
-job_not_found(const char *name)
+/* Error out: job name does not exist (42704) */
+void
+bi_job_not_found(const char *name)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -323,7 +324,7 @@ bi_job_open(const BiCall *call, const char *name, bool lock)
 			int32		job_id;
 
 			if (known == NULL && (known = job_load(0, name)) == NULL)
-				job_not_found(name);
+				bi_job_not_found(name);
 			bi_check_may_use(call, name, known->owner);
 			job_id = known->job_id;
 			bi_job_lock(job_id);
@@ -335,7 +336,7 @@ bi_job_open(const BiCall *call, const char *name, bool lock)
 			}
 		}
 		else if ((job = job_load(0, name)) == NULL)
-			job_not_found(name);
+			bi_job_not_found(name);
 		bi_check_may_use(call, name, job->owner);
 		return job;
 	}
@@ -353,7 +354,7 @@ bi_job_cached(const BiCall *call, const char *name)
 	BiJob	   *job = cache_find(0, name);
 
 	if (job == NULL && (job = job_load(0, name)) == NULL)
-		job_not_found(name);
+		bi_job_not_found(name);
 	bi_check_may_use(call, name, job->owner);
 	return job;
 }
@@ -378,10 +379,20 @@ bi_job_reload(int32 job_id)
 	return job_load(job_id, NULL);
 }
 
+/* Error out: batch does not exist (42704) */
+void
+bi_batch_not_found(int64 batch)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("batch " INT64_FORMAT " does not exist", batch)));
+}
+
 /*
  * bi_job_of_batch
  *		The job of a batch, which the caller must be allowed to use, and the
- *		batch's key range; an error if the batch does not exist.
+ *		batch's key range; an error if the batch does not exist (or went
+ *		with its job, dropped since the batch was read).
  */
 BiJob *
 bi_job_of_batch(const BiCall *call, int64 batch, int64 *first_id, int64 *last_id)
@@ -394,14 +405,12 @@ bi_job_of_batch(const BiCall *call, int64 batch, int64 *first_id, int64 *last_id
 	if (bi_exec("SELECT job_id, first_id, last_id FROM batchintory.batch"
 				" WHERE batch_id OPERATOR(pg_catalog.=) $1",
 				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("batch " INT64_FORMAT " does not exist", batch)));
+		bi_batch_not_found(batch);
 	*first_id = bi_get_int64(0, 2, &isnull);
 	*last_id = bi_get_int64(0, 3, &isnull);
 	job = job_load(DatumGetInt32(bi_get(0, 1, &isnull)), NULL);
 	if (job == NULL)
-		elog(ERROR, "job of batch " INT64_FORMAT " does not exist", batch);
+		bi_batch_not_found(batch);
 	bi_check_may_use(call, job->name, job->owner);
 	return job;
 }

@@ -167,10 +167,12 @@ job_backlog(BiJob *job, bool exact, Backlog *backlog)
 		Datum		args[2] = {Int32GetDatum(job->job_id),
 		Int64GetDatum(backlog->asset_count)};
 
-		bi_exec("SELECT pg_catalog.round($2 OPERATOR(pg_catalog.*) cut_weight"
-				" OPERATOR(pg_catalog./) NULLIF(cut_assets, 0))"
-				" FROM batchintory.job WHERE job_id OPERATOR(pg_catalog.=) $1",
-				2, argtypes, args, NULL, SPI_OK_SELECT);
+		/* no row: the job was dropped meanwhile */
+		if (bi_exec("SELECT pg_catalog.round($2 OPERATOR(pg_catalog.*) cut_weight"
+					" OPERATOR(pg_catalog./) NULLIF(cut_assets, 0))"
+					" FROM batchintory.job WHERE job_id OPERATOR(pg_catalog.=) $1",
+					2, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+			bi_job_not_found(job->name);
 		backlog->weight = bi_get_copy(0, 1, &backlog->has_weight);
 		backlog->has_weight = !backlog->has_weight;
 	}
@@ -295,11 +297,14 @@ static char *
 estimate_or_problem(BiJob *job, int64 *backlog, bool *backlog_isnull)
 {
 	Estimate	estimate = {job, NULL, false, 0};
-	char	   *error = bi_in_subtransaction(estimate_job, &estimate);
+	ErrorData  *error = bi_in_subtransaction(estimate_job, &estimate);
 
 	*backlog = estimate.backlog;
 	*backlog_isnull = !estimate.has_backlog;
-	return error != NULL ? error : estimate.problem;
+	if (error == NULL)
+		return estimate.problem;
+	return error->detail ? psprintf("%s: %s", error->message, error->detail) :
+		error->message;
 }
 
 /*
@@ -636,36 +641,37 @@ batchintory_details(PG_FUNCTION_ARGS)
 	int64		batch = PG_GETARG_INT64(0);
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(batch)};
-	int64		first_id;
-	int64		last_id;
 	BiCall		call;
 	bool		isnull;
 	Datum		details;
 
 	bi_call_begin(&call);
 	SPI_connect();
-	(void) bi_job_of_batch(&call, batch, &first_id, &last_id);
-	bi_exec("SELECT pg_catalog.jsonb_build_object("
-			" 'job', j.name, 'source', j.source::pg_catalog.text, 'filter', j.filter,"
-			" 'batch', b.batch_id, 'attempt', b.attempt,"
-			" 'status', CASE"
-			"  WHEN b.status OPERATOR(pg_catalog.=) 'processing'"
-			"   AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'"
-			"  WHEN b.status OPERATOR(pg_catalog.=) 'failed'"
-			"   AND b.retry_after IS NOT NULL THEN 'retry_pending'"
-			"  ELSE b.status END,"
-			" 'attempt_status', a.status, 'first_id', b.first_id, 'last_id', b.last_id,"
-			" 'asset_count', b.asset_count, 'weight', b.weight, 'ended_by', b.ended_by,"
-			" 'acquired_at', a.acquired_at, 'lease_until', a.lease_until,"
-			" 'released_at', a.released_at, 'worker', a.worker, 'message', a.message,"
-			" 'result', a.result, 'config', COALESCE(a.config, j.config))"
-			" FROM batchintory.batch b"
-			" JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id"
-			" LEFT JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id"
-			"  AND a.attempt OPERATOR(pg_catalog.=) b.attempt"
-			" WHERE b.batch_id OPERATOR(pg_catalog.=) $1",
-			1, argtypes, args, NULL, SPI_OK_SELECT);
-	details = SPI_datumTransfer(bi_get(0, 1, &isnull), false, -1);
+	/* the batch, its job and who may see them: one statement, one snapshot */
+	if (bi_exec("SELECT j.name, j.owner::pg_catalog.oid, pg_catalog.jsonb_build_object("
+				" 'job', j.name, 'source', j.source::pg_catalog.text, 'filter', j.filter,"
+				" 'batch', b.batch_id, 'attempt', b.attempt,"
+				" 'status', CASE"
+				"  WHEN b.status OPERATOR(pg_catalog.=) 'processing'"
+				"   AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'"
+				"  WHEN b.status OPERATOR(pg_catalog.=) 'failed'"
+				"   AND b.retry_after IS NOT NULL THEN 'retry_pending'"
+				"  ELSE b.status END,"
+				" 'attempt_status', a.status, 'first_id', b.first_id, 'last_id', b.last_id,"
+				" 'asset_count', b.asset_count, 'weight', b.weight, 'ended_by', b.ended_by,"
+				" 'acquired_at', a.acquired_at, 'lease_until', a.lease_until,"
+				" 'released_at', a.released_at, 'worker', a.worker, 'message', a.message,"
+				" 'result', a.result, 'config', COALESCE(a.config, j.config))"
+				" FROM batchintory.batch b"
+				" JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id"
+				" LEFT JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id"
+				"  AND a.attempt OPERATOR(pg_catalog.=) b.attempt"
+				" WHERE b.batch_id OPERATOR(pg_catalog.=) $1",
+				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+		bi_batch_not_found(batch);
+	bi_check_may_use(&call, bi_get_text(0, 1),
+					 DatumGetObjectId(bi_get(0, 2, &isnull)));
+	details = SPI_datumTransfer(bi_get(0, 3, &isnull), false, -1);
 	SPI_finish();
 	bi_call_end(&call);
 	PG_RETURN_DATUM(details);

@@ -1,8 +1,9 @@
 /*
  * pipeline.c
  *	  In-database pipelines: the procedure batchintory_run loops acquire, an
- *	  SQL command over the batch (as the job's owner) and its release, each
- *	  batch's results and release committed together.
+ *	  SQL command over the batch (as the job's owner, restricted, its
+ *	  triggers fired before it returns) and its release, each batch's
+ *	  results and release committed together.
  */
 #include "postgres.h"
 
@@ -14,10 +15,20 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(batchintory_run);
+
+/*
+ * The subtransaction in which a pipeline's command runs as the job's owner,
+ * or InvalidSubTransactionId: while it runs, constraints cannot be
+ * deferred (a deferred trigger would fire at commit, as the caller).
+ */
+static SubTransactionId command_running = InvalidSubTransactionId;
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
 
 /* The batch one round of the loop works on */
 typedef struct PipelineBatch
@@ -52,6 +63,8 @@ acquire_one(const char *schema, Datum *acquire_args, char *acquire_nulls,
 		pb->first_id = bi_get_int64(0, 3, &isnull);
 		pb->last_id = bi_get_int64(0, 4, &isnull);
 	}
+	/* results live until the procedure ends unless freed */
+	SPI_freetuptable(SPI_tuptable);
 	SPI_commit();
 	return found;
 }
@@ -78,6 +91,7 @@ release(const char *schema, PipelineBatch *pb, const char *status,
 							   5, argtypes, args, nulls, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args returned %s", SPI_result_code_string(rc));
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /* One run of the pipeline's command over a batch */
@@ -89,30 +103,90 @@ typedef struct CommandRun
 	uint64		rows;			/* processed by its last statement */
 } CommandRun;
 
-/* Run the command with the batch's keys as parameters, as the job's owner */
+/*
+ * Run the command with the batch's keys as parameters, as the job's owner
+ * in a security-restricted operation (it cannot change the caller's
+ * session: settings it makes are undone, temporary objects refused).  Its
+ * constraints are checked and its triggers fired before it returns --
+ * immediate, never deferred -- so that no code of the owner's is left to
+ * run at the commit, with the caller's rights.
+ */
 static void
 run_command(void *arg)
 {
 	CommandRun *run = (CommandRun *) arg;
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		args[3];
-	Oid			userid;
-	int			sec_context;
+	BiAsRole	as_owner;
 	int			rc;
 
 	args[0] = Int64GetDatum(run->pb->first_id);
 	args[1] = Int64GetDatum(run->pb->last_id);
 	args[2] = Int64GetDatum(run->pb->batch);
-	GetUserIdAndSecContext(&userid, &sec_context);
-	SetUserIdAndSecContext(run->owner, sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	bi_as_owner_begin(&as_owner, run->owner);
+	bi_exec_once("SET CONSTRAINTS ALL IMMEDIATE", SPI_OK_UTILITY);
+	command_running = GetCurrentSubTransactionId();
 	rc = SPI_execute_with_args(run->command, 3, argtypes, args, NULL, false, 0);
-	SetUserIdAndSecContext(userid, sec_context);
+	command_running = InvalidSubTransactionId;
 	if (rc < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("command of the pipeline failed: %s",
 						SPI_result_code_string(rc))));
 	run->rows = SPI_processed;
+	SPI_freetuptable(SPI_tuptable);
+	bi_as_role_end(&as_owner);
+}
+
+/*
+ * While a pipeline's command runs, refuse SET CONSTRAINTS ... DEFERRED:
+ * a deferred trigger would fire at the commit, after the procedure became
+ * the caller again.
+ */
+static void
+refuse_deferral(PlannedStmt *pstmt, const char *queryString,
+				bool readOnlyTree, ProcessUtilityContext context,
+				ParamListInfo params, QueryEnvironment *queryEnv,
+				DestReceiver *dest, QueryCompletion *qc)
+{
+	if (command_running != InvalidSubTransactionId &&
+		IsA(pstmt->utilityStmt, ConstraintsSetStmt) &&
+		((ConstraintsSetStmt *) pstmt->utilityStmt)->deferred)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot defer constraints in the command of a pipeline"),
+				 errdetail("Deferred triggers would fire at commit, with the rights of the role that called batchintory_run."),
+				 errhint("Check the constraints at the end of each statement of the command.")));
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context,
+							 params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/* A command that an error ended is over once its subtransaction aborts */
+static void
+command_subxact_callback(SubXactEvent event, SubTransactionId subid,
+						 SubTransactionId parent, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && subid == command_running)
+		command_running = InvalidSubTransactionId;
+}
+
+static void
+command_xact_callback(XactEvent event, void *arg)
+{
+	command_running = InvalidSubTransactionId;
+}
+
+void
+bi_pipeline_init(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = refuse_deferral;
+	RegisterXactCallback(command_xact_callback, NULL);
+	RegisterSubXactCallback(command_subxact_callback, NULL);
 }
 
 /*
@@ -122,11 +196,12 @@ run_command(void *arg)
  *						INOUT failed integer)
  *		Loop: acquire a batch of the job (committed on its own), run command
  *		with the batch's first id ($1), last id ($2) and batch id ($3) as
- *		the job's owner, release the batch succeeded (result: {"rows": n})
- *		in the same transaction and commit -- the command's results and the
- *		release commit together or not at all.  A command that fails is
- *		rolled back and its batch released failed with the error's message;
- *		the loop goes on (it stops with stop_on_error).  Ends when there is
+ *		the job's owner (run_command), release the batch succeeded (result:
+ *		{"rows": n}) in the same transaction and commit -- the command's
+ *		results and the release commit together or not at all.  A command
+ *		that fails is rolled back, its error reported as a warning and its
+ *		batch released failed with the error's primary message; the loop
+ *		goes on (it stops with stop_on_error).  Ends when there is
  *		no batch, after max_batches, or on a cancel.  Returns how many
  *		batches it ran and how many of them failed.  Must be called on its
  *		own, not inside a transaction block: it commits.
@@ -198,7 +273,7 @@ batchintory_run(PG_FUNCTION_ARGS)
 	while (max_batches < 0 || batches < max_batches)
 	{
 		PipelineBatch pb;
-		char	   *error;
+		ErrorData  *error;
 
 		CHECK_FOR_INTERRUPTS();
 		oldcontext = MemoryContextSwitchTo(round_context);
@@ -217,8 +292,20 @@ batchintory_run(PG_FUNCTION_ARGS)
 					psprintf("{\"rows\": " UINT64_FORMAT "}", run.rows));
 		else
 		{
+			/*
+			 * The inventory keeps the error's primary message: its detail
+			 * may quote rows of the tables the command read, which the
+			 * views show to pg_monitor.  The caller, who may use the job,
+			 * gets the whole error as a warning.
+			 */
 			failed++;
-			release(schema, &pb, "failed", error, NULL);
+			ereport(WARNING,
+					(errcode(error->sqlerrcode),
+					 errmsg("batch " INT64_FORMAT " of job \"%s\" failed: %s",
+							pb.batch, job, error->message),
+					 error->detail ? errdetail("%s", error->detail) : 0,
+					 error->hint ? errhint("%s", error->hint) : 0));
+			release(schema, &pb, "failed", error->message, NULL);
 		}
 		SPI_commit();
 		MemoryContextSwitchTo(oldcontext);

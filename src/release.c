@@ -17,14 +17,6 @@ PG_FUNCTION_INFO_V1(batchintory_retry_delay);
 PG_FUNCTION_INFO_V1(batchintory_requeue);
 PG_FUNCTION_INFO_V1(batchintory_rewind);
 
-static void
-batch_not_found(int64 batch)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("batch " INT64_FORMAT " does not exist", batch)));
-}
-
 /*
  * The attempt was not current and processing: say why, from the batch's
  * state now (the statement that found it so may have waited for the
@@ -47,7 +39,7 @@ attempt_not_current(int64 batch, int32 attempt)
 				"  AND a.attempt OPERATOR(pg_catalog.=) $2"
 				" WHERE b.batch_id OPERATOR(pg_catalog.=) $1",
 				2, argtypes, args, NULL, SPI_OK_SELECT) == 0)
-		batch_not_found(batch);
+		bi_batch_not_found(batch);
 	current = DatumGetInt32(bi_get(0, 1, &isnull));
 	status = bi_get_text(0, 2);
 	attempt_status = bi_get_text(0, 3);
@@ -93,7 +85,7 @@ change_current_attempt(int64 batch, int32 attempt, const BiAttemptEnd *end)
 	SPI_connect();
 	outcome = bi_inventory_change_attempt(&call, batch, attempt, end, &lease_until);
 	if (outcome == ATTEMPT_NO_BATCH)
-		batch_not_found(batch);
+		bi_batch_not_found(batch);
 	if (outcome == ATTEMPT_NOT_CURRENT)
 		attempt_not_current(batch, attempt);
 	SPI_finish();
@@ -235,9 +227,11 @@ batchintory_requeue(PG_FUNCTION_ARGS)
 	bi_call_begin(&call);
 	SPI_connect();
 	(void) bi_job_of_batch(&call, batch, &first_id, &last_id);
-	bi_exec("SELECT status FROM batchintory.batch"
-			" WHERE batch_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-			1, argtypes, args, NULL, SPI_OK_SELECT);
+	/* gone if its job was dropped while we waited for its row */
+	if (bi_exec("SELECT status FROM batchintory.batch"
+				" WHERE batch_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+		bi_batch_not_found(batch);
 	status = bi_get_text(0, 1);
 	if (!bi_batch_requeue(batch))
 		ereport(ERROR,

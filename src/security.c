@@ -9,6 +9,7 @@
 #include "batchintory.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
@@ -21,6 +22,14 @@
 
 /* the search_path of everything the extension runs, as PostgreSQL 17's maintenance commands */
 #define BI_SAFE_SEARCH_PATH "pg_catalog, pg_temp"
+
+/*
+ * The subtransaction in which the function of the extension now running
+ * called bi_call_begin, or InvalidSubTransactionId: calls never nest (code
+ * the extension runs -- a row security policy of a job's table, say --
+ * cannot call it back while it works with a job's state).
+ */
+static SubTransactionId active_call = InvalidSubTransactionId;
 
 /* owner of batchintory.job, and that table's OID; InvalidOid: look again */
 static Oid	inventory_relid = InvalidOid;
@@ -77,17 +86,48 @@ bi_inventory_relid(void)
 	return inventory_relid;
 }
 
+/* A call that an error ended is over once its (sub)transaction aborts */
+static void
+call_xact_callback(XactEvent event, void *arg)
+{
+	active_call = InvalidSubTransactionId;
+}
+
+static void
+call_subxact_callback(SubXactEvent event, SubTransactionId subid,
+					  SubTransactionId parent, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && subid == active_call)
+		active_call = InvalidSubTransactionId;
+}
+
+void
+bi_security_init(void)
+{
+	RegisterXactCallback(call_xact_callback, NULL);
+	RegisterSubXactCallback(call_subxact_callback, NULL);
+}
+
 /*
  * bi_call_begin
- *		Start the work of an SQL function: remember the caller, pin the
- *		search_path and become the inventory's owner.  Must be paired with
- *		bi_call_end; an error unwinds both (transaction or subtransaction
- *		abort restores the user and the GUCs).
+ *		Start the work of an SQL function: refuse a call from inside another
+ *		one (re-entrancy), remember the caller, pin the search_path and
+ *		become the inventory's owner.  Must be paired with bi_call_end; an
+ *		error unwinds both (transaction or subtransaction abort restores the
+ *		user and the GUCs, and ends the call).
  */
 void
 bi_call_begin(BiCall *call)
 {
-	Oid			owner = bi_inventory_owner();
+	Oid			owner;
+
+	if (active_call != InvalidSubTransactionId)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batchintory cannot be called while one of its functions is running"),
+				 errdetail("Code that a function of batchintory ran (a row security policy of a job's table, say) called batchintory again.")));
+	owner = bi_inventory_owner();
+	active_call = GetCurrentSubTransactionId();
 
 	call->caller = GetUserId();
 	call->caller_search_path = pstrdup(namespace_search_path);
@@ -121,6 +161,7 @@ bi_call_end(BiCall *call)
 {
 	AtEOXact_GUC(false, call->guc_nest_level);
 	SetUserIdAndSecContext(call->saved_userid, call->saved_sec_context);
+	active_call = InvalidSubTransactionId;
 }
 
 /*

@@ -10,6 +10,7 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/transam.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
@@ -26,7 +27,9 @@
 #include "parser/parse_relation.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
@@ -267,13 +270,97 @@ filter_raw_expression(const char *filter)
 }
 
 /*
+ * PostgreSQL's functions that read tables other than the one a filter is
+ * over (the tables, schemas or database they name, as XML)
+ */
+static const Oid table_reading_functions[] = {
+	F_TABLE_TO_XML, F_TABLE_TO_XMLSCHEMA, F_TABLE_TO_XML_AND_XMLSCHEMA,
+	F_SCHEMA_TO_XML, F_SCHEMA_TO_XMLSCHEMA, F_SCHEMA_TO_XML_AND_XMLSCHEMA,
+	F_DATABASE_TO_XML, F_DATABASE_TO_XMLSCHEMA, F_DATABASE_TO_XML_AND_XMLSCHEMA
+};
+
+/*
+ * Is funcid a function a filter may not call: one that is not PostgreSQL's
+ * own (created after initdb: by a user or an extension), or one of
+ * PostgreSQL's that reads other tables?
+ */
+static bool
+is_foreign_function(Oid funcid, void *context)
+{
+	size_t		i;
+
+	if (funcid >= FirstNormalObjectId)
+		return true;
+	for (i = 0; i < lengthof(table_reading_functions); i++)
+		if (funcid == table_reading_functions[i])
+			return true;
+	return false;
+}
+
+/*
+ * Find in an analyzed filter the first function that is not PostgreSQL's
+ * own code (operators are their functions) or domain it casts to (casts run
+ * a domain's checks).  A filter runs wherever its job's batches are read -- as
+ * the job's owner in a read of the table, as whoever runs the predicate of
+ * a batch, in the planner under the jobs view -- so it must contain no
+ * code that someone wrote.
+ */
+typedef struct ForeignCode
+{
+	Oid			funcid;			/* a function (or an operator's) */
+	Oid			domain;			/* a domain cast to (its checks) */
+} ForeignCode;
+
+static bool
+find_foreign_code(Node *node, ForeignCode *found)
+{
+	Oid		   *domain = &found->domain;
+
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, is_foreign_function, NULL))
+	{
+		if (IsA(node, FuncExpr))
+			found->funcid = ((FuncExpr *) node)->funcid;
+		else if (IsA(node, OpExpr) || IsA(node, DistinctExpr) || IsA(node, NullIfExpr))
+			found->funcid = ((OpExpr *) node)->opfuncid;
+		else if (IsA(node, ScalarArrayOpExpr))
+			found->funcid = ((ScalarArrayOpExpr *) node)->opfuncid;
+		return true;
+	}
+	if (IsA(node, CoerceToDomain) &&
+		((CoerceToDomain *) node)->resulttype >= FirstNormalObjectId)
+	{
+		*domain = ((CoerceToDomain *) node)->resulttype;
+		return true;
+	}
+	return expression_tree_walker(node, find_foreign_code, found);
+}
+
+/* What of a filter is not PostgreSQL's own code, as a phrase; NULL if none */
+static char *
+foreign_code(Node *filter)
+{
+	ForeignCode found = {InvalidOid, InvalidOid};
+
+	if (!find_foreign_code(filter, &found))
+		return NULL;
+	if (OidIsValid(found.domain))
+		return psprintf("domain %s", format_type_be(found.domain));
+	if (OidIsValid(found.funcid))
+		return psprintf("function %s", format_procedure(found.funcid));
+	return pstrdup("a function that is not PostgreSQL's own");
+}
+
+/*
  * bi_filter_analyze
  *		Analyze a filter over relid as a WHERE clause, resolving its names
  *		under the caller's search_path once and for all: the result refers
  *		to columns, functions and operators by number and OID, as a CHECK
- *		constraint does.  Refuses what would make a batch irreproducible
- *		from its range: volatile functions and subqueries (aggregates,
- *		window and set-returning functions are refused by the analysis).
+ *		constraint does.  Refuses code that is not PostgreSQL's own
+ *		(foreign_code), and what would make a batch irreproducible from its
+ *		range: volatile functions and subqueries (aggregates, window and
+ *		set-returning functions are refused by the analysis).
  */
 Node *
 bi_filter_analyze(Oid relid, const char *filter)
@@ -283,6 +370,7 @@ bi_filter_analyze(Oid relid, const char *filter)
 	ParseNamespaceItem *nsitem;
 	Relation	rel;
 	Node	   *expr;
+	char	   *foreign;
 
 	expr = filter_raw_expression(filter);
 	callback.callback = filter_error_context;
@@ -309,12 +397,18 @@ bi_filter_analyze(Oid relid, const char *filter)
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("filter must not contain a subquery"),
 				 errdetail("A filter reads one row of the job's table at a time, so that a batch can be read again from its range.")));
+	if ((foreign = foreign_code(expr)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("filter must not use %s", foreign),
+				 errdetail("A filter may use the table's columns, constants and PostgreSQL's own functions and operators only: whoever reads a batch runs it."),
+				 errhint("Compute the value when the row is written (a generated column, or a column the loader fills) and filter on that column.")));
 	if (contain_volatile_functions(expr))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("functions in a filter must not be volatile"),
 				 errdetail("A filter must select the same assets each time a range is read."),
-				 errhint("Mark the function STABLE or IMMUTABLE if it is, or filter on a column instead.")));
+				 errhint("Filter on a column instead.")));
 
 	error_context_stack = callback.previous;
 	free_parsestate(pstate);
@@ -459,10 +553,19 @@ bi_source_problem(BiJob *job, Node *filter, BiReader *reader, int *sqlstate)
 	{
 		FilterCheck check = {job->source, NULL};
 
+		char	   *foreign;
+
 		if (check_filter_objects(filter, &check))
 		{
 			*sqlstate = ERRCODE_UNDEFINED_OBJECT;
 			return psprintf("Its filter is no longer valid: %s.", check.problem);
+		}
+		/* stored by an older version, which allowed any stable function */
+		if ((foreign = foreign_code(filter)) != NULL)
+		{
+			*sqlstate = ERRCODE_INVALID_OBJECT_DEFINITION;
+			return psprintf("Its filter uses %s, which is not PostgreSQL's own: a filter may no longer use such code.",
+							foreign);
 		}
 	}
 	return NULL;

@@ -181,15 +181,16 @@ bi_exec_into_result(ReturnSetInfo *rsinfo, const char *sql, int nargs,
 /*
  * bi_in_subtransaction
  *		Run fn(arg) in a subtransaction: NULL if it went well, else the
- *		error's message (with its detail), its effects rolled back.  A
- *		cancel or a shutdown is no failure of fn: it is raised again.
+ *		error (copied into the caller's memory context), its effects rolled
+ *		back.  A cancel or a shutdown is no failure of fn: it is raised
+ *		again.
  */
-char *
+ErrorData *
 bi_in_subtransaction(void (*fn) (void *), void *arg)
 {
 	MemoryContext context = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile error = NULL;
+	ErrorData  *volatile error = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(context);
@@ -213,8 +214,7 @@ bi_in_subtransaction(void (*fn) (void *), void *arg)
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
 			ReThrowError(edata);
-		error = edata->detail ? psprintf("%s: %s", edata->message, edata->detail) :
-			edata->message;
+		error = edata;
 	}
 	PG_END_TRY();
 	return error;
@@ -234,10 +234,18 @@ bi_exec_once(const char *sql, int expected)
 		elog(ERROR, "SPI_execute returned %s", SPI_result_code_string(rc));
 }
 
-/* Column col (1-based) of result row row */
+/*
+ * Column col (1-based) of result row row.  A row that is not there is an
+ * internal error, never a read past the result: callers check how many rows
+ * a statement returned (a row found earlier may be gone, deleted by a
+ * concurrent drop) and report that cleanly before they read.
+ */
 Datum
 bi_get(uint64 row, int col, bool *isnull)
 {
+	if (SPI_tuptable == NULL || row >= SPI_tuptable->numvals)
+		elog(ERROR, "row " UINT64_FORMAT " of a result of " UINT64_FORMAT " rows does not exist",
+			 row, SPI_tuptable ? SPI_tuptable->numvals : 0);
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 						 col, isnull);
 }
@@ -276,6 +284,9 @@ bi_get_int64(uint64 row, int col, bool *isnull)
 char *
 bi_get_text(uint64 row, int col)
 {
+	bool		isnull;
+
+	(void) bi_get(row, col, &isnull);
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
 }
 

@@ -112,8 +112,9 @@ still_uncovered(BiJob *job, int64 first, int64 last, bool below)
 		return false;
 	if (below)
 		return first_live == last + 1;
-	bi_exec("SELECT frontier FROM batchintory.job WHERE job_id OPERATOR(pg_catalog.=) $1",
-			1, argtypes, args, NULL, SPI_OK_SELECT);
+	if (bi_exec("SELECT frontier FROM batchintory.job WHERE job_id OPERATOR(pg_catalog.=) $1",
+				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+		bi_job_not_found(job->name);	/* dropped before we had its lock */
 	frontier = bi_get_int64(0, 1, &isnull);
 	return !isnull && last_live == first - 1 && frontier == last;
 }
