@@ -21,7 +21,8 @@ EXTRA_CLEAN = $(DATA_built)
 # against test/expected/*.out; TAP: test/t/*.pl
 REGRESS = core verify observe security hardening inventory notify pipeline walkthrough
 ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit \
-	partition_guard register_race release_race reregister_race verify_race
+	partition_guard register_race release_race reregister_race verify_race drop_race \
+	lock_tag
 ISOLATION_OPTS = --inputdir=test
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl

@@ -122,6 +122,33 @@ SELECT pg_temp.try($$DROP INDEX batchintory.batch_job_leased;
 SELECT pg_temp.try($$ALTER TABLE batchintory.attempt RENAME COLUMN worker TO worker_name;
 	SELECT batchintory_acquire('plain')$$);
 
+-- a column added by hand with a default gets it in the rows acquire writes
+-- directly, as an INSERT gives it (here and in the SQL paths alike); a
+-- trigger or generated column added by hand is refused: it would not run
+ALTER TABLE batchintory.attempt ADD COLUMN site text DEFAULT 'eu-1',
+	ADD COLUMN noted timestamptz DEFAULT now();
+ALTER TABLE batchintory.batch ADD COLUMN kind text NOT NULL DEFAULT 'regular';
+INSERT INTO inv (bytes) VALUES (1);
+SELECT batch, attempt FROM batchintory_acquire('plain') \gset
+SELECT site, noted IS NOT NULL AS noted FROM batchintory.attempt
+WHERE batch_id = :batch AND attempt = :attempt;
+SELECT kind FROM batchintory.batch WHERE batch_id = :batch;
+SELECT batchintory_release(:batch, :attempt, 'succeeded');
+ALTER TABLE batchintory.attempt DROP COLUMN site, DROP COLUMN noted;
+ALTER TABLE batchintory.batch DROP COLUMN kind;
+CREATE FUNCTION pg_temp.audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN NEW;
+END $$;
+SELECT pg_temp.try($$CREATE TRIGGER audit BEFORE INSERT ON batchintory.attempt
+	FOR EACH ROW EXECUTE FUNCTION pg_temp.audit();
+	INSERT INTO inv (bytes) VALUES (1);
+	SELECT batchintory_acquire('plain')$$);
+SELECT pg_temp.try($$ALTER TABLE batchintory.batch
+	ADD COLUMN doubled bigint GENERATED ALWAYS AS (asset_count * 2) STORED;
+	INSERT INTO inv (bytes) VALUES (1);
+	SELECT batchintory_acquire('plain')$$);
+
 DROP EXTENSION batchintory;
 DROP EXTENSION amcheck;
 DROP TABLE inv;

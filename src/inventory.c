@@ -273,8 +273,7 @@ check_writable(Relation rel)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"batchintory.%s\" has %s", RelationGetRelationName(rel), what),
-				 errdetail("The inventory of the extension batchintory was changed by hand: the extension writes its rows directly, where %s would not run.",
-						   what),
+				 errdetail("The inventory of the extension batchintory was changed by hand: the extension writes its rows directly, without running triggers or computing generated columns."),
 				 errhint("Drop them; keep what they did in a table of your own.")));
 }
 

@@ -11,6 +11,7 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "nodes/readfuncs.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -440,10 +441,27 @@ bi_job_live_range(BiJob *job, int64 *first_live, int64 *last_live)
 	return !isnull;
 }
 
+/* Error out: the job cannot read its table, because of problem */
+static void
+reader_error(BiJob *job, int sqlstate, const char *problem)
+{
+	char	   *table = get_rel_name(job->source);
+
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 table ? errmsg("job \"%s\" cannot read table \"%s\"", job->name, table) :
+			 errmsg("job \"%s\" cannot read its metadata table", job->name),
+			 errdetail("%s", problem),
+			 table ? errhint("Change the job with batchintory_alter(%s, ...) or drop it with batchintory_drop(%s).",
+							 quote_literal_cstr(job->name), quote_literal_cstr(job->name)) :
+			 errhint("Drop the job with batchintory_drop(%s).",
+					 quote_literal_cstr(job->name))));
+}
+
 /*
  * The filter as analyzed when it was registered; a job restored from a
- * dump has only its deparse, analyzed again here under the pinned
- * search_path (it is fully qualified).
+ * dump (or whose filter an update could not analyze) has only its deparse,
+ * analyzed again here under the pinned search_path.
  */
 static Node *
 job_filter_node(BiJob *job)
@@ -480,7 +498,7 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 												  ALLOCSET_SMALL_SIZES);
 	MemoryContext oldcontext = MemoryContextSwitchTo(context);
 	BiReader   *reader = palloc0(sizeof(BiReader));
-	Node	   *filter = NULL;
+	Node	   *volatile filter = NULL;
 	const char *key;
 	const char *weight = "";
 	BiAsRole	as_owner;
@@ -488,8 +506,28 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 	reader->context = context;
 	/* the table and columns first: the filter is analyzed against them */
 	*problem = bi_source_problem(job, NULL, reader, sqlstate);
-	if (*problem == NULL && (filter = job_filter_node(job)) != NULL)
-		*problem = bi_source_problem(job, filter, reader, sqlstate);
+	if (*problem == NULL)
+	{
+		/* a filter analyzed again that no longer analyzes: the job's error */
+		PG_TRY();
+		{
+			filter = job_filter_node(job);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			MemoryContextDelete(context);
+			reader_error(job, edata->sqlerrcode,
+						 psprintf("Its filter is no longer valid: %s.", edata->message));
+		}
+		PG_END_TRY();
+		if (filter != NULL)
+			*problem = bi_source_problem(job, filter, reader, sqlstate);
+	}
 	if (*problem != NULL)
 	{
 		MemoryContextSwitchTo(oldcontext);
@@ -539,25 +577,19 @@ bi_job_reader(BiJob *job)
 	char	   *problem;
 	int			sqlstate;
 
+	/*
+	 * The table, locked first, cannot be dropped while the caller reads it
+	 * (nor its row type, which batchintory_assets returns); taking the lock
+	 * also processes the invalidations of a drop that came before.
+	 */
+	LockRelationOid(job->source, AccessShareLock);
 	if (job->reader != NULL && !job->reader_stale)
 		return job->reader;
 	reader_free(job);
 	job->reader_stale = false;
 	job->reader = reader_build(job, &problem, &sqlstate);
 	if (job->reader == NULL)
-	{
-		char	   *table = get_rel_name(job->source);
-
-		ereport(ERROR,
-				(errcode(sqlstate),
-				 table ? errmsg("job \"%s\" cannot read table \"%s\"", job->name, table) :
-				 errmsg("job \"%s\" cannot read its metadata table", job->name),
-				 errdetail("%s", problem),
-				 table ? errhint("Change the job with batchintory_alter(%s, ...) or drop it with batchintory_drop(%s).",
-								 quote_literal_cstr(job->name), quote_literal_cstr(job->name)) :
-				 errhint("Drop the job with batchintory_drop(%s).",
-						 quote_literal_cstr(job->name))));
-	}
+		reader_error(job, sqlstate, problem);
 	return job->reader;
 }
 

@@ -557,6 +557,7 @@ batchintory_assets_rows(PG_FUNCTION_ARGS)
 	bi_call_begin(&call);
 	SPI_connect();
 	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
+	(void) bi_job_reader(job);	/* the table, locked, or an error if it is gone */
 	if (row_type != get_rel_type_id(job->source))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),

@@ -44,6 +44,7 @@ static bool
 acquire_one(const char *schema, Datum *acquire_args, char *acquire_nulls,
 			PipelineBatch *pb)
 {
+	MemoryContext caller_context = CurrentMemoryContext;
 	Oid			argtypes[4] = {TEXTOID, INT8OID, NUMERICOID, TEXTOID};
 	bool		isnull;
 	bool		found;
@@ -53,6 +54,8 @@ acquire_one(const char *schema, Datum *acquire_args, char *acquire_nulls,
 										" FROM %s.batchintory_acquire($1, max_count => $2,"
 										" max_weight => $3, worker => $4)", schema),
 							   4, argtypes, acquire_args, acquire_nulls, false, 0);
+	/* SPI leaves us in its procedure context, which lives as long as the CALL */
+	MemoryContextSwitchTo(caller_context);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args returned %s", SPI_result_code_string(rc));
 	found = SPI_processed > 0;
@@ -66,6 +69,7 @@ acquire_one(const char *schema, Datum *acquire_args, char *acquire_nulls,
 	/* results live until the procedure ends unless freed */
 	SPI_freetuptable(SPI_tuptable);
 	SPI_commit();
+	MemoryContextSwitchTo(caller_context);
 	return found;
 }
 
@@ -74,6 +78,7 @@ static void
 release(const char *schema, PipelineBatch *pb, const char *status,
 		const char *message, const char *result)
 {
+	MemoryContext caller_context = CurrentMemoryContext;
 	Oid			argtypes[5] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		args[5];
 	char		nulls[6] = "     ";
@@ -89,6 +94,7 @@ release(const char *schema, PipelineBatch *pb, const char *status,
 	rc = SPI_execute_with_args(psprintf("SELECT %s.batchintory_release($1, $2, $3, $4,"
 										" $5::pg_catalog.jsonb)", schema),
 							   5, argtypes, args, nulls, false, 0);
+	MemoryContextSwitchTo(caller_context);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args returned %s", SPI_result_code_string(rc));
 	SPI_freetuptable(SPI_tuptable);
@@ -115,6 +121,7 @@ static void
 run_command(void *arg)
 {
 	CommandRun *run = (CommandRun *) arg;
+	MemoryContext caller_context = CurrentMemoryContext;
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		args[3];
 	BiAsRole	as_owner;
@@ -127,6 +134,7 @@ run_command(void *arg)
 	bi_exec_once("SET CONSTRAINTS ALL IMMEDIATE", SPI_OK_UTILITY);
 	command_running = GetCurrentSubTransactionId();
 	rc = SPI_execute_with_args(run->command, 3, argtypes, args, NULL, false, 0);
+	MemoryContextSwitchTo(caller_context);
 	command_running = InvalidSubTransactionId;
 	if (rc < 0)
 		ereport(ERROR,

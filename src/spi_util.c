@@ -228,8 +228,10 @@ bi_in_subtransaction(void (*fn) (void *), void *arg)
 void
 bi_exec_once(const char *sql, int expected)
 {
+	MemoryContext caller_context = CurrentMemoryContext;
 	int			rc = SPI_execute(sql, false, 0);
 
+	MemoryContextSwitchTo(caller_context);
 	if (rc != expected)
 		elog(ERROR, "SPI_execute returned %s", SPI_result_code_string(rc));
 }

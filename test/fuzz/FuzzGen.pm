@@ -665,15 +665,24 @@ my @top_ops = (
 	[ 0.5, \&op_sleep ],
 	[ 5.5, \&op_block ]);
 
+# the recycler: a third session that only drops valid jobs and registers
+# them again, a little apart, so that drops race every function the other
+# sessions call
+my @recycler_ops = (
+	[ 3, \&op_recycle ],
+	[ 1, sub { return "SELECT pg_sleep(" . pick('0.01', '0.03', '0.1') . ")"; } ]);
+
 #
-# script(seed, session, calls)
+# script(seed, session, calls, recycler)
 #	  The psql script of one session: a header (settings, a temp table,
-#	  slot variables) then `calls` calls.  Returns {text, lines, calls},
-#	  where lines maps a script line number to the call number.
+#	  slot variables) then `calls` calls (with recycler, of the recycler's
+#	  kind).  Returns {text, lines, calls}, where lines maps a script line
+#	  number to the call number.
 #
 sub script
 {
-	my ($seed, $session, $calls) = @_;
+	my ($seed, $session, $calls, $recycler) = @_;
+	my @ops = $recycler ? @recycler_ops : @top_ops;
 	srand($seed * 7919 + $session);
 	my @header = (
 		'\set VERBOSITY verbose',
@@ -689,7 +698,7 @@ sub script
 	my %lines;
 	for my $call (1 .. $calls)
 	{
-		my $op = weighted(@top_ops);
+		my $op = weighted(@ops);
 		for my $stmt ($op->())
 		{
 			my $sql = $stmt =~ /\\gset$/ || $stmt =~ /;$/ ? $stmt : "$stmt;";

@@ -2,7 +2,7 @@
 # restore, jobs (with their owners), batches, attempts and counters are
 # there and acquire goes on from the same frontier.  The analyzed filters
 # are not dumped (object ids change): a restored job analyzes its filter's
-# fully qualified deparse again, a function in another schema included.
+# fully qualified deparse again, a type in another schema included.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -25,17 +25,18 @@ $node->safe_psql('postgres', q{
 	FROM batchintory_acquire('nightly');
 	CREATE ROLE pipeline;
 	CREATE SCHEMA rules;
-	CREATE FUNCTION rules.small(bigint) RETURNS boolean LANGUAGE sql IMMUTABLE
-		AS $$ SELECT $1 <= 6 $$;
+	CREATE TYPE rules.size AS ENUM ('small', 'large');
+	ALTER TABLE files ADD COLUMN size rules.size;
+	UPDATE files SET size = CASE WHEN bytes <= 6 THEN 'small' ELSE 'large' END::rules.size;
 	ALTER TABLE files OWNER TO pipeline;
 	GRANT USAGE ON SCHEMA rules TO pipeline;
 	SET ROLE pipeline;
 	SET search_path = rules, public;
-	SELECT batchintory_register('small', 'files', 'id', filter => 'small(bytes)');
+	SELECT batchintory_register('small', 'files', 'id', filter => $$size = 'small'$$);
 	SELECT count(*) FROM batchintory_acquire('small');
 });
 is($node->safe_psql('postgres', q{SELECT filter FROM batchintory.job WHERE name = 'small'}),
-	'rules.small(bytes)', 'the filter is stored as its qualified deparse');
+	"(size = 'small'::rules.size)", 'the filter is stored as its qualified deparse');
 
 my $file = $node->basedir . '/dump.sql';
 command_ok([ 'pg_dump', '-d', $node->connstr('postgres'), '-f', $file ],

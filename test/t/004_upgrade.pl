@@ -5,7 +5,10 @@
 # attempt must be kept, each job owned by its table's owner, the 0.1.0
 # grants on the inventory gone, the counters right, acquire going on where
 # it stopped -- and the upgraded extension must look exactly like a fresh
-# install of this version.
+# install of this version.  A job a worker planted through 0.1.0's grants,
+# whose filter calls the worker's function, becomes the table owner's: the
+# update warns, the job cannot work, and its function never runs -- not
+# when a superuser touches the job or reads the views.
 use strict;
 use warnings;
 use File::Copy qw(copy);
@@ -53,6 +56,7 @@ $node->safe_psql('postgres', q{
 	ALTER TABLE files OWNER TO pipeline;
 	-- 0.1.0 asked workers for grants on the inventory
 	GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA batchintory TO worker;
+	GRANT USAGE ON ALL SEQUENCES IN SCHEMA batchintory TO worker;
 	SELECT batchintory_register('csv', 'files', 'id', 'bytes', filter => $$kind = 'csv'$$,
 		max_count => 4);
 	SELECT batchintory_register('all', 'files', 'id', 'bytes', upper_bound => 30,
@@ -65,6 +69,23 @@ $node->safe_psql('postgres', q{
 	SELECT batchintory_release(batch_id, attempt, 'succeeded')
 	FROM batchintory.batch WHERE job_id = 2 AND batch_id = (SELECT min(batch_id)
 		FROM batchintory.batch WHERE job_id = 2);
+	-- a worker plants a job whose filter calls its own function
+	CREATE SCHEMA planted AUTHORIZATION worker;
+	SET ROLE worker;
+	CREATE TABLE planted.ran (who name);
+	GRANT INSERT ON planted.ran TO PUBLIC;
+	CREATE FUNCTION planted.note() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+	BEGIN
+		INSERT INTO planted.ran VALUES (current_user);
+		RETURN true;
+	END $$;
+	CREATE FUNCTION planted.steal(text) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+	BEGIN
+		PERFORM planted.note();
+		RETURN true;
+	END $$;
+	SELECT batchintory_register('planted', 'files', 'id', filter => 'planted.steal(kind)');
+	RESET ROLE;
 });
 is($node->safe_psql('postgres',
 		q{SELECT extversion FROM pg_extension WHERE extname = 'batchintory'}),
@@ -102,7 +123,11 @@ my ($rc, $out, $err) = $node->psql('postgres',
 	q{SELECT batchintory_release(3, 1, 'succeeded')});
 like($err, qr/the SQL definition of batchintory_release does not match the library/,
 	'between the new library and the update, an old definition is refused');
-$node->safe_psql('postgres', 'ALTER EXTENSION batchintory UPDATE');
+my $ran_before = $node->safe_psql('postgres', 'SELECT count(*) FROM planted.ran');
+($rc, $out, $err) = $node->psql('postgres', 'ALTER EXTENSION batchintory UPDATE');
+is($rc, 0, 'ALTER EXTENSION UPDATE runs');
+like($err, qr/WARNING:  filter of job "planted" kept as it was: filter must not use function planted\.steal\(text\)/,
+	"the update warns of the planted filter, which uses a function that is not PostgreSQL's own");
 is($node->safe_psql('postgres',
 		q{SELECT extversion FROM pg_extension WHERE extname = 'batchintory'}),
 	'0.2.0', 'ALTER EXTENSION UPDATE brings it to 0.2.0');
@@ -114,7 +139,24 @@ is( $node->safe_psql('postgres',
 	$before_frontiers, 'the frontiers are kept');
 is( $node->safe_psql('postgres',
 		q{SELECT string_agg(name || '=' || owner, ' ' ORDER BY name) FROM batchintory.job}),
-	'all=pipeline csv=pipeline', "each job is owned by its table's owner");
+	'all=pipeline csv=pipeline planted=pipeline', "each job is owned by its table's owner");
+
+# the planted job cannot work, says why, and its function never runs
+for my $call ("SELECT * FROM batchintory_acquire('planted')",
+	"SELECT * FROM batchintory_peek('planted')",
+	"SELECT * FROM batchintory_backlog('planted')",
+	"SELECT * FROM batchintory_backlog('planted', false)",
+	"SELECT * FROM batchintory_verify('planted')")
+{
+	($rc, $out, $err) = $node->psql('postgres', $call);
+	like($err, qr/job "planted" cannot read table "files"/, "refused: $call");
+}
+like($node->safe_psql('postgres', q{SELECT problem FROM batchintory.jobs WHERE job = 'planted'}),
+	qr/Its filter is no longer valid: filter must not use function planted\.steal\(text\)/,
+	'the jobs view says what is wrong with the planted job');
+$node->safe_psql('postgres', 'SELECT * FROM batchintory.jobs; SELECT * FROM batchintory.batches');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM planted.ran'), $ran_before,
+	"the planted function never ran after the update");
 is( $node->safe_psql('postgres',
 		q{SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a
 		  WHERE c.relnamespace = 'batchintory'::regnamespace AND c.relkind IN ('r', 'S')

@@ -2,7 +2,8 @@
 # function of batchintory with arguments drawn from pools of edge values,
 # valid acquire/release cycles on registered jobs, inserts, updates, deletes
 # and DDL on the metadata tables, transaction blocks; test/fuzz/FuzzGen.pm
-# writes them).  Then the tables are put back in shape, the valid jobs get
+# writes them), while a third drops the valid jobs and registers them again
+# all along, racing every function.  Then the tables are put back in shape, the valid jobs get
 # their settings back and every job is drained.
 #
 # Asserts: no backend crashed, no error of class XX (internal error), every
@@ -39,7 +40,8 @@ my $seed =
   : int(rand(1_000_000_000));
 my $calls = $ENV{FUZZ_CALLS} || 4000;
 my $seconds = $ENV{FUZZ_SECONDS} || 90;
-my @sessions = (1, 2);
+my @sessions = (1, 2, 3);
+my $recycler = 3;    # drops and registers again, only
 my $log_dir = $PostgreSQL::Test::Utils::log_path;
 
 {
@@ -268,13 +270,14 @@ sub check_invariants
 }
 
 #
-# 1. the random calls, two sessions at once
+# 1. the random calls, three sessions at once
 #
 my (%script, %out, %err, %run);
 my $started = time;
 for my $s (@sessions)
 {
-	$script{$s} = FuzzGen::script($seed, $s, $calls);
+	$script{$s} = FuzzGen::script($seed, $s, $s == $recycler ? int($calls / 8) : $calls,
+		$s == $recycler);
 	my $file = "$log_dir/030_fuzz_session$s.sql";
 	open(my $fh, '>', $file) or die "could not write $file: $!";
 	print $fh $script{$s}{text};
@@ -316,11 +319,11 @@ for my $s (@sessions)
 	$made{$s} = @marks ? $marks[-1] : 0;
 	if ($killed{$s})
 	{
-		diag("session $s stopped after $seconds s, at call $made{$s} of $calls");
+		diag("session $s stopped after $seconds s, at call $made{$s} of $script{$s}{calls}");
 	}
 	else
 	{
-		is($run{$s}->result(0), 0, "session $s ran its $calls calls (psql exit status 0)");
+		is($run{$s}->result(0), 0, "session $s ran its $script{$s}{calls} calls (psql exit status 0)");
 	}
 }
 
