@@ -223,7 +223,7 @@ SELECT batchintory_drop('own_code');
 --
 -- A filter stored by an earlier version may call a function of its
 -- owner's: the job cannot work, says why, and the function never runs --
--- whoever touches the job, whichever way.  (Planted here the way 0.2.0
+-- whoever touches the job, whichever way.  (Planted here the way earlier builds
 -- stored it: the analyzed filter of upper() pointed at the stranger's
 -- function of the same signature.)
 --
