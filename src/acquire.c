@@ -505,7 +505,6 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches)
 	acq.batches = batches;
 	bi_materialize(fcinfo);
 	bi_call_begin(&call);
-	SPI_connect();
 
 	if (take)
 	{
@@ -526,7 +525,6 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches)
 	if (acq.handed < batches)
 		serve_new_batches(&acq, batches - acq.handed);
 
-	SPI_finish();
 	bi_call_end(&call);
 }
 

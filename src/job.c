@@ -322,7 +322,6 @@ batchintory_register(PG_FUNCTION_ARGS)
 	}
 
 	bi_call_begin(&call);
-	SPI_connect();
 	s.owner = call.caller;
 	if (bi_exec("SELECT FROM batchintory.job WHERE name OPERATOR(pg_catalog.=) $1",
 				1, nametype, namearg, NULL, SPI_OK_SELECT) > 0)
@@ -332,7 +331,6 @@ batchintory_register(PG_FUNCTION_ARGS)
 	(void) settings_store(&s, name, 0, true);
 	if (DatumGetBool(s.values[S_NOTIFY]))
 		bi_notify_sync(DatumGetObjectId(s.values[S_SOURCE]));
-	SPI_finish();
 	bi_call_end(&call);
 	PG_RETURN_VOID();
 }
@@ -451,7 +449,6 @@ batchintory_alter(PG_FUNCTION_ARGS)
 	bi_check_nargs(fcinfo, ALTER_OWNER_ARG + 1);
 	name = bi_text_arg(fcinfo, 0, "job name");
 	bi_call_begin(&call);
-	SPI_connect();
 	job = bi_job_open(&call, name, true);
 	settings_of_job(&s, job);
 	old_source = job->source;
@@ -511,7 +508,6 @@ batchintory_alter(PG_FUNCTION_ARGS)
 		bi_notify_sync(old_source);
 		bi_notify_sync(DatumGetObjectId(s.values[S_SOURCE]));
 	}
-	SPI_finish();
 	bi_call_end(&call);
 	PG_RETURN_VOID();
 }
@@ -533,7 +529,6 @@ batchintory_drop(PG_FUNCTION_ARGS)
 	bool		notify;
 
 	bi_call_begin(&call);
-	SPI_connect();
 	job = bi_job_open_with_batches(&call, name, PG_INT64_MIN);
 	source = job->source;
 	notify = job->notify;
@@ -549,7 +544,6 @@ batchintory_drop(PG_FUNCTION_ARGS)
 	bi_job_forget(job->job_id);
 	if (notify)
 		bi_notify_sync(source);
-	SPI_finish();
 	bi_call_end(&call);
 	PG_RETURN_VOID();
 }

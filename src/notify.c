@@ -100,11 +100,9 @@ batchintory_channel(PG_FUNCTION_ARGS)
 	bool		notify;
 
 	bi_call_begin(&call);
-	SPI_connect();
 	job = bi_job_open(&call, text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
 	source = job->source;
 	notify = job->notify;
-	SPI_finish();
 	bi_call_end(&call);
 	if (!notify)
 		PG_RETURN_NULL();

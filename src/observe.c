@@ -206,7 +206,6 @@ batchintory_backlog(PG_FUNCTION_ARGS)
 
 	bi_materialize(fcinfo);
 	bi_call_begin(&call);
-	SPI_connect();
 	job = bi_job_open(&call, text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
 	job_backlog(job, exact, &backlog);
 
@@ -238,7 +237,6 @@ batchintory_backlog(PG_FUNCTION_ARGS)
 	values[B_IN_FLIGHT_BATCHES] = Int64GetDatum(bi_get_int64(0, 2, &isnull));
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	SPI_finish();
 	bi_call_end(&call);
 	return (Datum) 0;
 }
@@ -329,12 +327,10 @@ batchintory_job_estimate(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	bi_call_begin(&call);
-	SPI_connect();
 	job = bi_job_reload(PG_GETARG_INT32(0));
 	if (job == NULL)
 	{
 		/* dropped since the view read its row */
-		SPI_finish();
 		bi_call_end(&call);
 		PG_RETURN_NULL();
 	}
@@ -345,7 +341,6 @@ batchintory_job_estimate(PG_FUNCTION_ARGS)
 	problem = estimate_or_problem(job, &backlog, &nulls[0]);
 	if (problem != NULL)
 		problem = MemoryContextStrdup(fn_context, problem);
-	SPI_finish();
 	bi_call_end(&call);
 
 	values[0] = Int64GetDatum(backlog);
@@ -367,9 +362,7 @@ batchintory_check_job(PG_FUNCTION_ARGS)
 	BiCall		call;
 
 	bi_call_begin(&call);
-	SPI_connect();
 	(void) bi_job_open(&call, text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
-	SPI_finish();
 	bi_call_end(&call);
 	PG_RETURN_BOOL(true);
 }
@@ -427,7 +420,6 @@ batchintory_lookup(PG_FUNCTION_ARGS)
 				 errmsg("id must not be null")));
 	bi_materialize(fcinfo);
 	bi_call_begin(&call);
-	SPI_connect();
 	job = bi_job_open(&call, bi_text_arg(fcinfo, 0, "job name"), false);
 	args[0] = Int32GetDatum(job->job_id);
 	args[1] = PG_GETARG_DATUM(1);
@@ -435,7 +427,6 @@ batchintory_lookup(PG_FUNCTION_ARGS)
 						" WHERE j.job_id OPERATOR(pg_catalog.=) $1"
 						" ORDER BY a.batch_id, a.attempt",
 						2, argtypes, args, NULL);
-	SPI_finish();
 	bi_call_end(&call);
 	return (Datum) 0;
 }
@@ -459,7 +450,6 @@ batchintory_lookup_all(PG_FUNCTION_ARGS)
 				 errmsg("source and id must not be null")));
 	bi_materialize(fcinfo);
 	bi_call_begin(&call);
-	SPI_connect();
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 	args[2] = ObjectIdGetDatum(call.caller);
@@ -468,7 +458,6 @@ batchintory_lookup_all(PG_FUNCTION_ARGS)
 						" AND pg_catalog.pg_has_role($3, j.owner::pg_catalog.oid, 'USAGE')"
 						" ORDER BY j.name, a.batch_id, a.attempt",
 						3, argtypes, args, NULL);
-	SPI_finish();
 	bi_call_end(&call);
 	return (Datum) 0;
 }
@@ -522,11 +511,9 @@ batchintory_assets(PG_FUNCTION_ARGS)
 
 	bi_materialize(fcinfo);
 	bi_call_begin(&call);
-	SPI_connect();
 	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
 	copy_batch_rows(rsinfo, job, first_id, last_id,
 					psprintf("%s::pg_catalog.int8", quote_identifier(job->id_column)));
-	SPI_finish();
 	bi_call_end(&call);
 	return (Datum) 0;
 }
@@ -555,7 +542,6 @@ batchintory_assets_rows(PG_FUNCTION_ARGS)
 				 errmsg("batch must not be null")));
 
 	bi_call_begin(&call);
-	SPI_connect();
 	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
 	(void) bi_job_reader(job);	/* the table, locked, or an error if it is gone */
 	if (row_type != get_rel_type_id(job->source))
@@ -566,7 +552,6 @@ batchintory_assets_rows(PG_FUNCTION_ARGS)
 				 errhint("Pass NULL::%s as row_type.", bi_source_name(job->source))));
 	bi_materialize(fcinfo);
 	copy_batch_rows(rsinfo, job, first_id, last_id, "*");
-	SPI_finish();
 	bi_call_end(&call);
 	return (Datum) 0;
 }
@@ -614,7 +599,6 @@ batchintory_predicate(PG_FUNCTION_ARGS)
 	char	   *predicate;
 
 	bi_call_begin(&call);
-	SPI_connect();
 	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
 	reader = bi_job_reader(job);
 	key = quote_always(job->id_column);
@@ -624,7 +608,6 @@ batchintory_predicate(PG_FUNCTION_ARGS)
 						 reader->filter_sql ? reader->filter_sql : "",
 						 reader->filter_sql ? ")" : "");
 	predicate = MemoryContextStrdup(fn_context, predicate);
-	SPI_finish();
 	bi_call_end(&call);
 	PG_RETURN_TEXT_P(cstring_to_text(predicate));
 }
@@ -647,7 +630,6 @@ batchintory_details(PG_FUNCTION_ARGS)
 	Datum		details;
 
 	bi_call_begin(&call);
-	SPI_connect();
 	/* the batch, its job and who may see them: one statement, one snapshot */
 	if (bi_exec("SELECT j.name, j.owner::pg_catalog.oid, pg_catalog.jsonb_build_object("
 				" 'job', j.name, 'source', j.source::pg_catalog.text, 'filter', j.filter,"
@@ -673,7 +655,6 @@ batchintory_details(PG_FUNCTION_ARGS)
 	bi_check_may_use(&call, bi_get_text(0, 1),
 					 DatumGetObjectId(bi_get(0, 2, &isnull)));
 	details = SPI_datumTransfer(bi_get(0, 3, &isnull), false, -1);
-	SPI_finish();
 	bi_call_end(&call);
 	PG_RETURN_DATUM(details);
 }

@@ -82,13 +82,11 @@ change_current_attempt(int64 batch, int32 attempt, const BiAttemptEnd *end)
 	BiAttemptChange outcome;
 
 	bi_call_begin(&call);
-	SPI_connect();
 	outcome = bi_inventory_change_attempt(&call, batch, attempt, end, &lease_until);
 	if (outcome == ATTEMPT_NO_BATCH)
 		bi_batch_not_found(batch);
 	if (outcome == ATTEMPT_NOT_CURRENT)
 		attempt_not_current(batch, attempt);
-	SPI_finish();
 	bi_call_end(&call);
 	return lease_until;
 }
@@ -225,7 +223,6 @@ batchintory_requeue(PG_FUNCTION_ARGS)
 	char	   *status;
 
 	bi_call_begin(&call);
-	SPI_connect();
 	(void) bi_job_of_batch(&call, batch, &first_id, &last_id);
 	/* gone if its job was dropped while we waited for its row */
 	if (bi_exec("SELECT status FROM batchintory.batch"
@@ -239,7 +236,6 @@ batchintory_requeue(PG_FUNCTION_ARGS)
 				 errmsg("cannot requeue batch " INT64_FORMAT " while it is %s",
 						batch, status),
 				 errhint("Only failed or succeeded batches can be requeued.")));
-	SPI_finish();
 	bi_call_end(&call);
 	PG_RETURN_VOID();
 }
@@ -345,7 +341,6 @@ batchintory_rewind(PG_FUNCTION_ARGS)
 	id = PG_GETARG_INT64(1);
 
 	bi_call_begin(&call);
-	SPI_connect();
 	job = bi_job_open(&call, name, false);
 	if (job->has_lower_bound && id < job->lower_bound)
 		id = job->lower_bound;
@@ -400,7 +395,6 @@ batchintory_rewind(PG_FUNCTION_ARGS)
 			" SELECT pg_catalog.count(*) FROM b",
 			3, argtypes, args, nulls, SPI_OK_SELECT);
 	superseded = bi_get_int64(0, 1, &isnull);
-	SPI_finish();
 	bi_call_end(&call);
 	PG_RETURN_INT64(superseded);
 }

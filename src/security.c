@@ -110,11 +110,13 @@ bi_security_init(void)
 
 /*
  * bi_call_begin
- *		Start the work of an SQL function: refuse a call from inside another
- *		one (re-entrancy), remember the caller, pin the search_path and
- *		become the inventory's owner.  Must be paired with bi_call_end; an
- *		error unwinds both (transaction or subtransaction abort restores the
- *		user and the GUCs, and ends the call).
+ *		Start the work of an SQL function -- the one frame every function of
+ *		the extension runs in: refuse a call from inside another one
+ *		(re-entrancy), remember the caller, pin the search_path and the
+ *		planner settings, become the inventory's owner and connect to SPI.
+ *		Must be paired with bi_call_end; an error unwinds both (transaction
+ *		or subtransaction abort restores the user and the GUCs, closes SPI
+ *		and ends the call).
  */
 void
 bi_call_begin(BiCall *call)
@@ -154,11 +156,14 @@ bi_call_begin(BiCall *call)
 	set_guc("jit", "off");
 	SetUserIdAndSecContext(owner,
 						   call->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
 }
 
+/* End the frame bi_call_begin started: close SPI, restore who we were */
 void
 bi_call_end(BiCall *call)
 {
+	SPI_finish();
 	AtEOXact_GUC(false, call->guc_nest_level);
 	SetUserIdAndSecContext(call->saved_userid, call->saved_sec_context);
 	active_call = InvalidSubTransactionId;

@@ -217,7 +217,6 @@ batchintory_verify(PG_FUNCTION_ARGS)
 	audit.requeue = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 	bi_materialize(fcinfo);
 	bi_call_begin(&call);
-	SPI_connect();
 	audit.job = bi_job_open(&call, bi_text_arg(fcinfo, 0, "job name"), false);
 	(void) bi_job_reader(audit.job);
 	audit.row_context = AllocSetContextCreate(CurrentMemoryContext,
@@ -273,7 +272,6 @@ batchintory_verify(PG_FUNCTION_ARGS)
 	if (any_live && audit.job->has_frontier && audit.job->frontier > last_live)
 		verify_uncovered(&audit, last_live + 1, audit.job->frontier, false);
 
-	SPI_finish();
 	bi_call_end(&call);
 	return (Datum) 0;
 }
