@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg import sql
 
 from .errors import LeaseLost, is_fencing
 
@@ -32,8 +33,13 @@ _RETRY_AFTER_ERROR = 1.0
 class Heartbeater:
     """Heartbeats registered batches from a background thread."""
 
-    def __init__(self, connect: Callable[[], psycopg.Connection[Any]]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        function: Callable[[str], sql.Identifier],
+    ) -> None:
         self._connect = connect
+        self._function = function  # the extension's function, schema-qualified
         self._cond = threading.Condition()
         self._due: dict[Batch, tuple[float, float]] = {}  # batch: (next, interval)
         self._thread: threading.Thread | None = None
@@ -99,7 +105,9 @@ class Heartbeater:
             if self._conn is None or self._conn.closed:
                 self._conn = self._connect()
             row = self._conn.execute(
-                "SELECT batchintory_heartbeat(%s::bigint, %s::integer)",
+                sql.SQL("SELECT {}(%s::pg_catalog.int8, %s::pg_catalog.int4)").format(
+                    self._function("batchintory_heartbeat")
+                ),
                 (batch.batch, batch.attempt),
             ).fetchone()
         except psycopg.Error as err:

@@ -96,10 +96,12 @@ class Listener:
         self,
         connect: Callable[[], psycopg.Connection[Any]],
         job: str,
+        function: Callable[[str], sql.Identifier],
         support: dict[str, bool] | None = None,
     ) -> None:
         self._connect = connect
         self.job = job
+        self._function = function  # the extension's function, schema-qualified
         self.channel: str | None = None
         self._conn: psycopg.Connection[Any] | None = None
         # shared by the listeners of one client: {"notify": False} once
@@ -118,7 +120,12 @@ class Listener:
             log.warning("cannot connect to LISTEN for job %r, polling: %s", self.job, err)
             return False
         try:
-            row = conn.execute("SELECT batchintory_channel(%s::text)", (self.job,)).fetchone()
+            row = conn.execute(
+                sql.SQL("SELECT {}(%s::pg_catalog.text)").format(
+                    self._function("batchintory_channel")
+                ),
+                (self.job,),
+            ).fetchone()
             assert row is not None
             self.channel = str(row[0])
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
@@ -144,7 +151,9 @@ class Listener:
             return
         try:
             row = self._conn.execute(
-                "SELECT notify FROM batchintory.jobs WHERE job = %s", (self.job,)
+                "SELECT notify FROM batchintory.jobs"
+                " WHERE job OPERATOR(pg_catalog.=) %s::pg_catalog.text",
+                (self.job,),
             ).fetchone()
         except psycopg.Error:
             return  # a view without the column: nothing to say

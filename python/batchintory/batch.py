@@ -156,7 +156,7 @@ class Batch:
 
     @property
     def source(self) -> str:
-        """The job's metadata table, as a (quoted if needed) SQL name."""
+        """The job's metadata table, as a quoted, schema-qualified SQL name."""
         if self._source is None:
             self._source = self._client._source_of(self.job)
         return self._source
@@ -166,7 +166,10 @@ class Batch:
         """A WHERE condition selecting the batch's rows (`batchintory_predicate`)."""
         if self._predicate is None:
             row = self.connection.execute(
-                "SELECT batchintory_predicate(%s::bigint)", (self.batch,)
+                sql.SQL("SELECT {}(%s::pg_catalog.int8)").format(
+                    self._client._function("batchintory_predicate")
+                ),
+                (self.batch,),
             ).fetchone()
             assert row is not None
             self._predicate = str(row[0])
@@ -175,7 +178,10 @@ class Batch:
     def asset_ids(self) -> list[int]:
         """The keys of the batch's matching assets, in key order."""
         cur = self.connection.execute(
-            "SELECT * FROM batchintory_assets(%s::bigint)", (self.batch,)
+            sql.SQL("SELECT * FROM {}(%s::pg_catalog.int8)").format(
+                self._client._function("batchintory_assets")
+            ),
+            (self.batch,),
         )
         return [r[0] for r in cur]
 
@@ -186,8 +192,8 @@ class Batch:
         ``psycopg.rows.namedtuple_row`` or ``psycopg.rows.class_row(MyClass)``)
         for other shapes.  Reads all rows at once: size batches accordingly.
         """
-        query = sql.SQL("SELECT * FROM batchintory_assets(%s::bigint, NULL::{})").format(
-            sql.SQL(self.source)
+        query = sql.SQL("SELECT * FROM {}(%s::pg_catalog.int8, NULL::{})").format(
+            self._client._function("batchintory_assets"), sql.SQL(self.source)
         )
         with self.connection.cursor(row_factory=row_factory) as cur:
             cur.execute(query, (self.batch,))
@@ -196,7 +202,10 @@ class Batch:
     def details(self) -> dict[str, Any]:
         """The current attempt as `batchintory_details` shows it (job, times, worker, config...)."""
         row = self.connection.execute(
-            "SELECT batchintory_details(%s::bigint)", (self.batch,)
+            sql.SQL("SELECT {}(%s::pg_catalog.int8)").format(
+                self._client._function("batchintory_details")
+            ),
+            (self.batch,),
         ).fetchone()
         assert row is not None
         return dict(row[0])
@@ -205,7 +214,9 @@ class Batch:
         """Extend the lease now (the background thread does it anyway); returns the new end."""
         try:
             row = self._client._extra().execute(
-                "SELECT batchintory_heartbeat(%s::bigint, %s::integer)",
+                sql.SQL("SELECT {}(%s::pg_catalog.int8, %s::pg_catalog.int4)").format(
+                    self._client._function("batchintory_heartbeat")
+                ),
                 (self.batch, self.attempt),
             ).fetchone()
         except psycopg.Error as err:
@@ -319,11 +330,15 @@ class Batch:
 
     def _release_sql(self, status: str, message: str | None) -> None:
         args: list[Any] = [self.batch, self.attempt, status, message]
-        query = "SELECT batchintory_release(%s::bigint, %s::integer, %s::text, %s::text"
+        result = sql.SQL("")
         if self._result is not None:
-            query += ", result => %s::jsonb"
+            result = sql.SQL(", result => %s::pg_catalog.jsonb")
             args.append(Jsonb(self._result))
-        self.connection.execute(query + ")", args)
+        query = sql.SQL(
+            "SELECT {}(%s::pg_catalog.int8, %s::pg_catalog.int4, %s::pg_catalog.text,"
+            " %s::pg_catalog.text{})"
+        ).format(self._client._function("batchintory_release"), result)
+        self.connection.execute(query, args)
 
     # --- called by the client and its heartbeat thread ---------------------
 

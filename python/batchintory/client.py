@@ -30,6 +30,14 @@ log = logging.getLogger("batchintory")
 # never heartbeat more often than this (seconds), whatever the lease
 _MIN_HEARTBEAT = 0.05
 
+# Every statement of the client is immune to the search_path of its
+# connection: the extension's functions are called in the schema the
+# extension reports (pg_extension.extnamespace), and every type, function
+# and operator of the client's own SQL is PostgreSQL's (pg_catalog.,
+# OPERATOR(pg_catalog.=)), so that a schema earlier in the path cannot put
+# its own objects in their place.  Only the table names given to register
+# and alter (source) are looked up in the path, as the caller wrote them.
+
 # SQL types of the named arguments of batchintory_register/alter; arguments
 # not listed here are passed without a cast
 _ARG_TYPES = {
@@ -38,28 +46,55 @@ _ARG_TYPES = {
     "id_column": "name",
     "weight_column": "name",
     "filter": "text",
-    "lower_bound": "bigint",
-    "upper_bound": "bigint",
-    "max_count": "bigint",
+    "lower_bound": "int8",
+    "upper_bound": "int8",
+    "max_count": "int8",
     "max_weight": "numeric",
-    "max_attempts": "integer",
+    "max_attempts": "int4",
     "lease": "interval",
     "config": "jsonb",
     "retry_backoff": "interval",
-    "late_commit_guard": "boolean",
+    "late_commit_guard": "bool",
     "guard_timeout": "interval",
-    "notify": "boolean",
+    "notify": "bool",
     "owner": "regrole",
     "reset": "text[]",
 }
 
+# the extension's schema, found without a name that the search_path resolves
+_SCHEMA = (
+    "SELECT n.nspname FROM pg_catalog.pg_extension e"
+    " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
+    " WHERE e.extname OPERATOR(pg_catalog.=) 'batchintory'"
+)
+
+# {}: batchintory_acquire, schema-qualified
 _ACQUIRE = """
 SELECT a.batch, a.attempt, a.job, a.first_id, a.last_id, a.asset_count,
        a.weight, a.ended_by, a.lease_until, a.config,
-       extract(epoch FROM a.lease_until - clock_timestamp())::float8 AS lease_seconds
-FROM batchintory_acquire(%s::text, max_count => %s::bigint, max_weight => %s::numeric,
-                         worker => %s::text, batches => %s::integer) a
+       pg_catalog.date_part('epoch', a.lease_until OPERATOR(pg_catalog.-)
+                            pg_catalog.clock_timestamp()) AS lease_seconds
+FROM {}(%s::pg_catalog.text, max_count => %s::pg_catalog.int8,
+        max_weight => %s::pg_catalog.numeric, worker => %s::pg_catalog.text,
+        batches => %s::pg_catalog.int4) AS a
 """
+
+# the metadata table of a job (one the caller may use), as schema and name
+_SOURCE = (
+    "SELECT n.nspname, c.relname FROM batchintory.jobs j"
+    " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) j.source"
+    " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+    " WHERE j.job OPERATOR(pg_catalog.=) %s::pg_catalog.text"
+)
+
+# does the extension's batchintory_release take a result (0.2.0)?
+_RESULT_SUPPORT = (
+    "SELECT EXISTS (SELECT FROM pg_catalog.pg_proc p"
+    " JOIN pg_catalog.pg_extension e ON e.extnamespace OPERATOR(pg_catalog.=) p.pronamespace"
+    " WHERE e.extname OPERATOR(pg_catalog.=) 'batchintory'"
+    " AND p.proname OPERATOR(pg_catalog.=) 'batchintory_release'"
+    " AND 'result' OPERATOR(pg_catalog.=) ANY (p.proargnames))"
+)
 
 
 @dataclass(frozen=True)
@@ -127,7 +162,8 @@ class Client:
             self.connection = psycopg.connect(self._conninfo, autocommit=True)
             self._owned = True
         self.worker = worker if worker is not None else default_worker()
-        self._heartbeater = Heartbeater(self._connect)
+        self._schema: str | None = None
+        self._heartbeater = Heartbeater(self._connect, self._function)
         self._spare: psycopg.Connection[Any] | None = None
         self._sources: dict[str, str] = {}
         self._result_support: bool | None = None
@@ -175,6 +211,30 @@ class Client:
     def _connect(self) -> psycopg.Connection[Any]:
         """A new connection with the client's parameters (autocommit)."""
         return psycopg.connect(self._conninfo, autocommit=True)
+
+    @property
+    def schema(self) -> str:
+        """The schema the extension is installed in (``pg_extension.extnamespace``).
+
+        The client calls every function of the extension there, whatever the
+        connection's ``search_path``; do the same in your own SQL, e.g.
+        ``sql.SQL("SELECT * FROM {}(%s)").format(sql.Identifier(client.schema,
+        "batchintory_verify"))``.  Looked up once, at the first call that
+        needs it.
+        """
+        if self._schema is None:
+            row = self.connection.execute(_SCHEMA).fetchone()
+            if row is None:
+                raise BatchintoryError(
+                    'extension "batchintory" is not installed in this database '
+                    "(CREATE EXTENSION batchintory)"
+                )
+            self._schema = str(row[0])
+        return self._schema
+
+    def _function(self, name: str) -> sql.Identifier:
+        """The extension's function ``name``, qualified with its schema."""
+        return sql.Identifier(self.schema, name)
 
     def _extra(self) -> psycopg.Connection[Any]:
         """A spare connection for calls that must not join the main one's transaction."""
@@ -239,7 +299,7 @@ class Client:
         listener: Listener | None = None
         if wait is not None:
             # LISTEN before the first check, so that no insert falls between
-            listener = Listener(self._connect, job, self._support)
+            listener = Listener(self._connect, job, self._function, self._support)
             listener.open()
         try:
             while True:
@@ -296,7 +356,9 @@ class Client:
         stop = Stop()
         with self._lock:
             self._stops.add(stop)
-        listener = Listener(self._connect, job, self._support) if follow else None
+        listener = (
+            Listener(self._connect, job, self._function, self._support) if follow else None
+        )
         try:
             with stop.on_signals(handle_signals):
                 if listener is not None:
@@ -348,9 +410,10 @@ class Client:
                 "cannot acquire inside a transaction: the acquire must commit on its own "
                 "(release the open batch, or commit, first)"
             )
+        query = sql.SQL(_ACQUIRE).format(self._function("batchintory_acquire"))
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
-                _ACQUIRE,
+                query,
                 (job, max_count, max_weight, worker or self.worker, batches),
             )
             rows = cur.fetchall()
@@ -373,25 +436,19 @@ class Client:
     # --- helpers for Batch ----------------------------------------------------------
 
     def _source_of(self, job: str) -> str:
-        """The metadata table of ``job`` as an SQL name."""
+        """The metadata table of ``job`` as an SQL name, schema-qualified and quoted."""
         if job not in self._sources:
-            row = self.connection.execute(
-                "SELECT source::text FROM batchintory.jobs WHERE job = %s", (job,)
-            ).fetchone()
+            row = self.connection.execute(_SOURCE, (job,)).fetchone()
             if row is None:
                 raise BatchintoryError(f'job "{job}" does not exist')
-            self._sources[job] = str(row[0])
+            self._sources[job] = sql.Identifier(row[0], row[1]).as_string(self.connection)
         return self._sources[job]
 
     @property
     def stores_results(self) -> bool:
         """True if the installed extension stores a result with the release (0.2.0)."""
         if self._result_support is None:
-            row = self.connection.execute(
-                "SELECT EXISTS (SELECT FROM pg_catalog.pg_proc"
-                " WHERE proname = 'batchintory_release'"
-                " AND 'result' = ANY (proargnames))"
-            ).fetchone()
+            row = self.connection.execute(_RESULT_SUPPORT).fetchone()
             self._result_support = bool(row and row[0])
         return self._result_support
 
@@ -437,18 +494,22 @@ class Client:
 
     def backlog(self, job: str, exact: bool = True) -> Backlog:
         """`batchintory_backlog`: what ``job`` has not processed yet."""
+        query = sql.SQL("SELECT * FROM {}(%s::pg_catalog.text, %s::pg_catalog.bool)").format(
+            self._function("batchintory_backlog")
+        )
         with self.connection.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                "SELECT * FROM batchintory_backlog(%s::text, %s::boolean)", (job, exact)
-            )
+            cur.execute(query, (job, exact))
             row = cur.fetchone()
         assert row is not None
         return Backlog(**{k: row[k] for k in Backlog.__dataclass_fields__})
 
     def lookup(self, job: str, id: int) -> list[dict[str, Any]]:
         """`batchintory_lookup`: every attempt of ``job`` that covered asset ``id``."""
+        query = sql.SQL("SELECT * FROM {}(%s::pg_catalog.text, %s::pg_catalog.int8)").format(
+            self._function("batchintory_lookup")
+        )
         with self.connection.cursor(row_factory=dict_row) as cur:
-            cur.execute("SELECT * FROM batchintory_lookup(%s::text, %s::bigint)", (job, id))
+            cur.execute(query, (job, id))
             return cur.fetchall()
 
     def jobs(self) -> list[dict[str, Any]]:
@@ -464,21 +525,43 @@ class Client:
         max_weight: int | float | Decimal | None = None,
     ) -> dict[str, Any] | None:
         """`batchintory_peek`: the batch acquire would hand out now, nothing taken."""
+        query = sql.SQL(
+            "SELECT * FROM {}(%s::pg_catalog.text, %s::pg_catalog.int8, %s::pg_catalog.numeric)"
+        ).format(self._function("batchintory_peek"))
         with self.connection.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                "SELECT * FROM batchintory_peek(%s::text, %s::bigint, %s::numeric)",
-                (job, max_count, max_weight),
-            )
+            cur.execute(query, (job, max_count, max_weight))
             return cur.fetchone()
 
     def requeue(self, batch: int) -> None:
         """`batchintory_requeue`: put a failed or succeeded batch back in line."""
-        self.connection.execute("SELECT batchintory_requeue(%s::bigint)", (batch,))
+        self.connection.execute(
+            sql.SQL("SELECT {}(%s::pg_catalog.int8)").format(
+                self._function("batchintory_requeue")
+            ),
+            (batch,),
+        )
+
+    def rewind(self, job: str, id: int) -> int:
+        """`batchintory_rewind`: hand out key ``id`` of ``job`` and everything after it again.
+
+        Returns how many batches were superseded.
+        """
+        row = self.connection.execute(
+            sql.SQL("SELECT {}(%s::pg_catalog.text, %s::pg_catalog.int8)").format(
+                self._function("batchintory_rewind")
+            ),
+            (job, id),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
 
     def channel(self, job: str) -> str:
         """`batchintory_channel` (0.2.0): the channel to LISTEN to for new assets of ``job``."""
         row = self.connection.execute(
-            "SELECT batchintory_channel(%s::text)", (job,)
+            sql.SQL("SELECT {}(%s::pg_catalog.text)").format(
+                self._function("batchintory_channel")
+            ),
+            (job,),
         ).fetchone()
         assert row is not None
         return str(row[0])
@@ -493,12 +576,14 @@ class Client:
                 value = Jsonb(value)
             if isinstance(value, (int, float)) and _ARG_TYPES.get(name) == "interval":
                 value = timedelta(seconds=value)
-            cast = sql.SQL("::" + _ARG_TYPES[name]) if name in _ARG_TYPES else sql.SQL("")
+            cast = (
+                sql.SQL("::pg_catalog." + _ARG_TYPES[name]) if name in _ARG_TYPES else sql.SQL("")
+            )
             parts.append(
                 sql.SQL("{} => {}{}").format(sql.Identifier(name), sql.Placeholder(), cast)
             )
             values.append(value)
         query = sql.SQL("SELECT {}({})").format(
-            sql.Identifier(function), sql.SQL(", ").join(parts)
+            self._function(function), sql.SQL(", ").join(parts)
         )
         self.connection.execute(query, values)
