@@ -24,7 +24,7 @@ cmd_backlog(Session *session, const Invocation *inv)
  * assets BATCH [--rows]
  *		The keys of the matching assets of a batch, or with --rows the rows
  *		of its metadata table: batchintory_assets(batch, NULL::table), with
- *		the table's type name as the server quotes it.
+ *		the table's row type schema-qualified (no lookup in the search_path).
  */
 int
 cmd_assets(Session *session, const Invocation *inv)
@@ -37,9 +37,11 @@ cmd_assets(Session *session, const Invocation *inv)
 	if (option_value(inv, "rows"))
 	{
 		res = session_exec(session,
-						   "SELECT pg_catalog.format_type(c.reltype, NULL)"
+						   "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)"
 						   " FROM batchintory.attempts a JOIN pg_catalog.pg_class c"
 						   " ON c.oid OPERATOR(pg_catalog.=) a.source"
+						   " JOIN pg_catalog.pg_namespace n"
+						   " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
 						   " WHERE a.batch OPERATOR(pg_catalog.=) $1 LIMIT 1",
 						   1, inv->positional);
 		if (res == NULL)
