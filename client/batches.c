@@ -41,6 +41,7 @@ cmd_acquire(Session *session, const Invocation *inv)
 	const char *recheck = option_value(inv, "recheck");
 	double		interval = parse_seconds(recheck ? recheck : DEFAULT_RECHECK);
 	double		deadline = 0;
+	WaitState	wait_state = {0};
 	PGresult   *res;
 	int			rc;
 
@@ -66,7 +67,7 @@ cmd_acquire(Session *session, const Invocation *inv)
 
 		if (deadline > 0 && deadline - now_seconds() < timeout)
 			timeout = deadline - now_seconds();
-		reason = timeout > 0 ? wait_for_assets(session, timeout) : WAKE_STOP;
+		reason = timeout > 0 ? wait_for_assets(session, &wait_state, timeout) : WAKE_STOP;
 		if (reason == WAKE_ERROR)
 		{
 			PQclear(res);

@@ -174,13 +174,29 @@ typedef enum WakeReason
 	WAKE_ERROR					/* the connection broke (reported) */
 } WakeReason;
 
+/*
+ * The back-off of a waiting client (wait.c): after a notification whose
+ * acquire found no work, the next one is answered only after backoff
+ * seconds (BACKOFF_MIN, doubling up to BACKOFF_MAX)
+ */
+#define BACKOFF_MIN 0.05
+#define BACKOFF_MAX 1.0
+
+typedef struct WaitState
+{
+	double		backoff;		/* seconds before answering a notification */
+	bool		woken;			/* the last wait ended with a notification */
+} WaitState;
+
 extern void catch_stop_signals(void);
 extern int	stop_signal(void);
 extern int	stop_signal_count(void);
 extern double now_seconds(void);
 extern bool listen_for_assets(Session *session, const char *job);
 extern void forget_notifications(Session *session);
-extern WakeReason wait_for_assets(Session *session, double seconds);
+extern void wait_found_work(WaitState *state);
+extern WakeReason wait_for_assets(Session *session, WaitState *state,
+								  double seconds);
 
 /* progress.c */
 typedef struct Progress

@@ -134,6 +134,7 @@ cmd_run(Session *session, const Invocation *inv)
 	long long	done = 0;
 	long long	failed = 0;
 	bool		waiting = false;
+	WaitState	wait = {0};
 	char		worker[300];
 	const char *params[5];
 	Progress	progress;
@@ -195,7 +196,7 @@ cmd_run(Session *session, const Invocation *inv)
 						job);
 			waiting = true;
 			progress_draw(&progress, "waiting for new assets");
-			if (wait_for_assets(session, interval) == WAKE_ERROR)
+			if (wait_for_assets(session, &wait, interval) == WAKE_ERROR)
 			{
 				rc = EXIT_SERVER;
 				break;
@@ -203,6 +204,7 @@ cmd_run(Session *session, const Invocation *inv)
 			continue;
 		}
 		waiting = false;
+		wait_found_work(&wait);
 		rc = run_batch(session, inv, res, params[3], &progress);
 		PQclear(res);
 		if (rc == EXIT_SERVER)

@@ -143,51 +143,97 @@ forget_notifications(Session *session)
 		PQfreemem(notify);
 }
 
+/* An acquire found work: the next notification is answered at once */
+void
+wait_found_work(WaitState *state)
+{
+	state->backoff = 0;
+	state->woken = false;
+}
+
 /*
  * Wait until a notification arrives (also one that came while the last
  * query ran), seconds pass, or a stop signal arrives, whichever is first.
- * WAKE_ERROR after reporting a broken connection.
+ * Called after an acquire that found no work.  WAKE_ERROR after reporting
+ * a broken connection.
+ *
+ * Any role may NOTIFY the job's channel, so a notification is only a hint.
+ * If the last wait ended with a notification (and so its acquire found
+ * nothing), a notification is answered only after state->backoff seconds
+ * -- BACKOFF_MIN, doubling up to BACKOFF_MAX or seconds if shorter -- and
+ * every notification that arrives meanwhile counts as one.  An acquire that
+ * finds work (wait_found_work) or a wait that ends on the timer, with no
+ * notification for a whole interval, ends the back-off.  A flood of
+ * notifications thus costs one acquire per BACKOFF_MAX seconds after the
+ * first few, and new work waits at most that long during one.
  */
 WakeReason
-wait_for_assets(Session *session, double seconds)
+wait_for_assets(Session *session, WaitState *state, double seconds)
 {
-	double		deadline = now_seconds() + seconds;
+	double		start = now_seconds();
+	double		deadline = start + seconds;
+	double		not_before;
+	bool		notified = false;
+	WakeReason	reason;
+
+	if (state->woken)
+		state->backoff = fmin(fmax(2 * state->backoff, BACKOFF_MIN), BACKOFF_MAX);
+	not_before = start + fmin(state->backoff, seconds);
 
 	for (;;)
 	{
 		struct pollfd fds[2];
 		PGnotify   *notify;
-		double		left;
+		double		now;
+		double		until;
 		char		buf[64];
 
 		if (PQconsumeInput(session->conn) == 0)
 		{
 			report_error(NULL, session->conn);
-			return WAKE_ERROR;
+			reason = WAKE_ERROR;
+			break;
 		}
-		if ((notify = PQnotifies(session->conn)) != NULL)
+		while ((notify = PQnotifies(session->conn)) != NULL)
 		{
 			PQfreemem(notify);
-			return WAKE_NOTIFIED;
+			notified = true;
 		}
 		if (last_signal)
-			return WAKE_STOP;
-		left = deadline - now_seconds();
-		if (left <= 0)
-			return WAKE_TIMER;
+		{
+			reason = WAKE_STOP;
+			break;
+		}
+		now = now_seconds();
+		if (notified && now >= not_before)
+		{
+			reason = WAKE_NOTIFIED;
+			break;
+		}
+		if (now >= deadline)
+		{
+			reason = WAKE_TIMER;
+			break;
+		}
+		until = notified ? not_before : deadline;
 
 		fds[0].fd = PQsocket(session->conn);
 		fds[0].events = POLLIN;
 		fds[1].fd = wake_pipe[0];
 		fds[1].events = POLLIN;
-		if (poll(fds, wake_pipe[0] >= 0 ? 2 : 1, (int) ceil(left * 1000)) < 0 &&
+		if (poll(fds, wake_pipe[0] >= 0 ? 2 : 1, (int) ceil((until - now) * 1000)) < 0 &&
 			errno != EINTR)
 		{
 			fprintf(stderr, "batchintory: could not wait for notifications: %s\n",
 					strerror(errno));
-			return WAKE_ERROR;
+			reason = WAKE_ERROR;
+			break;
 		}
 		while (wake_pipe[0] >= 0 && read(wake_pipe[0], buf, sizeof(buf)) > 0)
 			;
 	}
+	state->woken = reason == WAKE_NOTIFIED;
+	if (reason == WAKE_TIMER)
+		state->backoff = 0;
+	return reason;
 }

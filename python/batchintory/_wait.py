@@ -5,6 +5,16 @@
 altered with ``notify => true``).  `Stop` is the switch that ends a
 `Client.batches` loop: set by `Client.stop`, SIGINT or SIGTERM, it also wakes
 a wait in progress through a pipe.
+
+Any role may NOTIFY any channel, so a notification is only a hint: a
+follower answers one with an acquire at once, but after a notification whose
+acquire found no work it answers the next one only after a back-off
+(`BACKOFF_MIN`, doubling up to `BACKOFF_MAX`, or the re-check interval if
+shorter), taking every notification that arrives meanwhile as one.  An
+acquire that finds work, or a whole re-check interval without any
+notification, ends the back-off.  A flood of notifications thus costs a
+follower at most one acquire per `BACKOFF_MAX` (after the first few of the
+doubling), and new work waits at most that long during one.
 """
 
 from __future__ import annotations
@@ -24,6 +34,11 @@ import psycopg
 from psycopg import sql
 
 log = logging.getLogger("batchintory")
+
+# seconds: the first back-off after a notification that brought no work, and
+# the longest (see the module's docstring)
+BACKOFF_MIN = 0.05
+BACKOFF_MAX = 1.0
 
 
 class Stop:
@@ -104,6 +119,10 @@ class Listener:
         self._function = function  # the extension's function, schema-qualified
         self.channel: str | None = None
         self._conn: psycopg.Connection[Any] | None = None
+        # the back-off: seconds before a notification is answered, and
+        # whether the last wait ended with one (then its acquire found nothing)
+        self._backoff = 0.0
+        self._woken = False
         # shared by the listeners of one client: {"notify": False} once
         # batchintory_channel() turned out to be missing
         self._support = support if support is not None else {}
@@ -175,21 +194,40 @@ class Listener:
             if self._conn is None:  # lost while reading: LISTEN again first
                 self.open()
 
+    def found_work(self) -> None:
+        """An acquire found work: answer the next notification at once again."""
+        self._backoff = 0.0
+        self._woken = False
+
     def wait(self, timeout: float, stop: Stop | None = None) -> str:
         """Wait for a notification, the timeout, or the stop switch.
 
-        Returns ``"notified"``, ``"timeout"`` or ``"stopped"``.  A lost
-        connection counts as notified (a notification may have been missed);
-        the next wait connects again.
+        Call it after an acquire that found no work.  Returns ``"notified"``,
+        ``"timeout"`` or ``"stopped"``.  If the previous wait ended with a
+        notification (whose acquire, then, found nothing), a notification is
+        answered only after the back-off, and the notifications that arrive
+        meanwhile count as one.  A lost connection counts as notified (a
+        notification may have been missed); the next wait connects again.
         """
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
+        if self._woken:
+            self._backoff = min(max(2 * self._backoff, BACKOFF_MIN), BACKOFF_MAX)
+        not_before = start + min(self._backoff, timeout)
+        notified = False
         self.open()
         while True:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
             if stop is not None and stop.is_set():
-                return "stopped"
-            if left <= 0:
-                return "timeout"
+                result = "stopped"
+                break
+            if notified and now >= not_before:
+                result = "notified"
+                break
+            if now >= deadline:
+                result = "timeout"
+                break
+            left = (not_before if notified else deadline) - now
             fds = [stop.fileno()] if stop is not None else []
             if self._conn is not None:
                 fds.append(self._conn.fileno())
@@ -198,10 +236,15 @@ class Listener:
                 continue
             ready, _, _ = select.select(fds, [], [], left)
             if stop is not None and stop.fileno() in ready:
-                return "stopped"
+                result = "stopped"
+                break
             if self._conn is not None and self._conn.fileno() in ready:
                 if self._read():
-                    return "notified"
+                    notified = True
+        self._woken = result == "notified"
+        if result == "timeout":
+            self._backoff = 0.0  # a whole interval without notifications
+        return result
 
     def _read(self) -> bool:
         """Consume input; True if a notification came (or the connection broke)."""

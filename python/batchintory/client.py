@@ -374,6 +374,8 @@ class Client:
                             return
                         listener.wait(recheck, stop)
                         continue
+                    if listener is not None:
+                        listener.found_work()
                     b = got[0]
                     try:
                         yield b

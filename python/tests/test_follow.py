@@ -9,10 +9,12 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from batchintory import Batch, Client
 
@@ -114,6 +116,87 @@ def test_follow_wakes_on_notify(new_client, notify_support, db, insert, table, j
     latencies.sort()
     print(f"wake-up latency over 10 inserts: p50 {latencies[5] * 1000:.1f} ms, "
           f"max {latencies[-1] * 1000:.1f} ms")
+
+
+@pytest.fixture
+def stranger(db) -> Iterator[str]:
+    """A role with no privilege at all (NOLOGIN: the test's superuser SETs ROLE to it)."""
+    row = db.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if not (row and row[0]):
+        pytest.skip("needs a superuser to create a role")
+    name = f"stranger_{os.getpid()}"
+    db.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
+    yield name
+    db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def notify_flood(dsn: str, role: str, channel: str, seconds: float) -> int:
+    """As role, NOTIFY channel in a tight loop, one transaction each; returns how many."""
+    sent: list[int] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.add_notice_handler(lambda d: sent.append(int(d.message_primary.split()[-1])))
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("""
+            DO $$
+            DECLARE
+                n bigint := 0;
+                stop timestamptz := clock_timestamp() + {} * interval '1 second';
+            BEGIN
+                WHILE clock_timestamp() < stop LOOP
+                    PERFORM pg_notify({}, '');
+                    COMMIT;
+                    n := n + 1;
+                END LOOP;
+                RAISE NOTICE 'sent %', n;
+            END $$""").format(sql.Literal(seconds), sql.Literal(channel)))
+    return sent[0]
+
+
+@pytest.mark.needs_020
+def test_follow_under_a_notification_flood(new_client, notify_support, dsn, stranger, insert,
+                                           table, job, monkeypatch) -> None:
+    """Any role may NOTIFY a job's channel: an idle follower's acquires stay bounded.
+
+    A role with no privilege NOTIFYs the channel in a tight loop for 4 s.
+    After a notification that brought no work the follower backs off (50 ms,
+    doubling to 1 s): at most ~8 acquires in the first 3 s (thousands
+    without it).  New work is still taken within about a second, during the
+    flood and after it.
+    """
+    client = new_client(worker="follower")
+    client.register(job, table, "id", notify=True)
+    channel = client.channel(job)
+    calls = count_acquires(client, monkeypatch)
+    follower = Follower(client, job, recheck=60.0)
+    time.sleep(0.5)
+    assert calls[0] == 1  # found nothing, waits
+
+    result: list[int] = []
+    flood = threading.Thread(
+        target=lambda: result.append(notify_flood(dsn, stranger, channel, 4.0)), daemon=True)
+    flood.start()
+    time.sleep(3.0)
+    during = calls[0] - 1
+    before = time.monotonic()
+    ids = insert(1)
+    mid_flood = follower.wait_for(ids[-1], 30) - before
+    flood.join(30)
+    assert not flood.is_alive()
+    assert result and result[0] > 1000, result  # it was a flood
+    time.sleep(0.5)
+    before = time.monotonic()
+    ids = insert(1)
+    after_flood = follower.wait_for(ids[-1], 30) - before
+    follower.stop()
+    print(f"{result[0]} notifications in 4 s; acquires in the first 3 s: {during}, "
+          f"in all: {calls[0]}; new work taken after {mid_flood * 1000:.0f} ms during "
+          f"the flood, {after_flood * 1000:.0f} ms after it")
+    # 1 (the first notification) + 5 (back-off 50 .. 800 ms) + 2 (1 s each)
+    assert during <= 10, during
+    # taken within the longest back-off, not the 60-second timer (with room
+    # for a busy machine)
+    assert mid_flood < 5 and after_flood < 5, (mid_flood, after_flood)
+    assert [(f, l) for _, f, l in follower.got] == [(1, 1), (2, 2)]
 
 
 @pytest.mark.needs_020

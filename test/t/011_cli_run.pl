@@ -10,6 +10,7 @@ use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(time);
 
 my $node = PostgreSQL::Test::Cluster->new('cli_run');
 $node->init;
@@ -339,6 +340,72 @@ pass('run --follow without notify: the recheck timer finds new assets');
 $run->signal('TERM');
 $run->finish;
 is($run->full_result(0) >> 8, 0, 'run --follow without notify: exit 0');
+
+# --- a flood of notifications from a role with no privilege -------------------
+
+# Any role may NOTIFY a job's channel.  A follower answers a notification
+# with an acquire at once, but after one whose acquire found nothing it
+# backs off (50 ms, doubling up to 1 s): a flood of 4 seconds costs it about
+# ten acquires, not thousands, and new work still comes through within about
+# a second.  The follower's acquires are counted in the server's log (TAP
+# clusters log every statement), by the follower's application_name.
+sql(q{CREATE ROLE stranger NOLOGIN;
+	CREATE TABLE flood (id bigserial PRIMARY KEY);
+	SELECT batchintory_register('flood', 'flood', 'id', notify => true)});
+my $channel = sql(q{SELECT batchintory_channel('flood')});
+my $log_offset = -s $node->logfile;
+($run_out, $run_err) = ('', '');
+{
+	local $ENV{PGAPPNAME} = 'flood_follower';
+	$run = IPC::Run::start(
+		[ 'batchintory', 'run', 'flood', '--follow', '--recheck', '300', '--', 'sh', '-c',
+		  'echo "got $BATCHINTORY_FIRST_ID..$BATCHINTORY_LAST_ID"' ],
+		'>', \$run_out, '2>', \$run_err);
+}
+wait_for_output($run, \$run_err, qr/waiting for new assets/, 'run to wait');
+my ($flood_out, $flood_err) = ('', '');
+my $flood = IPC::Run::start(
+	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', 'SET ROLE stranger', '-c', qq{
+	DO \$\$
+	DECLARE
+		n bigint := 0;
+		stop timestamptz := clock_timestamp() + interval '4 seconds';
+	BEGIN
+		WHILE clock_timestamp() < stop LOOP
+			PERFORM pg_notify('$channel', '');
+			COMMIT;
+			n := n + 1;
+		END LOOP;
+		RAISE NOTICE 'sent %', n;
+	END \$\$} ],
+	'>', \$flood_out, '2>', \$flood_err);
+sleep 2;
+my $started = time;
+sql(q{INSERT INTO flood DEFAULT VALUES});
+wait_for_output($run, \$run_out, qr/^got 1\.\.1$/m, 'the row inserted during the flood');
+my $mid_flood = time - $started;
+$flood->finish;
+is($flood->full_result(0) >> 8, 0, 'flood: psql exit 0');
+my ($sent) = $flood_err =~ /sent (\d+)/;
+cmp_ok($sent // 0, '>', 1000, 'flood: a role with no privilege sent many notifications');
+$started = time;
+sql(q{INSERT INTO flood DEFAULT VALUES});
+wait_for_output($run, \$run_out, qr/^got 2\.\.2$/m, 'the row inserted after the flood');
+my $after_flood = time - $started;
+$run->signal('TERM');
+$run->finish;
+is($run->full_result(0) >> 8, 0, 'flood: run --follow stopped by SIGTERM: exit 0');
+my $log = substr(slurp_file($node->logfile), $log_offset);
+my $acquires = () = $log =~ /flood_follower LOG:  (?:statement|execute [^:]*): [^\n]*batchintory_acquire/g;
+note("flood: $sent notifications in 4 s; the follower's acquires: $acquires;"
+	  . " new work taken within $mid_flood s during the flood, $after_flood s after");
+cmp_ok($acquires, '>=', 4, 'flood: the log shows the follower\'s acquires');
+# 1 at the start, about 9 per back-off cycle (1 + 5 doubling from 50 ms +
+# one a second), 2 cycles (the row during the flood starts one anew), 2 per
+# row, and room for the timing of a busy machine
+cmp_ok($acquires, '<=', 30, 'flood: the follower\'s acquires stay bounded');
+cmp_ok($mid_flood, '<=', 5, 'flood: new work taken within seconds during the flood');
+cmp_ok($after_flood, '<=', 5, 'flood: new work taken within seconds after the flood');
 
 $node->stop;
 done_testing();
