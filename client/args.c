@@ -26,6 +26,17 @@ count_specs(const ArgSpec *specs)
 	return n;
 }
 
+/*
+ * Whether the first argument of the command is a job's name: then --job
+ * NAME gives it too, for a name that starts with "-"
+ */
+static bool
+takes_job(const CommandSpec *cmd)
+{
+	return cmd && cmd->positional && cmd->positional[0].metavar &&
+		strcmp(cmd->positional[0].metavar, "JOB") == 0;
+}
+
 /* "JOB [ID]", the required options and what else the command takes */
 static void
 print_synopsis(FILE *out, const CommandSpec *cmd)
@@ -70,6 +81,9 @@ print_help(void)
 		   "      --json             print one JSON object per line instead of tables\n"
 		   "  -h, --help             show this help, or the help of COMMAND\n"
 		   "  -V, --version          show the version\n\n"
+		   "A job whose name starts with \"-\" is given as --job NAME (every command\n"
+		   "that takes JOB accepts it), or after \"--\", which ends the options (not\n"
+		   "with run: its \"--\" comes before COMMAND).\n\n"
 		   "Exit status: 0 done (run: also when there was nothing to do), 1 acquire\n"
 		   "or peek found no batch, 2 usage error, 3 connection or server error,\n"
 		   "4 run: at least one batch failed, 5 verify: assets of succeeded batches\n"
@@ -84,8 +98,11 @@ print_command_help(const CommandSpec *cmd)
 
 	printf("%s\n\nUsage:\n  ", cmd->summary);
 	print_synopsis(stdout, cmd);
-	if (nopt > 0)
+	if (nopt > 0 || takes_job(cmd))
 		printf("\nOptions:\n");
+	if (takes_job(cmd))
+		printf("  %-27s %s\n", "--job NAME",
+			   "JOB, also one that starts with \"-\"");
 	for (i = 0; i < nopt; i++)
 	{
 		const ArgSpec *opt = &cmd->options[i];
@@ -105,19 +122,23 @@ print_command_help(const CommandSpec *cmd)
 #ifdef __GNUC__
 static int	usage_error(const CommandSpec *cmd, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
+static int	option_error(const CommandSpec *cmd, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
+static int	report_usage_error(const CommandSpec *cmd, const char *hint,
+							   const char *fmt, va_list ap)
+			__attribute__((format(printf, 3, 0)));
 #endif
 
-/* Report a bad command line; returns EXIT_USAGE */
+/* Report a bad command line, with a hint if not NULL; returns EXIT_USAGE */
 static int
-usage_error(const CommandSpec *cmd, const char *fmt,...)
+report_usage_error(const CommandSpec *cmd, const char *hint, const char *fmt,
+				   va_list ap)
 {
-	va_list		ap;
-
 	fputs("batchintory: ", stderr);
-	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
+	if (hint)
+		fprintf(stderr, "%s\n", hint);
 	if (cmd)
 	{
 		fputs("Usage: ", stderr);
@@ -126,6 +147,38 @@ usage_error(const CommandSpec *cmd, const char *fmt,...)
 	fprintf(stderr, "Try \"batchintory %s%s--help\" for more information.\n",
 			cmd ? cmd->name : "", cmd ? " " : "");
 	return EXIT_USAGE;
+}
+
+/* Report a bad command line; returns EXIT_USAGE */
+static int
+usage_error(const CommandSpec *cmd, const char *fmt,...)
+{
+	va_list		ap;
+	int			rc;
+
+	va_start(ap, fmt);
+	rc = report_usage_error(cmd, NULL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/*
+ * Report an argument taken for an unknown option; for a command that takes
+ * a job, say how to give one whose name starts with "-".  Returns
+ * EXIT_USAGE.
+ */
+static int
+option_error(const CommandSpec *cmd, const char *fmt,...)
+{
+	va_list		ap;
+	int			rc;
+
+	va_start(ap, fmt);
+	rc = report_usage_error(cmd, takes_job(cmd) ?
+							"A job whose name starts with \"-\" is given as --job NAME." :
+							NULL, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* Parse a whole string as a 64-bit integer */
@@ -208,6 +261,24 @@ add_positional(Invocation *inv, int *npos, const char *arg, int *exit_code)
 }
 
 /*
+ * Keep arg as a positional argument of the command, to be checked when the
+ * whole command line is read (a --job option may come after the others)
+ */
+static bool
+add_argument(Invocation *inv, const char **args, int *nargs, const char *arg,
+			 int *exit_code)
+{
+	if (*nargs >= MAX_ARGS)
+	{
+		*exit_code = usage_error(inv->command, "too many arguments, starting with \"%s\"",
+								 arg);
+		return false;
+	}
+	args[(*nargs)++] = arg;
+	return true;
+}
+
+/*
  * Option argv[*i] of the command ("--name" or "--name=value"); a value that
  * is not attached is the next argument.
  */
@@ -229,7 +300,7 @@ add_option(Invocation *inv, int argc, char **argv, int *i, int *exit_code)
 			break;
 	if (k == nopt)
 	{
-		*exit_code = usage_error(cmd, "unrecognized option \"--%.*s\"%s%s",
+		*exit_code = option_error(cmd, "unrecognized option \"--%.*s\"%s%s",
 								 (int) len, arg, cmd ? " for command " : "",
 								 cmd ? cmd->name : "");
 		return false;
@@ -277,6 +348,9 @@ bool
 parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
 				   int *exit_code)
 {
+	const char *args[MAX_ARGS]; /* the positional arguments, as given */
+	int			nargs = 0;
+	const char *job = NULL;		/* --job NAME */
 	int			npos = 0;
 	bool		help = false;
 	int			i;
@@ -303,9 +377,23 @@ parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
 			}
 			/* the rest are arguments, even if they start with "-" */
 			while (++i < argc)
-				if (!add_positional(inv, &npos, argv[i], exit_code))
+				if (!add_argument(inv, args, &nargs, argv[i], exit_code))
 					return false;
 			break;
+		}
+		/* the job as an option: a name may start with "-" */
+		else if (takes_job(inv->command) &&
+				 (strcmp(arg, "--job") == 0 || strncmp(arg, "--job=", 6) == 0))
+		{
+			if (arg[5] == '=')
+				job = arg + 6;
+			else if (++i < argc)
+				job = argv[i];
+			else
+			{
+				*exit_code = usage_error(inv->command, "option \"--job\" needs a value");
+				return false;
+			}
 		}
 		else if (strcmp(arg, "--json") == 0)
 			*json = true;
@@ -337,7 +425,7 @@ parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
 		/* "-5" is a (negative) number, not an option */
 		else if (arg[0] == '-' && !isdigit((unsigned char) arg[1]))
 		{
-			*exit_code = usage_error(inv->command, "invalid option \"%s\"", arg);
+			*exit_code = option_error(inv->command, "invalid option \"%s\"", arg);
 			return false;
 		}
 		else if (inv->command == NULL)
@@ -349,7 +437,7 @@ parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
 				return false;
 			}
 		}
-		else if (!add_positional(inv, &npos, arg, exit_code))
+		else if (!add_argument(inv, args, &nargs, arg, exit_code))
 			return false;
 	}
 
@@ -366,6 +454,12 @@ parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
 		*exit_code = usage_error(NULL, "no command given");
 		return false;
 	}
+	/* --job NAME is the first positional argument, JOB */
+	if (job != NULL && !add_positional(inv, &npos, job, exit_code))
+		return false;
+	for (i = 0; i < nargs; i++)
+		if (!add_positional(inv, &npos, args[i], exit_code))
+			return false;
 	inv->npositional = count_specs(inv->command->positional);
 	if (npos < inv->npositional - inv->command->optional_positional)
 	{

@@ -411,5 +411,60 @@ is($out, '', 'drop: no job left');
 is($rc, 3, 'drop an unknown job: exit 3');
 like($err, qr/^batchintory: ERROR: job "csv" does not exist$/m, 'drop an unknown job: message');
 
+# --- a job whose name starts with "-" ----------------------------------------
+
+# --job NAME gives the job to every command that takes one; "--" ends the
+# options of a command (run: test/t/011_cli_run.pl)
+($rc, $out, $err) = cli('register', '-x', '--table', 'files', '--id-column', 'id');
+is($rc, 2, 'register -x: an option, exit 2');
+like($err, qr/^batchintory: invalid option "-x"\nA job whose name starts with "-" is given as --job NAME\.$/m,
+	'register -x: the message says how to give such a job');
+($rc, $out, $err) = cli('register', '--table', 'files', '--id-column', 'id', '--max-count', '4',
+	'--job', '-x');
+is($rc, 0, 'register --job -x: exit 0');
+like($out, qr/^-x +files +incremental /m, 'register --job -x: shows the job');
+($rc, $out, $err) = cli('register', '--table', 'files', '--id-column', 'id', '--', '--y');
+is($rc, 0, 'register -- --y: exit 0');
+is(sql(q{SELECT string_agg(name, ' ' ORDER BY name) FROM batchintory.job
+	WHERE name LIKE '-%'}), '--y -x', 'register: jobs -x and --y exist');
+($rc, $out, $err) = cli('--json', 'jobs', '--job=-x');
+is_deeply([ map { $_->{job} } @{ json_lines($out) } ], [ '-x' ], 'jobs --job=-x');
+($rc, $out, $err) = cli('status', '--job', '-x');
+like($out, qr/^job: +-x$/m, 'status --job -x');
+($rc, $out, $err) = cli('alter', '--job', '-x', '--max-count', '3');
+is($rc, 0, 'alter --job -x: exit 0');
+($rc, $out, $err) = cli('--json', 'peek', '--job', '-x');
+is(json_lines($out)->[0]{last_id}, 3, 'peek --job -x: the limit altered');
+($rc, $out, $err) = cli('--json', 'acquire', '--job', '-x', '--worker', 'w');
+is_deeply([ @{ json_lines($out)->[0] }{qw(job first_id last_id)} ], [ '-x', 1, 3 ],
+	'acquire --job -x');
+($rc, $out, $err) = cli('--json', 'acquire', '--wait=0.1', '--job', '-x', '--max-count', '1');
+is(json_lines($out)->[0]{first_id}, 4, 'acquire --wait --job -x');
+($rc, $out, $err) = cli('--json', 'backlog', '--', '-x');
+is(json_lines($out)->[0]{first_id}, 5, 'backlog -- -x');
+($rc, $out, $err) = cli('--json', 'backlog', '--job', '-x', '--estimate');
+is($rc, 0, 'backlog --job -x --estimate: exit 0');
+($rc, $out, $err) = cli('--json', 'lookup', '--job', '-x', '2');
+is_deeply([ map { [ @$_{qw(job first_id worker)} ] } @{ json_lines($out) } ],
+	[ [ '-x', 1, 'w' ] ], 'lookup --job -x ID');
+($rc, $out, $err) = cli('--json', 'lookup', '2', '--job', '-x');
+is(json_lines($out)->[0]{job}, '-x', 'lookup ID --job -x: in any order');
+($rc, $out, $err) = cli('rewind', '--job', '-x', '1');
+like($out, qr/^-x +1 +2$/m, 'rewind --job -x ID');
+($rc, $out, $err) = cli('verify', '--job', '-x');
+is($rc, 0, 'verify --job -x: exit 0');
+($rc, $out, $err) = cli('details', '--job', '-x');
+is($rc, 2, 'details --job: not a command that takes a job, exit 2');
+like($err, qr/unrecognized option "--job" for command details/, 'details --job: message');
+($rc, $out, $err) = cli('drop', '--job', '-x');
+is($rc, 0, 'drop --job -x: exit 0');
+like($out, qr/^-x +dropped$/m, 'drop --job -x: says so');
+($rc, $out, $err) = cli('drop', '--', '--y');
+like($out, qr/^--y +dropped$/m, 'drop -- --y');
+($rc, $out, $err) = cli('drop', '--help');
+like($out, qr/^  --job NAME +JOB, also one that starts with "-"$/m, 'drop --help: --job');
+($rc, $out, $err) = cli('--help');
+like($out, qr/^A job whose name starts with "-" is given as --job NAME/m, '--help: --job');
+
 $node->stop;
 done_testing();

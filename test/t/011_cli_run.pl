@@ -407,5 +407,24 @@ cmp_ok($acquires, '<=', 30, 'flood: the follower\'s acquires stay bounded');
 cmp_ok($mid_flood, '<=', 5, 'flood: new work taken within seconds during the flood');
 cmp_ok($after_flood, '<=', 5, 'flood: new work taken within seconds after the flood');
 
+# --- a job whose name starts with "-" ----------------------------------------
+
+sql(q{SELECT batchintory_register('-x', 'files', 'id', max_count => 5)});
+($rc, $out, $err) = cli('run', '-x', '--', 'true');
+is($rc, 2, 'run -x: an option, exit 2');
+like($err, qr/^batchintory: invalid option "-x"\nA job whose name starts with "-" is given as --job NAME\.$/m,
+	'run -x: the message says how to give such a job');
+($rc, $out, $err) = cli('run', '--job', '-x', '--iterations', '1', '--', 'sh', '-c',
+	'echo "job $BATCHINTORY_JOB"');
+is($rc, 0, 'run --job -x: exit 0');
+like($out, qr/^job -x\nbatch \d+ attempt 1: ids 1\.\.5, 5 assets: succeeded/m,
+	'run --job -x: the batch of job -x');
+($rc, $out, $err) = cli('--json', 'run', '--iterations', '1', '--job=-x', '--', 'true');
+is($rc, 0, 'run --job=-x: exit 0');
+is(json_lines($out)->[0]{first_id}, 6, 'run --job=-x: the next batch');
+($rc, $out, $err) = cli('run', '--job', '-x', 'files', '--', 'true');
+is($rc, 2, 'run --job and JOB: exit 2');
+like($err, qr/too many arguments, starting with "files"/, 'run --job and JOB: message');
+
 $node->stop;
 done_testing();
