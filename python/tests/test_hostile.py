@@ -175,7 +175,7 @@ def test_client_under_a_hostile_search_path(dsn, db, hostile, table, insert, job
             config={"k": 1}, retry_backoff=0, late_commit_guard=True,
             guard_timeout="5 seconds", notify=True)
         client.alter(job, max_count=3, reset=["max_weight"], owner=me)
-        assert [j["job"] for j in client.jobs()] == [job]
+        assert job in [j["job"] for j in client.jobs()]
         assert client.backlog(job).asset_count == 12
         assert client.backlog(job, exact=False).first_id == 1
         assert client.peek(job) is not None
