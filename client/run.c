@@ -117,7 +117,8 @@ run_batch(Session *session, const Invocation *inv, const PGresult *res,
  *		Each iteration acquires one batch in a transaction of its own, runs
  *		COMMAND on it (command.c) and releases the batch as succeeded if
  *		COMMAND exits with 0, else as failed.  Stops when no batch is left
- *		(with --follow: waits for a notification or --recheck seconds
+ *		(with --follow: waits for a notification, answered after a back-off
+ *		if the last one brought no batch (wait.c), or --recheck seconds
  *		instead), after --iterations batches, on a server error, or on
  *		SIGINT or SIGTERM (passed on to COMMAND; the batch is released by
  *		how COMMAND ends).
@@ -134,7 +135,7 @@ cmd_run(Session *session, const Invocation *inv)
 	long long	done = 0;
 	long long	failed = 0;
 	bool		waiting = false;
-	WaitState	wait = {0};
+	WaitState	wait_state = {0};
 	char		worker[300];
 	const char *params[5];
 	Progress	progress;
@@ -196,7 +197,7 @@ cmd_run(Session *session, const Invocation *inv)
 						job);
 			waiting = true;
 			progress_draw(&progress, "waiting for new assets");
-			if (wait_for_assets(session, &wait, interval) == WAKE_ERROR)
+			if (wait_for_assets(session, &wait_state, interval) == WAKE_ERROR)
 			{
 				rc = EXIT_SERVER;
 				break;
@@ -204,7 +205,7 @@ cmd_run(Session *session, const Invocation *inv)
 			continue;
 		}
 		waiting = false;
-		wait_found_work(&wait);
+		wait_found_work(&wait_state);
 		rc = run_batch(session, inv, res, params[3], &progress);
 		PQclear(res);
 		if (rc == EXIT_SERVER)
