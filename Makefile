@@ -4,20 +4,23 @@ EXTENSION = batchintory
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = batchintory
-OBJS = src/batchintory.o src/security.o src/spi_util.o src/source.o \
-	src/jobcache.o src/scan.o src/guard.o src/job.o src/acquire.o \
-	src/release.o src/inventory.o src/notify.o src/verify.o src/observe.o src/pipeline.o
+OBJS = src/module.o src/security.o src/spi_util.o src/settings.o \
+	src/inventory/tables.o src/inventory/jobs.o src/inventory/batches.o \
+	src/inventory/attempts.o src/source.o src/jobcache.o src/scan.o \
+	src/guard.o src/job.o src/acquire.o src/release.o src/notify.o \
+	src/verify.o src/observe.o src/pipeline.o
 
 # only the SQL-callable functions and _PG_init leave the library
 SHLIB_LINK += -Wl,--version-script=$(srcdir)/src/exports.list
 
-# the install script of this version is built from sql/install/*.sql; the
-# scripts of older versions and the upgrade scripts are kept as they are
+# what make install puts on a server: src/scripts/ -- the install script of
+# this version is built from src/scripts/install/*.sql; the scripts of
+# released versions (src/scripts/released/) are kept as they are
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--0.2.0.sql
-DATA = $(wildcard sql/versions/*.sql)
+DATA = $(wildcard src/scripts/released/*.sql)
 EXTRA_CLEAN = $(DATA_built)
 
-# pg_regress: sql/*.sql against expected/*.out; isolation: test/specs/*.spec
+# pg_regress: sql/*.sql (tests only) against expected/*.out; isolation: test/specs/*.spec
 # against test/expected/*.out; TAP: test/t/*.pl
 REGRESS = core verify observe security hardening inventory notify pipeline walkthrough
 ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit \
@@ -27,7 +30,7 @@ ISOLATION_OPTS = --inputdir=test
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 ifdef WERROR
 PG_CPPFLAGS += -Werror
 endif
@@ -43,15 +46,15 @@ installcheck-hostile:
 		ISOLATION= TAP_TESTS=
 .PHONY: installcheck-hostile
 
-$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
+$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard src/scripts/install/*.sql))
 	cat $^ > $@
 
 # the upgrade from 0.1.0: the tables changed, then this version's functions
 # and views (which the install scripts from 10_ on create or replace), then
-# what needs them; frozen into sql/versions/ when 0.2.0 is released
-UPGRADE_0_2_0 = sql/upgrade/0.1.0--0.2.0.sql \
-	$(filter-out sql/install/00_%,$(sort $(wildcard sql/install/*.sql))) \
-	sql/upgrade/0.1.0--0.2.0-post.sql
+# what needs them; frozen into src/scripts/released/ when 0.2.0 is released
+UPGRADE_0_2_0 = src/scripts/upgrade/0.1.0--0.2.0.sql \
+	$(filter-out src/scripts/install/00_%,$(sort $(wildcard src/scripts/install/*.sql))) \
+	src/scripts/upgrade/0.1.0--0.2.0-post.sql
 $(EXTENSION)--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0)
 	cat $^ > $@
 

@@ -9,6 +9,8 @@
 
 #include "postgres.h"
 
+#include "compat.h"
+
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
@@ -83,8 +85,6 @@ typedef struct BiAsRole
 typedef struct BiReader
 {
 	MemoryContext context;		/* holds the reader, under the job's context */
-	AttrNumber	key_attnum;
-	AttrNumber	weight_attnum;	/* InvalidAttrNumber: no weight column */
 	bool		weight_is_int;	/* integral weights: summed as int64 */
 	char	   *source_name;	/* qualified, quoted name of the table */
 	char	   *filter_sql;		/* deparse of the analyzed filter, or NULL */
@@ -163,9 +163,9 @@ extern void bi_as_owner_begin(BiAsRole *state, Oid owner);
 extern void bi_as_caller_begin(const BiCall *call, BiAsRole *state);
 extern void bi_as_role_end(BiAsRole *state);
 extern bool bi_may_use(Oid role, Oid owner);
+extern bool bi_may_see(Oid role, Oid owner);
 extern void bi_check_may_use(const BiCall *call, const char *job, Oid owner);
 extern Oid	bi_inventory_owner(void);
-extern Oid	bi_inventory_relid(void);
 
 /* spi_util.c */
 extern SPIPlanPtr bi_prepare_kept(const char *sql, int nargs, Oid *argtypes,
@@ -221,6 +221,7 @@ extern char *bi_source_problem(BiJob *job, Node *filter, BiReader *reader,
 extern char *bi_source_name(Oid relid);
 extern char *bi_reader_query(BiJob *job, BiReader *reader, const char *what,
 							 const char *tail);
+extern Oid	bi_key_sequence(Oid relid, const char *column, int64 *cache);
 
 /* scan.c */
 extern void bi_scan_into(BiJob *job, SPIPlanPtr plan, int64 first, int64 last,
@@ -250,60 +251,11 @@ typedef bool (*BiGuardDefer) (void *arg);
 extern BiGuard bi_guard_limit(BiJob *job, bool wait, int64 *limit,
 							  BiGuardDefer defer, void *defer_arg);
 extern void bi_guard_no_new_work(BiJob *job, int64 limit, bool has_limit);
-extern Oid	bi_key_sequence(Oid relid, const char *column, int64 *cache);
 extern void bi_guard_check_sequence(Oid relid, const char *column, Oid role);
 
 /* release.c */
 extern BiJob *bi_job_open_with_batches(const BiCall *call, const char *name,
 									   int64 from_id);
-extern bool bi_batch_requeue(int64 batch);
-extern int64 bi_retry_delay_usecs(int64 backoff, int32 attempts);
-
-/* inventory.c */
-typedef struct BiJobState
-{
-	int64		revision;
-	char	   *name;
-	Oid			owner;
-	bool		has_frontier;
-	int64		frontier;
-} BiJobState;
-
-/* who takes a batch: the worker's name (text) and the calling role's (name) */
-typedef struct BiAttemptBy
-{
-	Datum		worker;
-	bool		worker_isnull;
-	Datum		caller_name;
-} BiAttemptBy;
-
-/* how an attempt ended: status 'succeeded' or 'failed', message, result */
-typedef struct BiAttemptEnd
-{
-	bool		succeeded;
-	Datum		status;			/* text */
-	Datum		message;		/* text */
-	bool		message_isnull;
-	Datum		result;			/* jsonb */
-	bool		result_isnull;
-} BiAttemptEnd;
-
-typedef enum BiAttemptChange
-{
-	ATTEMPT_CHANGED,
-	ATTEMPT_NO_BATCH,			/* no such batch */
-	ATTEMPT_NOT_CURRENT			/* not the current attempt, or not processing */
-} BiAttemptChange;
-
-extern bool bi_inventory_job_state(int32 job_id, TimestampTz now,
-								   BiJobState *state, bool *may_retry);
-extern int64 bi_inventory_new_batch(BiJob *job, const BiRange *range,
-									const BiAttemptBy *who,
-									TimestampTz *lease_until);
-extern BiAttemptChange bi_inventory_change_attempt(const BiCall *call,
-												   int64 batch, int32 attempt,
-												   const BiAttemptEnd *end,
-												   TimestampTz *lease_until);
 
 /* pipeline.c */
 extern void bi_pipeline_init(void);

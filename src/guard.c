@@ -30,32 +30,6 @@
 /* longest sleep between two looks at a writer that is still running */
 #define GUARD_MAX_SLEEP_MS 10
 
-/*
- * bi_key_sequence
- *		The sequence that feeds the key column (serial or identity), or
- *		InvalidOid; *cache receives its CACHE setting.  The caller must be
- *		connected to SPI.
- */
-Oid
-bi_key_sequence(Oid relid, const char *column, int64 *cache)
-{
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
-	bool		isnull;
-	Oid			seq;
-
-	args[0] = CStringGetTextDatum(bi_source_name(relid));
-	args[1] = CStringGetTextDatum(column);
-	if (bi_exec("SELECT s.seqrelid, s.seqcache FROM pg_catalog.pg_sequence s"
-				" WHERE s.seqrelid OPERATOR(pg_catalog.=)"
-				" pg_catalog.pg_get_serial_sequence($1, $2)::pg_catalog.regclass",
-				2, argtypes, args, NULL, SPI_OK_SELECT) == 0)
-		return InvalidOid;
-	seq = DatumGetObjectId(bi_get(0, 1, &isnull));
-	*cache = bi_get_int64(0, 2, &isnull);
-	return seq;
-}
-
 /* A sequence's CACHE setting, from the syscache */
 static int64
 sequence_cache(Oid seq)

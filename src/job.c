@@ -7,8 +7,11 @@
 #include "postgres.h"
 
 #include "batchintory.h"
+#include "inventory/inventory.h"
+#include "settings.h"
 
 #include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/nodes.h"
 #include "utils/acl.h"
@@ -22,95 +25,22 @@ PG_FUNCTION_INFO_V1(batchintory_register);
 PG_FUNCTION_INFO_V1(batchintory_alter);
 PG_FUNCTION_INFO_V1(batchintory_drop);
 
-/*
- * The settings of a job, in the order of the arguments of
- * batchintory_register after the job name (alter takes reset between
- * guard_timeout and notify).
- */
-enum JobSetting
-{
-	S_SOURCE,
-	S_ID_COLUMN,
-	S_WEIGHT_COLUMN,
-	S_FILTER,
-	S_LOWER_BOUND,
-	S_UPPER_BOUND,
-	S_MAX_COUNT,
-	S_MAX_WEIGHT,
-	S_MAX_ATTEMPTS,
-	S_LEASE,
-	S_CONFIG,
-	S_RETRY_BACKOFF,
-	S_LATE_COMMIT_GUARD,
-	S_GUARD_TIMEOUT,
-	S_NOTIFY,
-	N_SETTINGS
-};
-
 /* alter's arguments that are not settings */
 #define ALTER_RESET_ARG (1 + S_NOTIFY)
 #define ALTER_NOTIFY_ARG (ALTER_RESET_ARG + 1)
 #define ALTER_OWNER_ARG (ALTER_RESET_ARG + 2)
 
-static const char *const setting_names[N_SETTINGS] = {
-	"source", "id_column", "weight_column", "filter", "lower_bound",
-	"upper_bound", "max_count", "max_weight", "max_attempts", "lease",
-	"config", "retry_backoff", "late_commit_guard", "guard_timeout", "notify"
-};
-
-static Oid	setting_types[N_SETTINGS] = {
-	REGCLASSOID, NAMEOID, NAMEOID, TEXTOID, INT8OID, INT8OID, INT8OID,
-	NUMERICOID, INT4OID, INTERVALOID, JSONBOID, INTERVALOID, BOOLOID,
-	INTERVALOID, BOOLOID
-};
-
-/* The settings of one job being registered or changed */
-typedef struct JobSettings
-{
-	Datum		values[N_SETTINGS];
-	bool		isnull[N_SETTINGS];
-	Oid			owner;
-	Node	   *filter;			/* analyzed, when the filter changes */
-} JobSettings;
-
-/* the job's columns written from JobSettings, in enum JobSetting order */
-#define SETTING_COLUMNS \
-	"source, id_column, weight_column, filter, lower_bound, upper_bound," \
-	" max_count, max_weight, max_attempts, lease, config, retry_backoff," \
-	" late_commit_guard, guard_timeout, notify"
-
 static void
-check_interval(Datum value, bool isnull, int setting, bool zero_ok)
-{
-	int64		usecs;
-
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", setting_names[setting])));
-	usecs = bi_interval_usecs(value);
-	if (usecs < 0 || (usecs == 0 && !zero_ok))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be %s zero", setting_names[setting],
-						zero_ok ? "at least" : "greater than")));
-	if (usecs > BI_MAX_INTERVAL_USECS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be at most 10 years", setting_names[setting])));
-}
-
-static void
-not_null(JobSettings *s, int setting)
+not_null(BiSettings *s, int setting)
 {
 	if (s->isnull[setting])
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", setting_names[setting])));
+				 errmsg("%s must not be null", bi_settings[setting].name)));
 }
 
 static const char *
-name_setting(JobSettings *s, int setting)
+name_setting(BiSettings *s, int setting)
 {
 	return s->isnull[setting] ? NULL : NameStr(*DatumGetName(s->values[setting]));
 }
@@ -120,7 +50,7 @@ name_setting(JobSettings *s, int setting)
  * key's sequence): the job reads them with the owner's rights.
  */
 static void
-check_owner_reads(JobSettings *s)
+check_owner_reads(BiSettings *s)
 {
 	Oid			source = DatumGetObjectId(s->values[S_SOURCE]);
 
@@ -148,7 +78,7 @@ check_owner_reads(JobSettings *s)
  *		below the frontier).  The caller must be connected to SPI.
  */
 static void
-settings_check(JobSettings *s, bool has_frontier, int64 frontier)
+settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 {
 	not_null(s, S_SOURCE);
 	not_null(s, S_ID_COLUMN);
@@ -179,17 +109,10 @@ settings_check(JobSettings *s, bool has_frontier, int64 frontier)
 						DatumGetInt64(s->values[S_UPPER_BOUND]), frontier),
 				 errhint("Use batchintory_rewind() to move the job back first.")));
 
-	if (!s->isnull[S_MAX_COUNT] && DatumGetInt64(s->values[S_MAX_COUNT]) <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_count must be greater than zero")));
-	if (!s->isnull[S_MAX_WEIGHT] &&
-		(numeric_is_nan(DatumGetNumeric(s->values[S_MAX_WEIGHT])) ||
-		 numeric_is_inf(DatumGetNumeric(s->values[S_MAX_WEIGHT])) ||
-		 bi_numeric_cmp(s->values[S_MAX_WEIGHT], bi_numeric_from_int64(0)) <= 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_weight must be a finite number greater than zero")));
+	if (!s->isnull[S_MAX_COUNT])
+		bi_check_max_count(DatumGetInt64(s->values[S_MAX_COUNT]));
+	if (!s->isnull[S_MAX_WEIGHT])
+		bi_check_max_weight(s->values[S_MAX_WEIGHT]);
 	if (!s->isnull[S_MAX_WEIGHT] && s->isnull[S_WEIGHT_COLUMN])
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -199,9 +122,9 @@ settings_check(JobSettings *s, bool has_frontier, int64 frontier)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_attempts must be at least 1")));
-	check_interval(s->values[S_LEASE], s->isnull[S_LEASE], S_LEASE, false);
-	check_interval(s->values[S_RETRY_BACKOFF], s->isnull[S_RETRY_BACKOFF], S_RETRY_BACKOFF, true);
-	check_interval(s->values[S_GUARD_TIMEOUT], s->isnull[S_GUARD_TIMEOUT], S_GUARD_TIMEOUT, true);
+	bi_check_interval(s->values[S_LEASE], s->isnull[S_LEASE], S_LEASE, false);
+	bi_check_interval(s->values[S_RETRY_BACKOFF], s->isnull[S_RETRY_BACKOFF], S_RETRY_BACKOFF, true);
+	bi_check_interval(s->values[S_GUARD_TIMEOUT], s->isnull[S_GUARD_TIMEOUT], S_GUARD_TIMEOUT, true);
 	if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(s->values[S_CONFIG])))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -209,21 +132,31 @@ settings_check(JobSettings *s, bool has_frontier, int64 frontier)
 	check_owner_reads(s);
 }
 
+/* The filter of the settings: as stored, its deparse and its nodeToString */
+static void
+set_filter(BiSettings *s, Node *filter)
+{
+	s->filter_deparse = bi_filter_deparse(filter, DatumGetObjectId(s->values[S_SOURCE]));
+	s->filter_expr = nodeToString(filter);
+}
+
 /*
  * Analyze the filter setting, as the caller wrote it: under the caller's
  * search_path and as the caller, once; the job keeps the result.
  */
 static void
-analyze_filter(const BiCall *call, JobSettings *s)
+analyze_filter(const BiCall *call, BiSettings *s)
 {
 	BiAsRole	as_caller;
+	Node	   *filter;
 
 	if (s->isnull[S_FILTER])
 		return;
 	bi_as_caller_begin(call, &as_caller);
-	s->filter = bi_filter_analyze(DatumGetObjectId(s->values[S_SOURCE]),
-								  TextDatumGetCString(s->values[S_FILTER]));
+	filter = bi_filter_analyze(DatumGetObjectId(s->values[S_SOURCE]),
+							   TextDatumGetCString(s->values[S_FILTER]));
 	bi_as_role_end(&as_caller);
+	set_filter(s, filter);
 }
 
 /* Error out: a job named name exists (42710) */
@@ -237,70 +170,9 @@ report_job_exists(const char *name)
 }
 
 /*
- * Store the settings in the job's row (insert: a new job named name, unless
- * one of that name exists) and its analyzed filter; returns the job's id.
- */
-static int32
-settings_store(JobSettings *s, const char *name, int32 job_id, bool insert)
-{
-	Oid			argtypes[N_SETTINGS + 2];
-	Datum		values[N_SETTINGS + 2];
-	char		nulls[N_SETTINGS + 3];
-	Oid			filtertypes[2] = {INT4OID, TEXTOID};
-	Datum		filterargs[2];
-	bool		isnull;
-	int			i;
-
-	for (i = 0; i < N_SETTINGS; i++)
-	{
-		argtypes[i] = setting_types[i];
-		values[i] = s->values[i];
-		nulls[i] = s->isnull[i] ? 'n' : ' ';
-	}
-	/* the filter as its deparse, under the pinned search_path */
-	if (s->filter != NULL)
-		values[S_FILTER] = CStringGetTextDatum(bi_filter_deparse(s->filter,
-																 DatumGetObjectId(s->values[S_SOURCE])));
-	argtypes[N_SETTINGS] = OIDOID;
-	values[N_SETTINGS] = ObjectIdGetDatum(s->owner);
-	argtypes[N_SETTINGS + 1] = insert ? TEXTOID : INT4OID;
-	values[N_SETTINGS + 1] = insert ? CStringGetTextDatum(name) : Int32GetDatum(job_id);
-	nulls[N_SETTINGS] = nulls[N_SETTINGS + 1] = ' ';
-	nulls[N_SETTINGS + 2] = '\0';
-
-	if (insert)
-	{
-		/* a job of that name registered meanwhile (and committed) wins */
-		if (bi_exec("INSERT INTO batchintory.job (" SETTING_COLUMNS ", owner, name)"
-					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-					" $14, $15, $16, $17) ON CONFLICT (name) DO NOTHING RETURNING job_id",
-					N_SETTINGS + 2, argtypes, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
-			report_job_exists(name);
-	}
-	else
-		bi_exec("UPDATE batchintory.job SET (" SETTING_COLUMNS ", owner, revision) ="
-				" ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-				" $15, $16, revision OPERATOR(pg_catalog.+) 1)"
-				" WHERE job_id OPERATOR(pg_catalog.=) $17 RETURNING job_id",
-				N_SETTINGS + 2, argtypes, values, nulls, SPI_OK_UPDATE_RETURNING);
-	job_id = DatumGetInt32(bi_get(0, 1, &isnull));
-
-	filterargs[0] = Int32GetDatum(job_id);
-	bi_exec("DELETE FROM batchintory.job_filter WHERE job_id OPERATOR(pg_catalog.=) $1",
-			1, filtertypes, filterargs, NULL, SPI_OK_DELETE);
-	if (s->filter != NULL)
-	{
-		filterargs[1] = CStringGetTextDatum(nodeToString(s->filter));
-		bi_exec("INSERT INTO batchintory.job_filter (job_id, expr) VALUES ($1, $2)",
-				2, filtertypes, filterargs, NULL, SPI_OK_INSERT);
-	}
-	return job_id;
-}
-
-/*
  * batchintory_register(job text, source regclass, id_column name, ...)
- *		Create a job owned by the calling role; the settings follow enum
- *		JobSetting.  Errors if a job of that name exists.
+ *		Create a job owned by the calling role; the settings follow
+ *		bi_settings.  Errors if a job of that name exists.
  */
 Datum
 batchintory_register(PG_FUNCTION_ARGS)
@@ -308,7 +180,7 @@ batchintory_register(PG_FUNCTION_ARGS)
 	const char *name;
 	Oid			nametype[1] = {TEXTOID};
 	Datum		namearg[1];
-	JobSettings s = {0};
+	BiSettings s = {0};
 	BiCall		call;
 	int			i;
 
@@ -328,16 +200,31 @@ batchintory_register(PG_FUNCTION_ARGS)
 		report_job_exists(name);
 	settings_check(&s, false, 0);
 	analyze_filter(&call, &s);
-	(void) settings_store(&s, name, 0, true);
+	if (bi_inventory_job_create(name, &s) == 0)
+		report_job_exists(name);
 	if (DatumGetBool(s.values[S_NOTIFY]))
 		bi_notify_sync(DatumGetObjectId(s.values[S_SOURCE]));
 	bi_call_end(&call);
 	PG_RETURN_VOID();
 }
 
+/* The names of the settings alter can reset, as a list for a message */
+static char *
+resettable_settings(void)
+{
+	StringInfoData list;
+	int			i;
+
+	initStringInfo(&list);
+	for (i = 0; i < N_SETTINGS; i++)
+		if (bi_settings[i].resettable)
+			appendStringInfo(&list, "%s%s", list.len > 0 ? ", " : "", bi_settings[i].name);
+	return list.data;
+}
+
 /* Apply alter's reset list: those settings go back to NULL */
 static void
-apply_reset(JobSettings *s, ArrayType *reset)
+apply_reset(BiSettings *s, ArrayType *reset)
 {
 	Datum	   *names;
 	bool	   *namenulls;
@@ -349,17 +236,13 @@ apply_reset(JobSettings *s, ArrayType *reset)
 	for (i = 0; i < count; i++)
 	{
 		char	   *setting = namenulls[i] ? "" : TextDatumGetCString(names[i]);
-		int			k;
+		int			k = bi_setting_by_name(setting);
 
-		for (k = 0; k < N_SETTINGS; k++)
-			if (strcmp(setting, setting_names[k]) == 0)
-				break;
-		if (k != S_WEIGHT_COLUMN && k != S_FILTER && k != S_LOWER_BOUND &&
-			k != S_UPPER_BOUND && k != S_MAX_COUNT && k != S_MAX_WEIGHT)
+		if (k < 0 || !bi_settings[k].resettable)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("cannot reset setting \"%s\"", setting),
-					 errhint("These settings can be reset: weight_column, filter, lower_bound, upper_bound, max_count, max_weight.")));
+					 errhint("These settings can be reset: %s.", resettable_settings())));
 		s->isnull[k] = true;
 		s->values[k] = (Datum) 0;
 	}
@@ -367,9 +250,9 @@ apply_reset(JobSettings *s, ArrayType *reset)
 
 /* The job's current settings, from its cached copy */
 static void
-settings_of_job(JobSettings *s, BiJob *job)
+settings_of_job(BiSettings *s, BiJob *job)
 {
-	memset(s, 0, sizeof(JobSettings));
+	memset(s, 0, sizeof(BiSettings));
 	s->owner = job->owner;
 	s->values[S_SOURCE] = ObjectIdGetDatum(job->source);
 	s->values[S_ID_COLUMN] = DirectFunctionCall1(namein, CStringGetDatum(job->id_column));
@@ -397,30 +280,13 @@ settings_of_job(JobSettings *s, BiJob *job)
 }
 
 /*
- * max_attempts changed: the failed batches with attempts left (now) wait
- * for a retry, the others are failed for good.
- */
-static void
-retry_with_attempts(int32 job_id, int32 max_attempts)
-{
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		args[2] = {Int32GetDatum(job_id), Int32GetDatum(max_attempts)};
-
-	bi_exec("UPDATE batchintory.batch SET retry_after = CASE"
-			" WHEN (attempt OPERATOR(pg_catalog.-) requeued_after) OPERATOR(pg_catalog.<) $2"
-			" THEN COALESCE(retry_after, pg_catalog.clock_timestamp()) END"
-			" WHERE job_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'failed'",
-			2, argtypes, args, NULL, SPI_OK_UPDATE);
-}
-
-/*
  * A new owner: allowed to whoever could ALTER ... OWNER TO it, that is who
  * has the privileges of both the old and the new owner role.
  */
 static void
 check_new_owner(const BiCall *call, BiJob *job, Oid new_owner)
 {
-	if (!has_privs_of_role(call->caller, new_owner))
+	if (!bi_may_use(call->caller, new_owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to give job \"%s\" to role %s",
@@ -440,7 +306,7 @@ batchintory_alter(PG_FUNCTION_ARGS)
 {
 	const char *name;
 	BiJob	   *job;
-	JobSettings s;
+	BiSettings s;
 	Oid			old_source;
 	bool		old_notify;
 	BiCall		call;
@@ -495,13 +361,13 @@ batchintory_alter(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(1 + S_FILTER) || !PG_ARGISNULL(1 + S_SOURCE))
 		analyze_filter(&call, &s);
 	else if (!s.isnull[S_FILTER] && job->filter_expr != NULL)
-		s.filter = stringToNode(job->filter_expr);
+		set_filter(&s, stringToNode(job->filter_expr));
 	else if (!s.isnull[S_FILTER])
-		s.filter = bi_filter_analyze(job->source, job->filter);
+		set_filter(&s, bi_filter_analyze(job->source, job->filter));
 
-	(void) settings_store(&s, name, job->job_id, false);
+	bi_inventory_job_change(job->job_id, &s);
 	if (DatumGetInt32(s.values[S_MAX_ATTEMPTS]) != job->max_attempts)
-		retry_with_attempts(job->job_id, DatumGetInt32(s.values[S_MAX_ATTEMPTS]));
+		bi_inventory_reset_retries(job->job_id, DatumGetInt32(s.values[S_MAX_ATTEMPTS]));
 	bi_job_forget(job->job_id);
 	if (old_notify || DatumGetBool(s.values[S_NOTIFY]))
 	{
@@ -521,8 +387,6 @@ Datum
 batchintory_drop(PG_FUNCTION_ARGS)
 {
 	const char *name = bi_text_arg(fcinfo, 0, "job name");
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1];
 	BiCall		call;
 	BiJob	   *job;
 	Oid			source;
@@ -532,15 +396,7 @@ batchintory_drop(PG_FUNCTION_ARGS)
 	job = bi_job_open_with_batches(&call, name, PG_INT64_MIN);
 	source = job->source;
 	notify = job->notify;
-	args[0] = Int32GetDatum(job->job_id);
-	bi_exec("WITH b AS (DELETE FROM batchintory.batch"
-			"  WHERE job_id OPERATOR(pg_catalog.=) $1 RETURNING batch_id),"
-			" a AS (DELETE FROM batchintory.attempt a USING b"
-			"  WHERE a.batch_id OPERATOR(pg_catalog.=) b.batch_id),"
-			" p AS (DELETE FROM batchintory.progress WHERE job_id OPERATOR(pg_catalog.=) $1),"
-			" f AS (DELETE FROM batchintory.job_filter WHERE job_id OPERATOR(pg_catalog.=) $1)"
-			" DELETE FROM batchintory.job WHERE job_id OPERATOR(pg_catalog.=) $1",
-			1, argtypes, args, NULL, SPI_OK_DELETE);
+	bi_inventory_job_drop(job->job_id);
 	bi_job_forget(job->job_id);
 	if (notify)
 		bi_notify_sync(source);

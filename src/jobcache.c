@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "batchintory.h"
+#include "inventory/inventory.h"
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
@@ -200,7 +201,7 @@ cache_add(BiJob *job)
 	}
 	job->last_used = ++job_cache_clock;
 	job_cache[job_cache_count++] = job;
-	job_cache_inventory = bi_inventory_relid();
+	job_cache_inventory = bi_inventory_job_table();
 }
 
 /* A by-reference column of the job's row, copied into the job's context */

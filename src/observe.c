@@ -15,6 +15,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -241,14 +242,6 @@ batchintory_backlog(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* May role see the inventory of a job owned by owner (the views' rule)? */
-static bool
-may_see(Oid role, Oid owner)
-{
-	return bi_may_use(role, owner) ||
-		has_privs_of_role(role, ROLE_PG_MONITOR);
-}
-
 /*
  * The planner's estimate of the job's matching assets after its frontier.
  * Nothing of the table is read but the newest key (and no filter runs), so
@@ -334,7 +327,7 @@ batchintory_job_estimate(PG_FUNCTION_ARGS)
 		bi_call_end(&call);
 		PG_RETURN_NULL();
 	}
-	if (!may_see(call.caller, job->owner))
+	if (!bi_may_see(call.caller, job->owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for job \"%s\"", job->name)));
@@ -376,9 +369,7 @@ batchintory_check_job(PG_FUNCTION_ARGS)
  */
 #define LOOKUP_SELECT \
 	"SELECT j.name, a.batch_id, a.attempt," \
-	" CASE WHEN a.status OPERATOR(pg_catalog.=) 'processing'" \
-	"  AND a.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'" \
-	"  ELSE a.status END," \
+	" batchintory.attempt_state(a.status, a.lease_until)," \
 	" b.first_id, b.last_id, a.acquired_at, a.released_at, a.worker, a.message," \
 	" a.config, a.application_name, a.client_addr, a.lease_until, b.status, a.result" \
 	" FROM batchintory.job j CROSS JOIN LATERAL" \
@@ -440,8 +431,12 @@ Datum
 batchintory_lookup_all(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			argtypes[3] = {OIDOID, INT8OID, OIDOID};
-	Datum		args[3];
+	Oid			argtypes[2] = {OIDOID, INT8OID};
+	Datum		args[2];
+	Datum	   *usable;
+	int			nusable = 0;
+	uint64		njobs;
+	uint64		i;
 	BiCall		call;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -450,14 +445,29 @@ batchintory_lookup_all(PG_FUNCTION_ARGS)
 				 errmsg("source and id must not be null")));
 	bi_materialize(fcinfo);
 	bi_call_begin(&call);
+
+	/* the table's jobs the caller may use */
 	args[0] = PG_GETARG_DATUM(0);
+	njobs = bi_exec("SELECT job_id, owner::pg_catalog.oid FROM batchintory.job"
+					" WHERE source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					1, argtypes, args, NULL, SPI_OK_SELECT);
+	usable = palloc(Max(njobs, 1) * sizeof(Datum));
+	for (i = 0; i < njobs; i++)
+	{
+		bool		isnull;
+
+		if (bi_may_use(call.caller, DatumGetObjectId(bi_get(i, 2, &isnull))))
+			usable[nusable++] = bi_get(i, 1, &isnull);
+	}
+
+	argtypes[0] = INT4ARRAYOID;
+	args[0] = PointerGetDatum(construct_array(usable, nusable, INT4OID, sizeof(int32),
+											  true, TYPALIGN_INT));
 	args[1] = PG_GETARG_DATUM(1);
-	args[2] = ObjectIdGetDatum(call.caller);
 	bi_exec_into_result(rsinfo, LOOKUP_SELECT
-						" WHERE j.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
-						" AND pg_catalog.pg_has_role($3, j.owner::pg_catalog.oid, 'USAGE')"
+						" WHERE j.job_id OPERATOR(pg_catalog.=) ANY ($1)"
 						" ORDER BY j.name, a.batch_id, a.attempt",
-						3, argtypes, args, NULL);
+						2, argtypes, args, NULL);
 	bi_call_end(&call);
 	return (Datum) 0;
 }
@@ -634,12 +644,7 @@ batchintory_details(PG_FUNCTION_ARGS)
 	if (bi_exec("SELECT j.name, j.owner::pg_catalog.oid, pg_catalog.jsonb_build_object("
 				" 'job', j.name, 'source', j.source::pg_catalog.text, 'filter', j.filter,"
 				" 'batch', b.batch_id, 'attempt', b.attempt,"
-				" 'status', CASE"
-				"  WHEN b.status OPERATOR(pg_catalog.=) 'processing'"
-				"   AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'"
-				"  WHEN b.status OPERATOR(pg_catalog.=) 'failed'"
-				"   AND b.retry_after IS NOT NULL THEN 'retry_pending'"
-				"  ELSE b.status END,"
+				" 'status', batchintory.batch_state(b.status, b.lease_until, b.retry_after),"
 				" 'attempt_status', a.status, 'first_id', b.first_id, 'last_id', b.last_id,"
 				" 'asset_count', b.asset_count, 'weight', b.weight, 'ended_by', b.ended_by,"
 				" 'acquired_at', a.acquired_at, 'lease_until', a.lease_until,"

@@ -1,19 +1,19 @@
 /*
  * release.c
  *	  Ending and steering attempts: batchintory_release and
- *	  batchintory_heartbeat (fenced by the attempt number), the retry delay,
+ *	  batchintory_heartbeat (fenced by the attempt number),
  *	  batchintory_requeue and batchintory_rewind.
  */
 #include "postgres.h"
 
 #include "batchintory.h"
+#include "inventory/inventory.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(batchintory_release);
 PG_FUNCTION_INFO_V1(batchintory_heartbeat);
-PG_FUNCTION_INFO_V1(batchintory_retry_delay);
 PG_FUNCTION_INFO_V1(batchintory_requeue);
 PG_FUNCTION_INFO_V1(batchintory_rewind);
 
@@ -118,7 +118,6 @@ batchintory_release(PG_FUNCTION_ARGS)
 				 errmsg("invalid status \"%s\"", status),
 				 errhint("A batch is released as \"succeeded\" or \"failed\".")));
 	end.succeeded = strcmp(status, "succeeded") == 0;
-	end.status = CStringGetTextDatum(status);
 	end.message_isnull = PG_ARGISNULL(3);
 	end.message = end.message_isnull ? (Datum) 0 : PG_GETARG_DATUM(3);
 	end.result_isnull = PG_ARGISNULL(4);
@@ -145,68 +144,6 @@ batchintory_heartbeat(PG_FUNCTION_ARGS)
 }
 
 /*
- * batchintory.retry_delay(backoff interval, attempts integer) RETURNS interval
- *		How long a failed batch waits for its retry: backoff doubled for each
- *		attempt after the first since the last requeue, at most the larger of
- *		backoff and BI_MAX_RETRY_DELAY_USECS (24 hours).  Never overflows.
- */
-Datum
-batchintory_retry_delay(PG_FUNCTION_ARGS)
-{
-	Interval   *result = palloc0(sizeof(Interval));
-
-	result->time = bi_retry_delay_usecs(bi_interval_usecs(PG_GETARG_DATUM(0)),
-										PG_GETARG_INT32(1));
-	PG_RETURN_INTERVAL_P(result);
-}
-
-/* The delay of batchintory.retry_delay, in microseconds */
-int64
-bi_retry_delay_usecs(int64 backoff, int32 attempts)
-{
-	int64		cap = Max(backoff, BI_MAX_RETRY_DELAY_USECS);
-	int64		delay = Max(backoff, 0);
-	int32		i;
-
-	for (i = 1; i < attempts && delay > 0 && delay < cap; i++)
-		delay = delay > cap / 2 ? cap : delay * 2;
-	return Min(delay, cap);
-}
-
-/*
- * bi_batch_requeue
- *		Put a failed or succeeded batch back in line for a retry, with the
- *		job's full number of attempts again (a succeeded batch no longer
- *		counts as done); false if the batch is in neither state.  Locks the
- *		batch's row.  The caller must be connected to SPI.
- */
-bool
-bi_batch_requeue(int64 batch)
-{
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(batch)};
-	bool		isnull;
-	bool		requeued;
-
-	bi_exec("WITH o AS (SELECT batch_id, job_id, status, asset_count, weight"
-			"  FROM batchintory.batch WHERE batch_id OPERATOR(pg_catalog.=) $1 FOR UPDATE),"
-			" u AS (UPDATE batchintory.batch b SET status = 'failed',"
-			"  requeued_after = b.attempt, retry_after = pg_catalog.clock_timestamp() FROM o"
-			"  WHERE b.batch_id OPERATOR(pg_catalog.=) o.batch_id"
-			"  AND o.status OPERATOR(pg_catalog.=) ANY ('{failed,succeeded}'::pg_catalog.text[])"
-			"  RETURNING b.batch_id),"
-			" p AS (INSERT INTO batchintory.progress (job_id, batches, assets, weight)"
-			"  SELECT o.job_id, -1, OPERATOR(pg_catalog.-) o.asset_count,"
-			"   OPERATOR(pg_catalog.-) COALESCE(o.weight, 0) FROM o, u"
-			"  WHERE o.status OPERATOR(pg_catalog.=) 'succeeded')"
-			" SELECT (SELECT pg_catalog.count(*) FROM u)",
-			1, argtypes, args, NULL, SPI_OK_SELECT);
-	requeued = bi_get_int64(0, 1, &isnull) == 1;
-	SPI_freetuptable(SPI_tuptable);
-	return requeued;
-}
-
-/*
  * batchintory_requeue(batch bigint)
  *		Put a failed (or succeeded) batch back in line for a retry, with the
  *		job's full number of attempts again.  Locks the batch's row.
@@ -230,7 +167,7 @@ batchintory_requeue(PG_FUNCTION_ARGS)
 				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
 		bi_batch_not_found(batch);
 	status = bi_get_text(0, 1);
-	if (!bi_batch_requeue(batch))
+	if (!bi_inventory_requeue(batch))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot requeue batch " INT64_FORMAT " while it is %s",
@@ -324,9 +261,8 @@ Datum
 batchintory_rewind(PG_FUNCTION_ARGS)
 {
 	const char *name = bi_text_arg(fcinfo, 0, "job name");
-	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
-	Datum		args[3];
-	char		nulls[4] = "   ";
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		args[2];
 	BiCall		call;
 	BiJob	   *job;
 	int64		id;
@@ -359,42 +295,9 @@ batchintory_rewind(PG_FUNCTION_ARGS)
 				" AND last_id OPERATOR(pg_catalog.>=) $2",
 				2, argtypes, args, NULL, SPI_OK_SELECT) > 0)
 		point = bi_get_int64(0, 1, &isnull);
-	args[1] = Int64GetDatum(point);
-	/* the new frontier: NULL (start over) below the smallest key */
-	args[2] = Int64GetDatum(point - 1);
-	nulls[2] = point == PG_INT64_MIN ? 'n' : ' ';
-
-	bi_exec("WITH o AS (SELECT batch_id, status, asset_count, weight"
-			"  FROM batchintory.batch WHERE job_id OPERATOR(pg_catalog.=) $1"
-			"  AND status OPERATOR(pg_catalog.<>) 'superseded'"
-			"  AND first_id OPERATOR(pg_catalog.>=) $2),"
-			" b AS (UPDATE batchintory.batch x SET status = 'superseded', lease_until = NULL"
-			"  WHERE x.batch_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT o.batch_id FROM o))"
-			"  RETURNING x.batch_id, x.attempt),"
-			" a AS (UPDATE batchintory.attempt a SET status = 'superseded',"
-			"  released_at = pg_catalog.clock_timestamp()"
-			"  WHERE a.batch_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT b.batch_id FROM b))"
-			"  AND (a.batch_id, a.attempt) IN (SELECT b.batch_id, b.attempt FROM b)"
-			"  AND a.status OPERATOR(pg_catalog.=) 'processing'),"
-			" p AS (INSERT INTO batchintory.progress (job_id, batches, assets, weight)"
-			"  SELECT $1, OPERATOR(pg_catalog.-) pg_catalog.count(*),"
-			"   OPERATOR(pg_catalog.-) pg_catalog.sum(o.asset_count),"
-			"   OPERATOR(pg_catalog.-) COALESCE(pg_catalog.sum(o.weight), 0)"
-			"  FROM o WHERE o.status OPERATOR(pg_catalog.=) 'succeeded'"
-			"  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0),"
-			" j AS (UPDATE batchintory.job SET"
-			"  cut_batches = cut_batches OPERATOR(pg_catalog.-)"
-			"   (SELECT pg_catalog.count(*) FROM o),"
-			"  cut_assets = cut_assets OPERATOR(pg_catalog.-)"
-			"   (SELECT COALESCE(pg_catalog.sum(o.asset_count), 0) FROM o)::pg_catalog.int8,"
-			"  cut_weight = cut_weight OPERATOR(pg_catalog.-)"
-			"   (SELECT COALESCE(pg_catalog.sum(o.weight), 0) FROM o),"
-			"  frontier = CASE WHEN frontier OPERATOR(pg_catalog.>=) $2 THEN $3"
-			"   ELSE frontier END"
-			"  WHERE job_id OPERATOR(pg_catalog.=) $1)"
-			" SELECT pg_catalog.count(*) FROM b",
-			3, argtypes, args, nulls, SPI_OK_SELECT);
-	superseded = bi_get_int64(0, 1, &isnull);
+	/* the new frontier: none (start over) below the smallest key */
+	superseded = bi_inventory_rewind(job->job_id, point, point != PG_INT64_MIN,
+									 point - 1);
 	bi_call_end(&call);
 	PG_RETURN_INT64(superseded);
 }

@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "batchintory.h"
+#include "settings.h"
 
 #include "catalog/pg_type.h"
 #include "common/int.h"
@@ -452,17 +453,10 @@ bi_limits_for(BiJob *job, Datum *args, bool *argnulls)
 	limits.has_max_weight = job->has_max_weight || !argnulls[1];
 	limits.max_weight = argnulls[1] ? job->max_weight : args[1];
 
-	if (limits.has_max_count && limits.max_count <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_count must be greater than zero")));
-	if (limits.has_max_weight &&
-		(numeric_is_nan(DatumGetNumeric(limits.max_weight)) ||
-		 numeric_is_inf(DatumGetNumeric(limits.max_weight)) ||
-		 bi_numeric_cmp(limits.max_weight, bi_numeric_from_int64(0)) <= 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_weight must be a finite number greater than zero")));
+	if (limits.has_max_count)
+		bi_check_max_count(limits.max_count);
+	if (limits.has_max_weight)
+		bi_check_max_weight(limits.max_weight);
 	if (limits.has_max_weight && job->weight_column == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -11,6 +11,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -19,6 +20,8 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(batchintory_may_see);
 
 /* the search_path of everything the extension runs, as PostgreSQL 17's maintenance commands */
 #define BI_SAFE_SEARCH_PATH "pg_catalog, pg_temp"
@@ -76,14 +79,6 @@ bi_inventory_owner(void)
 	inventory_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
 	return inventory_owner;
-}
-
-/* The OID of the table batchintory.job, where the jobs live */
-Oid
-bi_inventory_relid(void)
-{
-	(void) bi_inventory_owner();
-	return inventory_relid;
 }
 
 /* A call that an error ended is over once its (sub)transaction aborts */
@@ -174,7 +169,7 @@ bi_call_end(BiCall *call)
  *		Become the job's owner in a security-restricted operation, to read
  *		its metadata table: the filter and anything it calls run with the
  *		owner's rights and cannot change the session for the caller (GUC
- *		changes are rolled back by bi_as_owner_end).  The search_path stays
+ *		changes are rolled back by bi_as_role_end).  The search_path stays
  *		pinned by bi_call_begin.
  */
 void
@@ -212,11 +207,33 @@ bi_as_caller_begin(const BiCall *call, BiAsRole *state)
 	SetUserIdAndSecContext(call->caller, call->saved_sec_context);
 }
 
-/* May role use a job owned by owner?  Superusers and the owner's members may. */
+/*
+ * Who may use a job owned by owner -- the one rule: a role with the
+ * privileges of the owner role (its members, superusers).  It also says who
+ * may give a job to a role: one that may act as that role.
+ */
 bool
 bi_may_use(Oid role, Oid owner)
 {
 	return has_privs_of_role(role, owner);
+}
+
+/* Who may see a job's inventory: who may use it, and pg_monitor's members */
+bool
+bi_may_see(Oid role, Oid owner)
+{
+	return bi_may_use(role, owner) || has_privs_of_role(role, ROLE_PG_MONITOR);
+}
+
+/*
+ * batchintory.may_see(owner regrole) RETURNS boolean
+ *		bi_may_see for the current role: the views show the jobs it is true
+ *		for.  Strict.
+ */
+Datum
+batchintory_may_see(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(bi_may_see(GetUserId(), PG_GETARG_OID(0)));
 }
 
 /*

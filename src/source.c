@@ -1,8 +1,9 @@
 /*
  * source.c
- *	  What a job reads: checking its metadata table, key and weight columns,
- *	  analyzing its filter once (fixing its meaning), finding what broke since,
- *	  and building the queries over the table from the filter's deparse.
+ *	  What a job reads: checking its metadata table, key and weight columns
+ *	  and the sequence behind the key, analyzing its filter once (fixing its
+ *	  meaning), finding what broke since, and building the queries over the
+ *	  table from the filter's deparse.
  */
 #include "postgres.h"
 
@@ -513,10 +514,10 @@ check_column(Oid relid, const char *column, const char *role, bool weight,
  * bi_source_problem
  *		What keeps job from reading its metadata table now, as a sentence
  *		(with its SQLSTATE in *sqlstate), or NULL if nothing does: its owner
- *		role or its table was dropped, its key or weight column was dropped, renamed or changed
- *		its type, or its filter reads a column or calls a function that is
- *		gone.  On success, sets the reader's column numbers and whether the
- *		weights are integers.
+ *		role or its table was dropped, its key or weight column was dropped,
+ *		renamed or changed its type, or its filter reads a column or calls a
+ *		function that is gone or not PostgreSQL's own.  On success, sets
+ *		whether the reader's weights are integers.
  */
 char *
 bi_source_problem(BiJob *job, Node *filter, BiReader *reader, int *sqlstate)
@@ -534,17 +535,15 @@ bi_source_problem(BiJob *job, Node *filter, BiReader *reader, int *sqlstate)
 		*sqlstate = ERRCODE_UNDEFINED_TABLE;
 		return psprintf("Its metadata table (OID %u) no longer exists.", job->source);
 	}
-	reader->key_attnum = check_column(job->source, job->id_column, "key", false,
-									  &type, &problem, sqlstate);
+	(void) check_column(job->source, job->id_column, "key", false,
+						&type, &problem, sqlstate);
 	if (problem != NULL)
 		return problem;
-	reader->weight_attnum = InvalidAttrNumber;
 	reader->weight_is_int = false;
 	if (job->weight_column != NULL)
 	{
-		reader->weight_attnum = check_column(job->source, job->weight_column,
-											 "weight", true, &type, &problem,
-											 sqlstate);
+		(void) check_column(job->source, job->weight_column, "weight", true,
+							&type, &problem, sqlstate);
 		if (problem != NULL)
 			return problem;
 		reader->weight_is_int = is_integer_type(type);
@@ -591,4 +590,30 @@ bi_reader_query(BiJob *job, BiReader *reader, const char *what, const char *tail
 		appendStringInfo(&sql, " AND (%s)", reader->filter_sql);
 	appendStringInfo(&sql, " %s", tail);
 	return sql.data;
+}
+
+/*
+ * bi_key_sequence
+ *		The sequence that feeds the key column (serial or identity), or
+ *		InvalidOid; *cache receives its CACHE setting.  The caller must be
+ *		connected to SPI.
+ */
+Oid
+bi_key_sequence(Oid relid, const char *column, int64 *cache)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	bool		isnull;
+	Oid			seq;
+
+	args[0] = CStringGetTextDatum(bi_source_name(relid));
+	args[1] = CStringGetTextDatum(column);
+	if (bi_exec("SELECT s.seqrelid, s.seqcache FROM pg_catalog.pg_sequence s"
+				" WHERE s.seqrelid OPERATOR(pg_catalog.=)"
+				" pg_catalog.pg_get_serial_sequence($1, $2)::pg_catalog.regclass",
+				2, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+		return InvalidOid;
+	seq = DatumGetObjectId(bi_get(0, 1, &isnull));
+	*cache = bi_get_int64(0, 2, &isnull);
+	return seq;
 }

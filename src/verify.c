@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "batchintory.h"
+#include "inventory/inventory.h"
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -87,7 +88,7 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 	values[V_REASON] = CStringGetTextDatum(actual.has_bad_weight ?
 										   "invalid weight" : "changed");
 	values[V_REQUEUED] = BoolGetDatum(audit->requeue &&
-									  bi_batch_requeue(DatumGetInt64(values[V_BATCH])));
+									  bi_inventory_requeue(DatumGetInt64(values[V_BATCH])));
 	tuplestore_putvalues(audit->rsinfo->setResult, audit->rsinfo->setDesc,
 						 values, nulls);
 }
@@ -151,31 +152,8 @@ verify_uncovered(Audit *audit, int64 first, int64 last, bool below)
 									  still_uncovered(audit->job, first, last, below));
 	nulls[V_BATCH] = !DatumGetBool(values[V_REQUEUED]);
 	if (DatumGetBool(values[V_REQUEUED]))
-	{
-		Oid			argtypes[5] = {INT4OID, INT8OID, INT8OID, INT8OID, NUMERICOID};
-		Datum		args[5];
-		char		nulls_args[6] = "     ";
-		bool		isnull;
-
-		args[0] = Int32GetDatum(audit->job->job_id);
-		args[1] = Int64GetDatum(found.first_id);
-		args[2] = Int64GetDatum(last);
-		args[3] = Int64GetDatum(found.asset_count);
-		args[4] = found.weight;
-		nulls_args[4] = found.has_weight ? ' ' : 'n';
-		bi_exec("WITH b AS (INSERT INTO batchintory.batch (job_id, first_id, last_id,"
-				"  asset_count, weight, ended_by, status, attempt, retry_after)"
-				"  VALUES ($1, $2, $3, $4, $5, 'verify', 'failed', 0,"
-				"  pg_catalog.clock_timestamp()) RETURNING batch_id),"
-				" j AS (UPDATE batchintory.job SET"
-				"  cut_batches = cut_batches OPERATOR(pg_catalog.+) 1,"
-				"  cut_assets = cut_assets OPERATOR(pg_catalog.+) $4,"
-				"  cut_weight = cut_weight OPERATOR(pg_catalog.+) COALESCE($5, 0)"
-				"  WHERE job_id OPERATOR(pg_catalog.=) $1)"
-				" SELECT batch_id FROM b",
-				5, argtypes, args, nulls_args, SPI_OK_SELECT);
-		values[V_BATCH] = Int64GetDatum(bi_get_int64(0, 1, &isnull));
-	}
+		values[V_BATCH] = Int64GetDatum(bi_inventory_cover(audit->job->job_id, &found,
+														   last));
 	tuplestore_putvalues(audit->rsinfo->setResult, audit->rsinfo->setDesc,
 						 values, nulls);
 }

@@ -5,16 +5,47 @@
 -- The views are security barriers, so a function in a caller's WHERE clause
 -- never sees another role's rows.
 
--- Whether the current role may see the inventory of a job owned by owner.
+-- Whether the current role may see the inventory of a job owned by owner:
+-- the extension's one rule of who may use a job (src/security.c), or
+-- pg_monitor.
 CREATE OR REPLACE FUNCTION batchintory.may_see(owner regrole)
 RETURNS boolean
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-AS $$
-SELECT pg_catalog.pg_has_role($1::pg_catalog.oid, 'USAGE')
-	OR pg_catalog.pg_has_role('pg_monitor', 'USAGE')
-$$;
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'batchintory_may_see';
 COMMENT ON FUNCTION batchintory.may_see(regrole)
 	IS 'true if the current role has the privileges of owner or of pg_monitor (internal: filters the views)';
+
+-- The state of a batch as acquire sees it -- its status, but in processing
+-- past its lease it is abandoned, and failed with attempts left it waits
+-- for a retry -- and of an attempt: worked out here only, for the views,
+-- the lookups and batchintory_details (inlined into their queries).
+CREATE OR REPLACE FUNCTION batchintory.batch_state(status text,
+	lease_until timestamptz, retry_after timestamptz)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+SELECT CASE
+	WHEN $1 OPERATOR(pg_catalog.=) 'processing'
+		AND $2 OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'
+	WHEN $1 OPERATOR(pg_catalog.=) 'failed' AND $3 IS NOT NULL THEN 'retry_pending'
+	ELSE $1
+END
+$$;
+COMMENT ON FUNCTION batchintory.batch_state(text, timestamptz, timestamptz)
+	IS 'the state of a batch: its status, abandoned (lease ran out) or retry_pending (failed, attempts left) (internal: used by the views)';
+
+CREATE OR REPLACE FUNCTION batchintory.attempt_state(status text, lease_until timestamptz)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+SELECT CASE
+	WHEN $1 OPERATOR(pg_catalog.=) 'processing'
+		AND $2 OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'
+	ELSE $1
+END
+$$;
+COMMENT ON FUNCTION batchintory.attempt_state(text, timestamptz)
+	IS 'the state of an attempt: its status, or abandoned (lease ran out) (internal: used by the views)';
 
 -- One row per batch, with the state acquire sees in it.
 CREATE OR REPLACE VIEW batchintory.batches WITH (security_barrier) AS
@@ -27,13 +58,7 @@ SELECT j.name AS job,
 	b.weight,
 	b.ended_by,
 	b.status,
-	CASE
-		WHEN b.status OPERATOR(pg_catalog.=) 'processing'
-			AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'
-		WHEN b.status OPERATOR(pg_catalog.=) 'failed'
-			AND b.retry_after IS NOT NULL THEN 'retry_pending'
-		ELSE b.status
-	END AS state,
+	batchintory.batch_state(b.status, b.lease_until, b.retry_after) AS state,
 	b.attempt,
 	GREATEST(j.max_attempts OPERATOR(pg_catalog.-)
 		(b.attempt OPERATOR(pg_catalog.-) b.requeued_after), 0) AS attempts_left,
@@ -53,11 +78,7 @@ SELECT j.name AS job,
 	j.source,
 	a.batch_id AS batch,
 	a.attempt,
-	CASE
-		WHEN a.status OPERATOR(pg_catalog.=) 'processing'
-			AND a.lease_until OPERATOR(pg_catalog.<) pg_catalog.now() THEN 'abandoned'
-		ELSE a.status
-	END AS status,
+	batchintory.attempt_state(a.status, a.lease_until) AS status,
 	b.status AS batch_status,
 	b.first_id,
 	b.last_id,

@@ -1,5 +1,5 @@
 /*
- * batchintory.c
+ * module.c
  *	  Module entry point of batchintory: the magic block and _PG_init, which
  *	  reserves the GUC prefix and hooks the call guard and the job cache to
  *	  transaction ends and cache invalidation.

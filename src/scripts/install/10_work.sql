@@ -3,6 +3,16 @@
 -- writes the inventory as the extension's owner and reads the metadata table
 -- as the job's owner in a security-restricted operation.
 
+-- A job's settings: their one list (src/settings.c), in the order of
+-- batchintory_register's arguments after the job.
+CREATE OR REPLACE FUNCTION batchintory.settings()
+RETURNS TABLE (setting text, type regtype, default_value text, required boolean,
+	resettable boolean)
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 16
+AS 'MODULE_PATHNAME', 'batchintory_settings';
+COMMENT ON FUNCTION batchintory.settings()
+	IS 'the settings of a job: name, type, default, needed by register, resettable by alter';
+
 CREATE OR REPLACE FUNCTION batchintory_register(
 	job text,
 	source regclass,

@@ -1,5 +1,5 @@
 -- batchintory 0.1.0 -> 0.2.0, first part: the inventory's tables.  The
--- functions and views of 0.2.0 follow (sql/install/10..30), then the second
+-- functions and views of 0.2.0 follow (src/scripts/install/10..30), then the second
 -- part (0.1.0--0.2.0-post.sql).
 \echo Use "ALTER EXTENSION batchintory UPDATE TO '0.2.0'" to load this file. \quit
 

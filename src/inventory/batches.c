@@ -1,0 +1,446 @@
+/*
+ * batches.c
+ *	  The batch's row and the verbs on batches: hand one out (a new range, or
+ *	  a batch again as its next attempt), find the batches due for a retry,
+ *	  give up on those whose lease ran out on their last attempt, requeue
+ *	  one, cover a range no batch covered (verify).
+ */
+#include "postgres.h"
+
+#include "inventory/tables.h"
+
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+
+const InvColumnDef inv_batch_columns[BATCH_NCOLUMNS] = {
+	[BATCH_BATCH_ID] = {"batch_id", INT8OID},
+	[BATCH_JOB_ID] = {"job_id", INT4OID},
+	[BATCH_FIRST_ID] = {"first_id", INT8OID},
+	[BATCH_LAST_ID] = {"last_id", INT8OID},
+	[BATCH_ASSET_COUNT] = {"asset_count", INT8OID},
+	[BATCH_WEIGHT] = {"weight", NUMERICOID},
+	[BATCH_ENDED_BY] = {"ended_by", TEXTOID},
+	[BATCH_STATUS] = {"status", TEXTOID},
+	[BATCH_ATTEMPT] = {"attempt", INT4OID},
+	[BATCH_REQUEUED_AFTER] = {"requeued_after", INT4OID},
+	[BATCH_LEASE_UNTIL] = {"lease_until", TIMESTAMPTZOID},
+	[BATCH_RETRY_AFTER] = {"retry_after", TIMESTAMPTZOID},
+	[BATCH_CREATED_AT] = {"created_at", TIMESTAMPTZOID},
+};
+
+/* A batch's row from a slot of batchintory.batch */
+static void
+batch_from_slot(TupleTableSlot *slot, BatchRow *row)
+{
+	bool		isnull;
+
+	row->batch_id = DatumGetInt64(inv_get(INV_BATCH, slot, BATCH_BATCH_ID, &isnull));
+	row->job_id = DatumGetInt32(inv_get(INV_BATCH, slot, BATCH_JOB_ID, &isnull));
+	row->first_id = DatumGetInt64(inv_get(INV_BATCH, slot, BATCH_FIRST_ID, &isnull));
+	row->last_id = DatumGetInt64(inv_get(INV_BATCH, slot, BATCH_LAST_ID, &isnull));
+	row->asset_count = DatumGetInt64(inv_get(INV_BATCH, slot, BATCH_ASSET_COUNT, &isnull));
+	row->weight = inv_get(INV_BATCH, slot, BATCH_WEIGHT, &isnull);
+	row->has_weight = !isnull;
+	row->ended_by = TextDatumGetCString(inv_get(INV_BATCH, slot, BATCH_ENDED_BY, &isnull));
+	row->status = inv_status(inv_get(INV_BATCH, slot, BATCH_STATUS, &isnull));
+	row->attempt = DatumGetInt32(inv_get(INV_BATCH, slot, BATCH_ATTEMPT, &isnull));
+	row->requeued_after = DatumGetInt32(inv_get(INV_BATCH, slot, BATCH_REQUEUED_AFTER, &isnull));
+	row->lease_until = DatumGetTimestampTz(inv_get(INV_BATCH, slot, BATCH_LEASE_UNTIL, &isnull));
+	row->has_lease = !isnull;
+	row->retry_after = DatumGetTimestampTz(inv_get(INV_BATCH, slot, BATCH_RETRY_AFTER, &isnull));
+	row->has_retry = !isnull;
+	row->created_at = DatumGetTimestampTz(inv_get(INV_BATCH, slot, BATCH_CREATED_AT, &isnull));
+}
+
+/* Set every column of a batch's row to write */
+static void
+batch_set(InvWriter *writer, const BatchRow *row)
+{
+	inv_set(writer, BATCH_BATCH_ID, Int64GetDatum(row->batch_id), false);
+	inv_set(writer, BATCH_JOB_ID, Int32GetDatum(row->job_id), false);
+	inv_set(writer, BATCH_FIRST_ID, Int64GetDatum(row->first_id), false);
+	inv_set(writer, BATCH_LAST_ID, Int64GetDatum(row->last_id), false);
+	inv_set(writer, BATCH_ASSET_COUNT, Int64GetDatum(row->asset_count), false);
+	inv_set(writer, BATCH_WEIGHT, row->weight, !row->has_weight);
+	inv_set(writer, BATCH_ENDED_BY, CStringGetTextDatum(row->ended_by), false);
+	inv_set(writer, BATCH_STATUS, inv_status_datum(row->status), false);
+	inv_set(writer, BATCH_ATTEMPT, Int32GetDatum(row->attempt), false);
+	inv_set(writer, BATCH_REQUEUED_AFTER, Int32GetDatum(row->requeued_after), false);
+	inv_set(writer, BATCH_LEASE_UNTIL, TimestampTzGetDatum(row->lease_until),
+			!row->has_lease);
+	inv_set(writer, BATCH_RETRY_AFTER, TimestampTzGetDatum(row->retry_after),
+			!row->has_retry);
+	inv_set(writer, BATCH_CREATED_AT, TimestampTzGetDatum(row->created_at), false);
+}
+
+/* Record a new batch (row, but its number, which it gets here) */
+static void
+insert_batch(InvChange *change, BatchRow *row)
+{
+	InvWriter	writer;
+
+	inv_writer_open(&writer, change, INV_BATCH);
+	row->batch_id = inv_next_batch_id();
+	inv_row_new(&writer);
+	batch_set(&writer, row);
+	inv_write(&writer, change, false);
+	inv_writer_close(&writer);
+}
+
+/* The lease end of a hand-out at now */
+static TimestampTz
+lease_end(BiJob *job, TimestampTz now)
+{
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												   TimestampTzGetDatum(now),
+												   job->lease));
+}
+
+/* Record attempt `attempt` of batch, handed out to who at now over range */
+static void
+record_attempt(InvChange *change, int64 batch, int32 attempt, BiJob *job,
+			   const BiRange *range, const BiAttemptBy *who, TimestampTz now,
+			   TimestampTz lease_until)
+{
+	AttemptRow	row = {0};
+
+	row.batch_id = batch;
+	row.attempt = attempt;
+	row.asset_count = range->asset_count;
+	row.has_weight = range->has_weight;
+	row.weight = range->weight;
+	row.acquired_at = now;
+	row.lease_until = lease_until;
+	row.worker = who->worker;
+	row.worker_isnull = who->worker_isnull;
+	row.acquired_by = who->caller_name;
+	row.config = job->config;
+	inv_attempt_insert(change, &row);
+}
+
+/* A range's weight as the job's counters add it: a missing one is zero */
+static Datum
+counted_weight(bool has_weight, Datum weight)
+{
+	return has_weight ? weight : bi_numeric_from_int64(0);
+}
+
+/*
+ * bi_inventory_hand_out
+ *		Record a new batch of the job over range, handed out as its first
+ *		attempt to who with a lease of the job's lease from now, move the
+ *		job's frontier to the range's end and count the batch in the job's
+ *		counters, folding in the releases recorded since the last new batch.
+ *		Returns the batch's number; *lease_until receives its lease end.
+ *		The caller holds the job's lock.
+ */
+int64
+bi_inventory_hand_out(BiJob *job, const BiRange *range, const BiAttemptBy *who,
+					  TimestampTz *lease_until)
+{
+	InvChange	change;
+	BatchRow	batch = {0};
+	TimestampTz now = GetCurrentTimestamp();
+
+	inv_change_begin(&change, "batchintory_acquire()");
+	batch.job_id = job->job_id;
+	batch.first_id = range->first_id;
+	batch.last_id = range->last_id;
+	batch.asset_count = range->asset_count;
+	batch.has_weight = range->has_weight;
+	batch.weight = range->weight;
+	batch.ended_by = range->ended_by;
+	batch.status = STATUS_PROCESSING;
+	batch.attempt = 1;
+	batch.has_lease = true;
+	batch.lease_until = lease_end(job, now);
+	batch.created_at = now;
+
+	insert_batch(&change, &batch);
+
+	inv_job_count_cut(&change, job->job_id, 1, range->asset_count,
+					  counted_weight(range->has_weight, range->weight), &range->last_id);
+	record_attempt(&change, batch.batch_id, 1, job, range, who, now, batch.lease_until);
+
+	inv_change_end(&change);
+	*lease_until = batch.lease_until;
+	return batch.batch_id;
+}
+
+/* Lock the row of a batch for a change (the caller checks it is there) */
+static bool
+lock_batch(InvWriter *writer, InvChange *change, int64 batch)
+{
+	ScanKeyData key;
+
+	inv_key(&key, INDEX_BATCH_PKEY, 1, BTEqualStrategyNumber, Int64GetDatum(batch));
+	return inv_lock_row(writer, change, INDEX_BATCH_PKEY, &key, 1);
+}
+
+/*
+ * bi_inventory_hand_out_again
+ *		Hand out a batch due for a retry (failed, or abandoned: its previous
+ *		attempt, if still processing, becomes abandoned) as its next
+ *		attempt over range (its assets counted again), leased for the job's
+ *		lease from now, the job's counters corrected.  Returns the lease's
+ *		end.  The caller holds the job's lock and the batch's row.
+ */
+TimestampTz
+bi_inventory_hand_out_again(BiJob *job, const BiRetry *retry, const BiRange *range,
+							const BiAttemptBy *who)
+{
+	InvChange	change;
+	InvWriter	writer;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz lease_until = lease_end(job, now);
+	int32		attempt = retry->attempt + 1;
+
+	inv_change_begin(&change, "batchintory_acquire()");
+	inv_attempt_abandon(&change, retry->batch_id, retry->attempt, "lease ran out");
+
+	inv_writer_open(&writer, &change, INV_BATCH);
+	if (!lock_batch(&writer, &change, retry->batch_id))
+		elog(ERROR, "batch " INT64_FORMAT " does not exist", retry->batch_id);
+	inv_row_from_found(&writer);
+	inv_set(&writer, BATCH_STATUS, inv_status_datum(STATUS_PROCESSING), false);
+	inv_set(&writer, BATCH_ATTEMPT, Int32GetDatum(attempt), false);
+	inv_set(&writer, BATCH_ASSET_COUNT, Int64GetDatum(range->asset_count), false);
+	inv_set(&writer, BATCH_WEIGHT, range->weight, !range->has_weight);
+	inv_set(&writer, BATCH_RETRY_AFTER, (Datum) 0, true);
+	inv_set(&writer, BATCH_LEASE_UNTIL, TimestampTzGetDatum(lease_until), false);
+	inv_write(&writer, &change, true);
+	inv_writer_close(&writer);
+
+	inv_job_count_cut(&change, job->job_id, 0,
+					  range->asset_count - retry->asset_count,
+					  DirectFunctionCall2(numeric_sub,
+										  counted_weight(range->has_weight, range->weight),
+										  counted_weight(retry->has_weight, retry->weight)),
+					  NULL);
+	record_attempt(&change, retry->batch_id, attempt, job, range, who, now, lease_until);
+
+	inv_change_end(&change);
+	return lease_until;
+}
+
+/*
+ * The batches of job $1 that may be handed out again at time $2 (now, as a
+ * parameter: an index condition cannot compare with a volatile function):
+ * failed ones with attempts left whose backoff has passed (through the
+ * partial index batch_job_retry, in key order), and abandoned ones -- in
+ * processing past their lease -- with attempts left ($3, the job's
+ * max_attempts).  The expired leases are found first, as a materialized CTE:
+ * a range of batch_job_leased, few rows; their batches are then looked up by
+ * key.  Ordered and limited directly, or joined, a generic plan (which
+ * cannot tell how few leases ran out) could walk every batch of the job.
+ * The oldest of each kind is locked (lock: "" or a locking clause), after
+ * key $4 with after; "retry" is the oldest of both.
+ */
+#define RETRY_CANDIDATES(after, lock) \
+	"WITH expired AS MATERIALIZED (SELECT x.batch_id," \
+	"  (x.attempt OPERATOR(pg_catalog.-) x.requeued_after) OPERATOR(pg_catalog.<) $3" \
+	"   AS retryable" \
+	"  FROM batchintory.batch x WHERE x.job_id OPERATOR(pg_catalog.=) $1" \
+	"  AND x.status OPERATOR(pg_catalog.=) 'processing'" \
+	"  AND x.lease_until OPERATOR(pg_catalog.<) $2)," \
+	" rf AS (" RETRY_COLUMNS " FROM batchintory.batch c" \
+	"  WHERE c.job_id OPERATOR(pg_catalog.=) $1" \
+	"  AND c.status OPERATOR(pg_catalog.=) 'failed' AND c.retry_after IS NOT NULL" \
+	"  AND c.retry_after OPERATOR(pg_catalog.<=) $2" after \
+	"  ORDER BY c.first_id LIMIT 1" lock ")," \
+	" ra AS (" RETRY_COLUMNS " FROM batchintory.batch c" \
+	"  WHERE c.batch_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT e.batch_id" \
+	"   FROM expired e WHERE e.retryable))" \
+	"  AND" BI_IS_PROCESSING("c") \
+	"  AND c.lease_until OPERATOR(pg_catalog.<) $2" after \
+	"  ORDER BY c.first_id LIMIT 1" lock ")" \
+	" SELECT * FROM (SELECT * FROM rf UNION ALL SELECT * FROM ra) u" \
+	" ORDER BY u.first_id LIMIT 1"
+#define RETRY_COLUMNS \
+	"SELECT c.batch_id, c.first_id, c.last_id, c.attempt, c.ended_by," \
+	"  c.asset_count, c.weight"
+#define RETRY_LOCK " FOR UPDATE OF c SKIP LOCKED"
+#define RETRY_AFTER " AND c.first_id OPERATOR(pg_catalog.>) $4"
+
+/*
+ * bi_inventory_next_retry
+ *		The oldest batch of the job due for a retry at now (after key after,
+ *		with has_after), into *retry; false if there is none.  With lock,
+ *		its row is locked (rows other acquirers or releases hold are
+ *		skipped); without, nothing is locked (peek).  Only reads.
+ */
+bool
+bi_inventory_next_retry(BiJob *job, TimestampTz now, bool lock, bool has_after,
+						int64 after, BiRetry *retry)
+{
+	Oid			types[4] = {INT4OID, TIMESTAMPTZOID, INT4OID, INT8OID};
+	Datum		args[4] = {Int32GetDatum(job->job_id), TimestampTzGetDatum(now),
+	Int32GetDatum(job->max_attempts), Int64GetDatum(after)};
+	const char *sql;
+	bool		isnull;
+
+	if (lock)
+		sql = has_after ? RETRY_CANDIDATES(RETRY_AFTER, RETRY_LOCK) :
+			RETRY_CANDIDATES("", RETRY_LOCK);
+	else
+		sql = has_after ? RETRY_CANDIDATES(RETRY_AFTER, "") :
+			RETRY_CANDIDATES("", "");
+	if (bi_exec(sql, has_after ? 4 : 3, types, args, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	retry->batch_id = bi_get_int64(0, 1, &isnull);
+	retry->first_id = bi_get_int64(0, 2, &isnull);
+	retry->last_id = bi_get_int64(0, 3, &isnull);
+	retry->attempt = DatumGetInt32(bi_get(0, 4, &isnull));
+	retry->ended_by = bi_get_text(0, 5);
+	retry->asset_count = bi_get_int64(0, 6, &isnull);
+	retry->weight = bi_get_copy(0, 7, &isnull);
+	retry->has_weight = !isnull;
+	return true;
+}
+
+/*
+ * bi_inventory_give_up_exhausted
+ *		The job's batches in processing whose lease ran out by now on their
+ *		last attempt become failed for good (visible, requeued only by
+ *		hand), their attempts abandoned.  Rows a release in progress holds
+ *		are skipped.  The caller holds the job's lock.
+ */
+void
+bi_inventory_give_up_exhausted(BiJob *job, TimestampTz now)
+{
+	InvChange	change;
+	InvWriter	writer;
+	ScanKeyData keys[2];
+	InvProbe	probe;
+	List	   *exhausted = NIL;
+	ListCell   *lc;
+
+	inv_change_begin(&change, "batchintory_acquire()");
+	inv_writer_open(&writer, &change, INV_BATCH);
+
+	/* the expired leases (batch_job_leased) on a last attempt */
+	inv_key(&keys[0], INDEX_BATCH_JOB_LEASED, 1, BTEqualStrategyNumber,
+			Int32GetDatum(job->job_id));
+	inv_key(&keys[1], INDEX_BATCH_JOB_LEASED, 2, BTLessStrategyNumber,
+			TimestampTzGetDatum(now));
+	inv_probe_begin(&probe, INDEX_BATCH_JOB_LEASED, writer.rel, change.snapshot, keys, 2);
+	while (inv_probe_next(&probe))
+	{
+		BatchRow	batch;
+
+		batch_from_slot(probe.slot, &batch);
+		if (batch.attempt - batch.requeued_after >= job->max_attempts)
+		{
+			ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+			*tid = probe.slot->tts_tid;
+			exhausted = lappend(exhausted, tid);
+		}
+	}
+	inv_probe_end(&probe);
+
+	/* each, locked and looked at again, unless a release holds it */
+	foreach(lc, exhausted)
+	{
+		BatchRow	batch;
+
+		if (!inv_lock_tid(&writer, &change, (ItemPointer) lfirst(lc), true))
+			continue;
+		batch_from_slot(writer.found, &batch);
+		if (batch.status != STATUS_PROCESSING || !batch.has_lease ||
+			batch.lease_until >= now ||
+			batch.attempt - batch.requeued_after < job->max_attempts)
+			continue;
+		inv_row_from_found(&writer);
+		inv_set(&writer, BATCH_STATUS, inv_status_datum(STATUS_FAILED), false);
+		inv_set(&writer, BATCH_LEASE_UNTIL, (Datum) 0, true);
+		inv_write(&writer, &change, true);
+		inv_attempt_abandon(&change, batch.batch_id, batch.attempt,
+							"lease ran out on the last attempt");
+	}
+	inv_writer_close(&writer);
+	inv_change_end(&change);
+}
+
+/*
+ * bi_inventory_requeue
+ *		Put a failed or succeeded batch back in line for a retry, with the
+ *		job's full number of attempts again (a succeeded batch no longer
+ *		counts as done); false if the batch is in neither state (or gone).
+ *		Locks the batch's row.
+ */
+bool
+bi_inventory_requeue(int64 batch)
+{
+	InvChange	change;
+	InvWriter	writer;
+	BatchRow	row;
+	bool		requeued = false;
+
+	inv_change_begin(&change, "batchintory_requeue()");
+	inv_writer_open(&writer, &change, INV_BATCH);
+	if (lock_batch(&writer, &change, batch))
+	{
+		batch_from_slot(writer.found, &row);
+		requeued = row.status == STATUS_FAILED || row.status == STATUS_SUCCEEDED;
+	}
+	if (requeued)
+	{
+		inv_row_from_found(&writer);
+		inv_set(&writer, BATCH_STATUS, inv_status_datum(STATUS_FAILED), false);
+		inv_set(&writer, BATCH_REQUEUED_AFTER, Int32GetDatum(row.attempt), false);
+		inv_set(&writer, BATCH_RETRY_AFTER, TimestampTzGetDatum(GetCurrentTimestamp()),
+				false);
+		inv_write(&writer, &change, true);
+		if (row.status == STATUS_SUCCEEDED)
+			inv_job_progress(&change, row.job_id, -1, -row.asset_count,
+							 DirectFunctionCall1(numeric_uminus,
+												 counted_weight(row.has_weight, row.weight)),
+							 false, 0);
+	}
+	inv_writer_close(&writer);
+	inv_change_end(&change);
+	return requeued;
+}
+
+/*
+ * bi_inventory_cover
+ *		A new batch over [range->first_id, last], which no batch covered,
+ *		with the range's assets, waiting to be handed out like a retry
+ *		(attempt 0, failed, due now; ended_by 'verify'), counted in the
+ *		job's counters.  Returns its number.  The caller holds the job's
+ *		lock.
+ */
+int64
+bi_inventory_cover(int32 job_id, const BiRange *range, int64 last)
+{
+	InvChange	change;
+	BatchRow	batch = {0};
+	TimestampTz now = GetCurrentTimestamp();
+
+	inv_change_begin(&change, "batchintory_verify()");
+	batch.job_id = job_id;
+	batch.first_id = range->first_id;
+	batch.last_id = last;
+	batch.asset_count = range->asset_count;
+	batch.has_weight = range->has_weight;
+	batch.weight = range->weight;
+	batch.ended_by = "verify";
+	batch.status = STATUS_FAILED;
+	batch.attempt = 0;
+	batch.has_retry = true;
+	batch.retry_after = now;
+	batch.created_at = now;
+
+	insert_batch(&change, &batch);
+
+	/* a batch cut, without moving the frontier */
+	inv_job_count_cut(&change, job_id, 1, range->asset_count,
+					  counted_weight(range->has_weight, range->weight), NULL);
+	inv_change_end(&change);
+	return batch.batch_id;
+}

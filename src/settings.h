@@ -1,0 +1,62 @@
+/*
+ * settings.h
+ *	  The one list of a job's settings: name, type, default, whether alter
+ *	  can reset it, and the checks of its value.  register, alter, the
+ *	  inventory's job row and batchintory.settings() (which the command-line
+ *	  and Python clients are tested against) all come from it.
+ */
+#ifndef BATCHINTORY_SETTINGS_H
+#define BATCHINTORY_SETTINGS_H
+
+#include "batchintory.h"
+
+/* The settings, in the order of batchintory_register's arguments after the job */
+typedef enum BiSetting
+{
+	S_SOURCE,
+	S_ID_COLUMN,
+	S_WEIGHT_COLUMN,
+	S_FILTER,
+	S_LOWER_BOUND,
+	S_UPPER_BOUND,
+	S_MAX_COUNT,
+	S_MAX_WEIGHT,
+	S_MAX_ATTEMPTS,
+	S_LEASE,
+	S_CONFIG,
+	S_RETRY_BACKOFF,
+	S_LATE_COMMIT_GUARD,
+	S_GUARD_TIMEOUT,
+	S_NOTIFY,
+	N_SETTINGS
+} BiSetting;
+
+/* One setting: its name (the argument's and the job's column's), type, default */
+typedef struct BiSettingDef
+{
+	const char *name;
+	Oid			type;
+	const char *default_value;	/* as SQL text; NULL: none (NULL or required) */
+	bool		required;		/* register needs a value */
+	bool		resettable;		/* alter's reset may set it back to NULL */
+} BiSettingDef;
+
+extern const BiSettingDef bi_settings[N_SETTINGS];
+
+/* The settings of one job being registered or changed */
+typedef struct BiSettings
+{
+	Datum		values[N_SETTINGS];
+	bool		isnull[N_SETTINGS];
+	Oid			owner;
+	char	   *filter_deparse; /* the filter as stored, NULL: none */
+	char	   *filter_expr;	/* its nodeToString */
+} BiSettings;
+
+extern int	bi_setting_by_name(const char *name);
+extern void bi_check_max_count(int64 max_count);
+extern void bi_check_max_weight(Datum max_weight);
+extern void bi_check_interval(Datum value, bool isnull, BiSetting setting,
+							  bool zero_ok);
+
+#endif							/* BATCHINTORY_SETTINGS_H */
