@@ -18,9 +18,7 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
-#if PG_VERSION_NUM < 170000
-#include "storage/sinvaladt.h"
-#endif
+#include BI_PROC_HEADER
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -121,19 +119,10 @@ is_vacuum(VirtualTransactionId vxid)
 {
 	PGPROC	   *proc;
 
-#if PG_VERSION_NUM >= 170000
-	proc = ProcNumberGetProc(vxid.procNumber);
-#else
-	proc = BackendIdGetProc(vxid.backendId);
-#endif
+	proc = BI_VXID_PROC(vxid);
 	if (proc == NULL)
 		return false;
-#if PG_VERSION_NUM >= 140000
 	return (proc->statusFlags & (PROC_IS_AUTOVACUUM | PROC_IN_VACUUM)) != 0;
-#else
-	return (ProcGlobal->allPgXact[proc->pgprocno].vacuumFlags &
-			(PROC_IS_AUTOVACUUM | PROC_IN_VACUUM)) != 0;
-#endif
 }
 
 /*

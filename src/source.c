@@ -236,11 +236,7 @@ filter_raw_expression(const char *filter)
 
 	PG_TRY();
 	{
-#if PG_VERSION_NUM >= 140000
 		parsed = raw_parser(sql, RAW_PARSE_DEFAULT);
-#else
-		parsed = raw_parser(sql);
-#endif
 	}
 	PG_CATCH();
 	{
