@@ -519,7 +519,7 @@ char *
 bi_source_problem(BiJob *job, Node *filter, BiReader *reader, int *sqlstate)
 {
 	char	   *problem = NULL;
-	Oid			type;
+	Oid			type = InvalidOid;
 
 	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(job->owner)))
 	{

@@ -1,0 +1,67 @@
+# pg_upgrade of the whole cluster (same major version, as PostgreSQL's own
+# pg_upgrade test runs it): database "lake" with jobs in every state
+# (test/t/Survive.pm) is served by a new cluster made by pg_upgrade.  Jobs,
+# owners, filters, batches, attempts, results, frontiers and the notify
+# trigger survive, and the jobs go on exactly where they stopped, checked
+# against the ids.  pg_upgrade copies the inventory's files as they are,
+# batchintory.job_filter (the analyzed filters, with object ids in them)
+# included: the filters there must still mean what they meant -- they do
+# for PostgreSQL's own functions, operators and collations and for the
+# user's types (pg_upgrade keeps type and enum ids), not for a user
+# collation (a TODO test below).
+use strict;
+use warnings;
+use File::Basename qw(dirname);
+use lib dirname(__FILE__);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Survive;
+use Test::More;
+
+my $old = PostgreSQL::Test::Cluster->new('old');
+$old->init;
+$old->start;
+survive_setup($old);
+survive_work($old);
+survive_collated_setup($old);
+survive_check_ids($old, 'before pg_upgrade');
+my $before = survive_picture($old);
+my $filters = $old->safe_psql('lake', 'SELECT count(*) FROM batchintory.job_filter');
+is($filters, '2', 'two analyzed filters stored before pg_upgrade');
+$old->stop;
+
+my $new = PostgreSQL::Test::Cluster->new('new');
+$new->init;
+my $bindir = $new->config_data('--bindir');
+my $dir = PostgreSQL::Test::Utils::tempdir;
+command_ok(
+	[
+		'pg_upgrade', '--no-sync',
+		'-d', $old->data_dir, '-D', $new->data_dir,
+		'-b', $bindir, '-B', $bindir,
+		'-s', $new->host, '-p', $old->port, '-P', $new->port
+	],
+	'pg_upgrade of a cluster with batchintory');
+$new->start;
+
+is($new->safe_psql('lake', 'SELECT count(*) FROM batchintory.job_filter'),
+	$filters, 'pg_upgrade kept the analyzed filters');
+survive_check_picture($new, $before, 'after pg_upgrade');
+survive_notify_ok($new, 'after pg_upgrade');
+survive_check_ids($new, 'after pg_upgrade');
+survive_continue($new, 'after pg_upgrade', 1);
+
+# Known to fail: pg_upgrade copies batchintory.job_filter as it is, and a
+# user collation gets a new object id in the new cluster, so the analyzed
+# filter names a collation that does not exist there ("cache lookup failed
+# for collation N", SQLSTATE XX000).  Kept as a TODO test: it runs and says
+# so, and reports "unexpectedly succeeded" once filters are stored in a
+# way that survives.
+TODO:
+{
+	local $TODO = 'a user collation in a stored filter does not survive pg_upgrade';
+	survive_collated_ok($new, 'after pg_upgrade');
+}
+
+$new->stop;
+done_testing();
