@@ -195,10 +195,10 @@ sub survive_continue
 		q{SET ROLE stranger; SELECT * FROM batchintory_acquire('csv')});
 	like($err, qr/permission denied|must be a member/, "$what: a stranger may not use the job");
 
-	# csv: the failed batch first (its second attempt), then a new range
+	# csv: the failed batch first (its next attempt), then a new range
 	# beginning right after the old frontier
 	my $failed = $node->safe_psql('lake', q{
-		SELECT b.batch_id || ':' || b.first_id || '-' || b.last_id
+		SELECT b.batch_id || ':' || b.first_id || '-' || b.last_id || '/' || (b.attempt + 1)
 		FROM batchintory.batch b JOIN batchintory.job j USING (job_id)
 		WHERE j.name = 'csv' AND b.status = 'failed'});
 	my $next = $node->safe_psql('lake', q{
@@ -206,7 +206,8 @@ sub survive_continue
 		SELECT format('%s:%s-%s/%s', batch, first_id, last_id, attempt)
 		FROM batchintory_acquire('csv', worker => 'after', batches => 2) ORDER BY batch});
 	my ($retry, $new) = split /\n/, $next;
-	is($retry, "$failed/2", "$what: csv's failed batch is retried first, attempt 2");
+	like($failed, qr/^\d+:\d+-\d+\/\d+$/, "$what: csv has a failed batch waiting for a retry");
+	is($retry, $failed, "$what: csv's failed batch is retried first, its next attempt");
 	like($new // '', qr/^\d+:(\d+)-\d+\/1$/, "$what: then a new batch of csv");
 	my ($new_first) = ($new // '') =~ /:(\d+)-/;
 	is($new_first // '', $frontier{csv} + 1,
