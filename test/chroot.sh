@@ -113,8 +113,14 @@ bi_chroot_ensure() {
 					{ apt-get update -qq >>"$log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >>"$log" 2>&1; } ||
 					{ echo "could not install debootstrap on this machine (apt-get install debootstrap failed; see $log)" >&2; exit 1; }
 			}
+			# a half-made chroot (an interrupted making) goes; never
+			# while anything is still mounted in it
 			bi_chroot_umount "$dir"
-			rm -rf "$dir"
+			if grep -q " $dir/" /proc/mounts; then
+				echo "could not remake the $suite chroot: something is still mounted under $dir" >&2
+				exit 1
+			fi
+			rm -rf --one-file-system "$dir"
 			echo "== making the $suite chroot for PostgreSQL $v in $dir (debootstrap from $mirror)" >&2
 			local t0=$SECONDS
 			if ! debootstrap --variant=minbase "$suite" "$dir" "$mirror" >>"$log" 2>&1; then
