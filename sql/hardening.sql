@@ -299,5 +299,28 @@ DROP TABLE guarded;
 DROP FUNCTION reenter();
 DROP ROLE regress_hard_reader;
 
+--
+-- A collation a stored filter names, dropped (nothing records that the
+-- filter uses it; pg_upgrade gives a user collation a new id too): the job
+-- analyzes the filter's deparse again and says what is wrong -- never an
+-- internal error ("cache lookup failed for collation")
+--
+CREATE COLLATION hard_c (locale = 'C');
+CREATE TABLE named (id bigserial PRIMARY KEY, label text);
+INSERT INTO named (label) VALUES ('a'), ('b'), ('c');
+SELECT batchintory_register('collated', 'named', 'id',
+	filter => $$label COLLATE hard_c < 'b'$$, late_commit_guard => false);
+SELECT filter FROM batchintory.job WHERE name = 'collated';
+SELECT first_id, last_id, asset_count FROM batchintory_peek('collated');
+DROP COLLATION hard_c;
+SELECT pg_temp.try($$SELECT * FROM batchintory_peek('collated')$$);
+SELECT job, problem IS NOT NULL AS has_problem FROM batchintory.jobs WHERE job = 'collated';
+-- made again (a new id), it is found by its name
+CREATE COLLATION hard_c (locale = 'C');
+SELECT first_id, last_id, asset_count FROM batchintory_peek('collated');
+SELECT batchintory_drop('collated');
+DROP TABLE named;
+DROP COLLATION hard_c;
+
 DROP TABLE h, explicit;
 DROP EXTENSION batchintory;

@@ -83,11 +83,11 @@ SELECT now();
 RESET search_path;
 
 -- every function of the extension, once created, runs with the hostile
--- schema first in its search_path -- but register and alter: they analyze a
--- filter under the search_path of their caller on purpose (what the caller
--- wrote means what it means in the caller's own path, as in a view), and a
--- SET clause would become that path; and the procedure batchintory_run,
--- which commits (a procedure with a SET clause cannot)
+-- schema first in its search_path -- but register, alter and analyze_filter:
+-- they analyze a filter under the search_path of their caller on purpose
+-- (what the caller wrote means what it means in the caller's own path, as
+-- in a view), and a SET clause would become that path; and the procedure
+-- batchintory_run, which commits (a procedure with a SET clause cannot)
 CREATE FUNCTION hostile.arm() RETURNS event_trigger LANGUAGE plpgsql AS $$
 DECLARE
 	f regprocedure;
@@ -98,7 +98,7 @@ BEGIN
 		JOIN pg_proc p ON p.oid = d.objid
 		WHERE e.extname = 'batchintory' AND d.classid = 'pg_proc'::regclass
 		AND d.deptype = 'e'
-		AND p.proname NOT IN ('batchintory_register', 'batchintory_alter')
+		AND p.proname NOT IN ('batchintory_register', 'batchintory_alter', 'analyze_filter')
 		AND p.prokind = 'f'
 	LOOP
 		EXECUTE format('ALTER FUNCTION %s SET search_path = hostile, pg_catalog, public', f);

@@ -158,6 +158,18 @@ RESET ROLE;
 SELECT batchintory_drop('open');
 
 --
+-- A job owned by a superuser: the hint never says to grant a superuser (or
+-- any role with rights a job does not need) to the caller
+--
+SELECT batchintory_register('super', 'sec_files', 'id');
+SET ROLE regress_sec_stranger;
+\set VERBOSITY default
+SELECT * FROM batchintory_peek('super');
+\set VERBOSITY terse
+RESET ROLE;
+SELECT batchintory_drop('super');
+
+--
 -- A filter contains no code but PostgreSQL's own: a stranger's function,
 -- which would make its author a superuser if a superuser ran it (reading
 -- the batch's predicate, refreshing the jobs view), is refused, volatile,

@@ -216,6 +216,7 @@ extern void bi_source_check(Oid relid, const char *id_column,
 							const char *weight_column);
 extern Node *bi_filter_analyze(Oid relid, const char *filter);
 extern char *bi_filter_deparse(Node *expr, Oid relid);
+extern Node *bi_filter_stored(Oid relid, const char *deparse, const char *expr);
 extern char *bi_source_problem(BiJob *job, Node *filter, BiReader *reader,
 							   int *sqlstate);
 extern char *bi_source_name(Oid relid);

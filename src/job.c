@@ -24,6 +24,7 @@
 PG_FUNCTION_INFO_V1(batchintory_register);
 PG_FUNCTION_INFO_V1(batchintory_alter);
 PG_FUNCTION_INFO_V1(batchintory_drop);
+PG_FUNCTION_INFO_V1(batchintory_analyze_filter);
 
 /* alter's arguments that are not settings */
 #define ALTER_RESET_ARG (1 + S_NOTIFY)
@@ -360,10 +361,8 @@ batchintory_alter(PG_FUNCTION_ARGS)
 	/* a new filter (or table) is analyzed as the caller wrote it */
 	if (!PG_ARGISNULL(1 + S_FILTER) || !PG_ARGISNULL(1 + S_SOURCE))
 		analyze_filter(&call, &s);
-	else if (!s.isnull[S_FILTER] && job->filter_expr != NULL)
-		set_filter(&s, stringToNode(job->filter_expr));
 	else if (!s.isnull[S_FILTER])
-		set_filter(&s, bi_filter_analyze(job->source, job->filter));
+		set_filter(&s, bi_filter_stored(job->source, job->filter, job->filter_expr));
 
 	bi_inventory_job_change(job->job_id, &s);
 	if (DatumGetInt32(s.values[S_MAX_ATTEMPTS]) != job->max_attempts)
@@ -400,6 +399,37 @@ batchintory_drop(PG_FUNCTION_ARGS)
 	bi_job_forget(job->job_id);
 	if (notify)
 		bi_notify_sync(source);
+	bi_call_end(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * batchintory.analyze_filter(job text, filter text) RETURNS void
+ *		Analyze a job's filter text as the caller, under the caller's
+ *		search_path, and store it (its analyzed expression and deparse),
+ *		nothing else of the job changed.  For update scripts, which must
+ *		not call batchintory_alter: an update runs the scripts of every
+ *		version it passes with the library of the last one, whose alter
+ *		may take other arguments.  Takes the job's lock.
+ */
+Datum
+batchintory_analyze_filter(PG_FUNCTION_ARGS)
+{
+	const char *name = bi_text_arg(fcinfo, 0, "job name");
+	const char *filter = bi_text_arg(fcinfo, 1, "filter");
+	BiSettings	s = {0};
+	BiAsRole	as_caller;
+	BiCall		call;
+	BiJob	   *job;
+
+	bi_call_begin(&call);
+	job = bi_job_open(&call, name, true);
+	s.values[S_SOURCE] = ObjectIdGetDatum(job->source);
+	bi_as_caller_begin(&call, &as_caller);
+	set_filter(&s, bi_filter_analyze(job->source, filter));
+	bi_as_role_end(&as_caller);
+	bi_inventory_job_set_filter(job->job_id, s.filter_deparse, s.filter_expr);
+	bi_job_forget(job->job_id);
 	bi_call_end(&call);
 	PG_RETURN_VOID();
 }

@@ -11,7 +11,6 @@
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
-#include "nodes/readfuncs.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
@@ -115,7 +114,8 @@ bi_job_not_found(const char *name)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("job \"%s\" does not exist", name)));
+			 errmsg("job \"%s\" does not exist", name),
+			 errhint("SELECT job FROM batchintory.jobs lists the jobs you may use.")));
 }
 
 static void
@@ -459,19 +459,13 @@ reader_error(BiJob *job, int sqlstate, const char *problem)
 					 quote_literal_cstr(job->name))));
 }
 
-/*
- * The filter as analyzed when it was registered; a job restored from a
- * dump (or whose filter an update could not analyze) has only its deparse,
- * analyzed again here under the pinned search_path.
- */
+/* The job's filter, analyzed (bi_filter_stored) */
 static Node *
 job_filter_node(BiJob *job)
 {
 	if (job->filter == NULL)
 		return NULL;
-	if (job->filter_expr != NULL)
-		return stringToNode(job->filter_expr);
-	return bi_filter_analyze(job->source, job->filter);
+	return bi_filter_stored(job->source, job->filter, job->filter_expr);
 }
 
 /*
@@ -634,7 +628,10 @@ relation_changed(Datum arg, Oid relid)
 	}
 }
 
-/* A function, operator, type or schema changed: a filter may deparse otherwise */
+/*
+ * A function, operator, type, collation or schema changed: a filter may
+ * deparse (or analyze) otherwise
+ */
 static void
 catalog_changed(Datum arg, int cacheid, uint32 hashvalue)
 {
@@ -651,5 +648,6 @@ bi_jobcache_init(void)
 	CacheRegisterSyscacheCallback(PROCOID, catalog_changed, (Datum) 0);
 	CacheRegisterSyscacheCallback(OPEROID, catalog_changed, (Datum) 0);
 	CacheRegisterSyscacheCallback(TYPEOID, catalog_changed, (Datum) 0);
+	CacheRegisterSyscacheCallback(COLLOID, catalog_changed, (Datum) 0);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, catalog_changed, (Datum) 0);
 }

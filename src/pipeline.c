@@ -234,7 +234,6 @@ batchintory_run(PG_FUNCTION_ARGS)
 	int32		failed = 0;
 	CommandRun	run;
 	const char *schema;
-	bool		isnull;
 
 	if (atomic)
 		ereport(ERROR,
@@ -258,20 +257,15 @@ batchintory_run(PG_FUNCTION_ARGS)
 	acquire_args[3] = PG_ARGISNULL(5) ? CStringGetTextDatum("batchintory_run") :
 		PG_GETARG_DATUM(5);
 
-	SPI_connect_ext(SPI_OPT_NONATOMIC);
-
 	/* who may run the job is checked first; the command runs as its owner */
 	{
-		Oid			argtypes[1] = {TEXTOID};
+		BiCall		call;
 
-		if (SPI_execute_with_args("SELECT j.owner::pg_catalog.oid FROM batchintory.jobs j"
-								  " WHERE batchintory.check_job($1)"
-								  " AND j.job OPERATOR(pg_catalog.=) $1",
-								  1, argtypes, acquire_args, NULL, true, 0) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "could not find the owner of job \"%s\"", job);
-		run.owner = DatumGetObjectId(bi_get(0, 1, &isnull));
+		bi_call_begin(&call);
+		run.owner = bi_job_open(&call, job, false)->owner;
+		bi_call_end(&call);
 	}
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	/* the extension's schema: the one this procedure lives in */
 	schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
 

@@ -8,14 +8,20 @@
 
 #include "batchintory.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -81,6 +87,52 @@ bi_inventory_owner(void)
 	return inventory_owner;
 }
 
+/*
+ * The extension's SQL must be of this library's version: between the
+ * installation of a new library and ALTER EXTENSION UPDATE, the old SQL
+ * definitions and inventory would meet code that expects the new ones.
+ * Checked until it matched once in a backend (it cannot stop matching).
+ */
+static void
+check_installed_version(void)
+{
+	static bool matched = false;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	char	   *installed = NULL;
+
+	/* an update runs the scripts of every version it passes with this library */
+	if (matched || creating_extension)
+		return;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("batchintory"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		version = heap_getattr(tuple, Anum_pg_extension_extversion,
+										   RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			installed = TextDatumGetCString(version);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (installed != NULL && strcmp(installed, BI_EXTVERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the SQL of extension batchintory is older than its library"),
+				 errdetail("The database has batchintory %s; the library installed is %s.",
+						   installed, BI_EXTVERSION),
+				 errhint("Run ALTER EXTENSION batchintory UPDATE.")));
+	matched = true;
+}
+
 /* A call that an error ended is over once its (sub)transaction aborts */
 static void
 call_xact_callback(XactEvent event, void *arg)
@@ -118,6 +170,7 @@ bi_call_begin(BiCall *call)
 {
 	Oid			owner;
 
+	check_installed_version();
 	if (active_call != InvalidSubTransactionId)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -237,6 +290,27 @@ batchintory_may_see(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Is role an ordinary role -- not a superuser, and unable to create roles
+ * or databases, replicate or bypass row security -- whose membership a hint
+ * may suggest granting?
+ */
+static bool
+is_plain_role(Oid role)
+{
+	HeapTuple	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
+	Form_pg_authid form;
+	bool		plain;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	form = (Form_pg_authid) GETSTRUCT(tuple);
+	plain = !form->rolsuper && !form->rolcreaterole && !form->rolcreatedb &&
+		!form->rolreplication && !form->rolbypassrls;
+	ReleaseSysCache(tuple);
+	return plain;
+}
+
+/*
  * bi_check_may_use
  *		Error out (42501) unless the caller may use the job: it must have the
  *		privileges of the job's owner role.
@@ -256,7 +330,11 @@ bi_check_may_use(const BiCall *call, const char *job, Oid owner)
 			 errmsg("permission denied for job \"%s\"", job),
 			 errdetail("Job \"%s\" is owned by role %s; only roles with its privileges may use it.",
 					   job, owner_name ? quote_identifier(owner_name) : "(dropped)"),
-			 owner_name && caller_name ?
+			 owner_name == NULL || caller_name == NULL ? 0 :
+			 is_plain_role(owner) ?
 			 errhint("Grant the owner role to the caller: GRANT %s TO %s;",
-					 quote_identifier(owner_name), quote_identifier(caller_name)) : 0));
+					 quote_identifier(owner_name), quote_identifier(caller_name)) :
+			 errhint("Role %s has rights a job does not need: give the job to a role of its own (batchintory_alter(%s, owner => ...), by a superuser), then grant that role to %s.",
+					 quote_identifier(owner_name), quote_literal_cstr(job),
+					 quote_identifier(caller_name))));
 }

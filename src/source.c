@@ -19,6 +19,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
+#include "nodes/readfuncs.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
@@ -477,6 +478,58 @@ check_filter_objects(Node *node, FilterCheck *check)
 		return true;
 	}
 	return expression_tree_walker(node, check_filter_objects, check);
+}
+
+/*
+ * Is a type or collation an analyzed filter names gone?  A
+ * user's collation gets a new object id from pg_upgrade (which copies the
+ * stored filters as they are), and a type or collation the filter names
+ * only in a constant or a cast may have been dropped.
+ */
+static bool
+objects_missing(Node *node, void *context)
+{
+	Oid			collation;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, List))
+		return expression_tree_walker(node, objects_missing, context);
+	if (!SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(exprType(node))))
+		return true;
+	collation = exprCollation(node);
+	if (OidIsValid(collation) &&
+		!SearchSysCacheExists1(COLLOID, ObjectIdGetDatum(collation)))
+		return true;
+	collation = exprInputCollation(node);
+	if (OidIsValid(collation) &&
+		!SearchSysCacheExists1(COLLOID, ObjectIdGetDatum(collation)))
+		return true;
+	if (IsA(node, CollateExpr) &&
+		!SearchSysCacheExists1(COLLOID, ObjectIdGetDatum(((CollateExpr *) node)->collOid)))
+		return true;
+	return expression_tree_walker(node, objects_missing, context);
+}
+
+/*
+ * bi_filter_stored
+ *		A job's filter as it was stored analyzed (nodeToString), if every
+ *		type and collation it names is still there; else, or when only its
+ *		deparse was kept (a restore from a dump, an update that could not
+ *		analyze it), the deparse analyzed again under the pinned search_path
+ *		-- as a restored view or CHECK constraint is parsed again.
+ */
+Node *
+bi_filter_stored(Oid relid, const char *deparse, const char *expr)
+{
+	if (expr != NULL)
+	{
+		Node	   *stored = stringToNode(expr);
+
+		if (!objects_missing(stored, NULL))
+			return stored;
+	}
+	return bi_filter_analyze(relid, deparse);
 }
 
 /*

@@ -88,6 +88,8 @@ extern bool bi_inventory_job_state(int32 job_id, TimestampTz now,
 								   BiJobState *state, bool *may_retry);
 extern int32 bi_inventory_job_create(const char *name, const BiSettings *s);
 extern void bi_inventory_job_change(int32 job_id, const BiSettings *s);
+extern void bi_inventory_job_set_filter(int32 job_id, const char *deparse,
+										const char *expr);
 extern void bi_inventory_job_drop(int32 job_id);
 extern void bi_inventory_set_frontier(int32 job_id, int64 frontier);
 extern void bi_inventory_reset_retries(int32 job_id, int32 max_attempts);

@@ -380,6 +380,24 @@ bi_inventory_job_change(int32 job_id, const BiSettings *s)
 }
 
 /*
+ * bi_inventory_job_set_filter
+ *		Store a job's filter (its deparse and analyzed expression), nothing
+ *		else changed; its revision moves on.  The caller holds the job's lock.
+ */
+void
+bi_inventory_job_set_filter(int32 job_id, const char *deparse, const char *expr)
+{
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		args[2] = {Int32GetDatum(job_id), CStringGetTextDatum(deparse)};
+
+	inv_check_writable(INV_JOB);
+	bi_exec("UPDATE batchintory.job SET filter = $2, revision = revision OPERATOR(pg_catalog.+) 1"
+			" WHERE job_id OPERATOR(pg_catalog.=) $1",
+			2, types, args, NULL, SPI_OK_UPDATE);
+	store_filter(job_id, expr);
+}
+
+/*
  * bi_inventory_reset_retries
  *		max_attempts changed: the failed batches with attempts left (now)
  *		wait for a retry, the others are failed for good.

@@ -69,6 +69,9 @@ $node->safe_psql('postgres', q{
 	SELECT batchintory_release(batch_id, attempt, 'succeeded')
 	FROM batchintory.batch WHERE job_id = 2 AND batch_id = (SELECT min(batch_id)
 		FROM batchintory.batch WHERE job_id = 2);
+	-- a table of the superuser's, with a job
+	CREATE TABLE mine (id bigserial PRIMARY KEY);
+	SELECT batchintory_register('mine', 'mine', 'id');
 	-- a worker plants a job whose filter calls its own function
 	CREATE SCHEMA planted AUTHORIZATION worker;
 	SET ROLE worker;
@@ -123,11 +126,16 @@ my ($rc, $out, $err) = $node->psql('postgres',
 	q{SELECT batchintory_release(3, 1, 'succeeded')});
 like($err, qr/the SQL definition of batchintory_release does not match the library/,
 	'between the new library and the update, an old definition is refused');
+($rc, $out, $err) = $node->psql('postgres', q{SELECT * FROM batchintory_acquire('csv')});
+like($err, qr/the SQL of extension batchintory is older than its library.*\n.*The database has batchintory 0\.1\.0; the library installed is 0\.2\.0\.\n.*HINT:  Run ALTER EXTENSION batchintory UPDATE\./,
+	'between the new library and the update, every function says to run the update');
 my $ran_before = $node->safe_psql('postgres', 'SELECT count(*) FROM planted.ran');
 ($rc, $out, $err) = $node->psql('postgres', 'ALTER EXTENSION batchintory UPDATE');
 is($rc, 0, 'ALTER EXTENSION UPDATE runs');
 like($err, qr/WARNING:  filter of job "planted" kept as it was: filter must not use function planted\.steal\(text\)/,
 	"the update warns of the planted filter, which uses a function that is not PostgreSQL's own");
+like($err, qr/WARNING:  job "mine" now belongs to superuser \w+\n.*DETAIL:  Its workers would need the privileges of a superuser\.\n.*HINT:  Give it to a role of its own: .*batchintory_alter\('mine', owner => 'ingest'\)/,
+	'the update warns of a job that now belongs to a superuser, and says how to move it');
 is($node->safe_psql('postgres',
 		q{SELECT extversion FROM pg_extension WHERE extname = 'batchintory'}),
 	'0.2.0', 'ALTER EXTENSION UPDATE brings it to 0.2.0');
@@ -139,7 +147,8 @@ is( $node->safe_psql('postgres',
 	$before_frontiers, 'the frontiers are kept');
 is( $node->safe_psql('postgres',
 		q{SELECT string_agg(name || '=' || owner, ' ' ORDER BY name) FROM batchintory.job}),
-	'all=pipeline csv=pipeline planted=pipeline', "each job is owned by its table's owner");
+	'all=pipeline csv=pipeline mine=' . $node->safe_psql('postgres', 'SELECT current_user')
+	  . ' planted=pipeline', "each job is owned by its table's owner");
 
 # the planted job cannot work, says why, and its function never runs
 for my $call ("SELECT * FROM batchintory_acquire('planted')",

@@ -216,7 +216,8 @@ is_deeply([ map { [ @$_{qw(job kind processed total progress_pct succeeded faile
 
 ($rc, $out, $err) = cli('acquire', 'nope');
 is($rc, 3, 'acquire an unknown job: exit 3');
-is($err, qq(batchintory: ERROR: job "nope" does not exist\n), 'unknown job: message');
+is($err, qq(batchintory: ERROR: job "nope" does not exist\nHINT: SELECT job FROM batchintory.jobs lists the jobs you may use.\n),
+	'unknown job: message, with a hint');
 ($rc, $out, $err) = cli('status', 'nope');
 is($rc, 3, 'status of an unknown job: exit 3');
 ($rc, $out, $err) = cli('-d', 'host=' . $node->host . ' port=' . $node->port

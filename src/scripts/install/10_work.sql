@@ -61,6 +61,17 @@ AS 'MODULE_PATHNAME', 'batchintory_alter';
 COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole)
 	IS 'change a job: NULL leaves a setting unchanged, reset lists settings to clear, owner transfers it';
 
+-- For update scripts: a job's filter analyzed (under the caller's
+-- search_path) and stored, nothing else changed; its signature never
+-- changes, so that the scripts of every version can call it.
+CREATE OR REPLACE FUNCTION batchintory.analyze_filter(job text, filter text)
+RETURNS void
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'batchintory_analyze_filter';
+COMMENT ON FUNCTION batchintory.analyze_filter(text, text)
+	IS 'analyze and store a job''s filter, nothing else changed (internal: used by update scripts)';
+REVOKE ALL ON FUNCTION batchintory.analyze_filter(text, text) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION batchintory_drop(job text)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE

@@ -9,9 +9,26 @@ BEGIN
 	FOR r IN SELECT name, filter FROM batchintory.job WHERE filter IS NOT NULL
 	LOOP
 		BEGIN
-			PERFORM @extschema@.batchintory_alter(r.name, filter => r.filter);
+			PERFORM batchintory.analyze_filter(r.name, r.filter);
 		EXCEPTION WHEN OTHERS THEN
 			RAISE WARNING 'filter of job "%" kept as it was: %', r.name, SQLERRM;
 		END;
+	END LOOP;
+END $$;
+
+-- Jobs whose table a superuser owned now belong to that superuser: a worker
+-- would need the superuser's membership to use them.  Say how to give each
+-- to a role of its own.
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT j.name, j.owner FROM batchintory.job j
+		JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) j.owner::pg_catalog.oid
+		WHERE o.rolsuper ORDER BY j.name
+	LOOP
+		RAISE WARNING 'job "%" now belongs to superuser %', r.name, r.owner
+			USING DETAIL = 'Its workers would need the privileges of a superuser.',
+			HINT = pg_catalog.format('Give it to a role of its own: CREATE ROLE ingest NOLOGIN; GRANT SELECT ON <table> TO ingest; SELECT batchintory_alter(%L, owner => ''ingest''); GRANT ingest TO <worker>;', r.name);
 	END LOOP;
 END $$;
