@@ -1,5 +1,6 @@
--- Acquire, release and heartbeat write the inventory's rows directly, not
--- through SQL statements (src/inventory.c).  Every kind of change leaves
+-- The inventory module (src/inventory/) writes the inventory's rows, most
+-- directly, not through SQL statements.  Every kind of change -- every verb
+-- of the module -- leaves
 -- each index of the inventory whole (amcheck with heapallindexed: partial
 -- indexes included), the rows hold what the statements wrote before
 -- (counters, leases, retry times, who took a batch, TOASTed values), and a
@@ -106,6 +107,41 @@ FROM batchintory.job j JOIN batchintory.batch b ON b.job_id = j.job_id AND b.sta
 GROUP BY j.job_id ORDER BY j.name;
 SELECT job, succeeded, failed, in_flight, processed FROM batchintory.jobs ORDER BY job;
 
+-- the other verbs, before the indexes are checked: a lease that ran out
+-- (moved into the past here), handed out again, its attempt abandoned; one
+-- that ran out on the last attempt, given up; max_attempts changed; a key
+-- under the first batch covered by verify; a backfill whose window ends
+-- with no asset left; a job dropped
+CREATE TABLE inv2 (id bigint PRIMARY KEY, bytes bigint);
+INSERT INTO inv2 SELECT g, 1 FROM generate_series(10, 40) g;
+SELECT batchintory_register('leases', 'inv2', 'id', 'bytes', max_count => 5,
+	max_attempts => 2, late_commit_guard => false, upper_bound => 38) IS NOT NULL AS registered;
+SELECT batch, attempt, first_id, last_id FROM batchintory_acquire('leases', batches => 2);
+UPDATE batchintory.batch SET lease_until = now() - interval '1 second'
+WHERE job_id = (SELECT job_id FROM batchintory.job WHERE name = 'leases');
+SELECT batch, attempt, first_id, last_id FROM batchintory_acquire('leases', batches => 2);
+UPDATE batchintory.batch SET lease_until = now() - interval '1 second'
+WHERE job_id = (SELECT job_id FROM batchintory.job WHERE name = 'leases')
+AND status = 'processing' AND first_id = 10;
+SELECT batch, attempt, first_id, last_id FROM batchintory_acquire('leases');
+SELECT b.first_id, b.status, b.attempt, b.retry_after IS NULL AS for_good, a.status AS attempt_status,
+	a.message
+FROM batchintory.batch b JOIN batchintory.attempt a USING (batch_id)
+WHERE b.job_id = (SELECT job_id FROM batchintory.job WHERE name = 'leases')
+ORDER BY b.first_id, a.attempt;
+SELECT batchintory_alter('leases', max_attempts => 3);
+SELECT first_id, retry_after IS NOT NULL AS retry_waits FROM batchintory.batch
+WHERE job_id = (SELECT job_id FROM batchintory.job WHERE name = 'leases') AND status = 'failed';
+INSERT INTO inv2 VALUES (5, 1);
+SELECT first_id, last_id, requeued, reason FROM batchintory_verify('leases', requeue => true);
+DELETE FROM inv2 WHERE id BETWEEN 35 AND 38;
+SELECT count(*) AS batches FROM batchintory_acquire('leases', batches => 20);
+SELECT count(*) AS none_left FROM batchintory_acquire('leases');
+SELECT frontier FROM batchintory.job WHERE name = 'leases';
+SELECT batchintory_register('gone', 'inv2', 'id', late_commit_guard => false) IS NOT NULL AS registered;
+SELECT count(*) FROM batchintory_acquire('gone');
+SELECT batchintory_drop('gone');
+
 -- every btree index of the inventory holds exactly its rows (amcheck
 -- raises an error otherwise)
 SELECT c.relname, bt_index_check(c.oid, true)
@@ -151,4 +187,4 @@ SELECT pg_temp.try($$ALTER TABLE batchintory.batch
 
 DROP EXTENSION batchintory;
 DROP EXTENSION amcheck;
-DROP TABLE inv;
+DROP TABLE inv, inv2;
