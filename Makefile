@@ -16,7 +16,7 @@ SHLIB_LINK += -Wl,--version-script=$(srcdir)/src/exports.list
 # what make install puts on a server: src/scripts/ -- the install script of
 # this version is built from src/scripts/install/*.sql; the scripts of
 # released versions (src/scripts/released/) are kept as they are
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--0.2.0.sql
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.2.0--$(EXTVERSION).sql
 DATA = $(wildcard src/scripts/released/*.sql)
 EXTRA_CLEAN = $(DATA_built)
 
@@ -50,13 +50,13 @@ installcheck-hostile:
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard src/scripts/install/*.sql))
 	cat $^ > $@
 
-# the upgrade from 0.1.0: the tables changed, then this version's functions
-# and views (which the install scripts from 10_ on create or replace), then
-# what needs them; frozen into src/scripts/released/ when 0.2.0 is released
-UPGRADE_0_2_0 = src/scripts/upgrade/0.1.0--0.2.0.sql \
-	$(filter-out src/scripts/install/00_%,$(sort $(wildcard src/scripts/install/*.sql))) \
-	src/scripts/upgrade/0.1.0--0.2.0-post.sql
-$(EXTENSION)--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0)
+# the update from the last release: the tables changed, then this
+# version's functions and views (which the install scripts from 10_ on
+# create or replace); frozen into src/scripts/released/ on release, as
+# those of 0.1.0 and 0.2.0 were
+UPGRADE_FROM_0_2_0 = src/scripts/upgrade/0.2.0--0.3.0.sql \
+	$(filter-out src/scripts/install/00_%,$(sort $(wildcard src/scripts/install/*.sql)))
+$(EXTENSION)--0.2.0--$(EXTVERSION).sql: $(UPGRADE_FROM_0_2_0)
 	cat $^ > $@
 
 # the command-line client, built against libpq and installed next to psql

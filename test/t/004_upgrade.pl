@@ -127,7 +127,7 @@ my ($rc, $out, $err) = $node->psql('postgres',
 like($err, qr/the SQL definition of batchintory_release does not match the library/,
 	'between the new library and the update, an old definition is refused');
 ($rc, $out, $err) = $node->psql('postgres', q{SELECT * FROM batchintory_acquire('csv')});
-like($err, qr/the SQL of extension batchintory is older than its library.*\n.*The database has batchintory 0\.1\.0; the library installed is 0\.2\.0\.\n.*HINT:  Run ALTER EXTENSION batchintory UPDATE\./,
+like($err, qr/the SQL of extension batchintory is older than its library.*\n.*The database has batchintory 0\.1\.0; the library installed is 0\.3\.0\.\n.*HINT:  Run ALTER EXTENSION batchintory UPDATE\./,
 	'between the new library and the update, every function says to run the update');
 my $ran_before = $node->safe_psql('postgres', 'SELECT count(*) FROM planted.ran');
 ($rc, $out, $err) = $node->psql('postgres', 'ALTER EXTENSION batchintory UPDATE');
@@ -138,7 +138,7 @@ like($err, qr/WARNING:  job "mine" now belongs to superuser \w+\n.*DETAIL:  Its 
 	'the update warns of a job that now belongs to a superuser, and says how to move it');
 is($node->safe_psql('postgres',
 		q{SELECT extversion FROM pg_extension WHERE extname = 'batchintory'}),
-	'0.2.0', 'ALTER EXTENSION UPDATE brings it to 0.2.0');
+	'0.3.0', 'ALTER EXTENSION UPDATE brings it to 0.3.0, through 0.2.0');
 
 is($node->safe_psql('postgres', $inventory), $before_batches, 'every batch is kept');
 is($node->safe_psql('postgres', $attempts), $before_attempts, 'every attempt is kept');
@@ -202,12 +202,12 @@ $node->safe_psql('postgres', q{
 is( $node->safe_psql('postgres', q{
 		SET ROLE worker;
 		SELECT succeeded FROM batchintory.jobs WHERE job = 'csv'}),
-	'2', 'the batch acquired under 0.1.0 is released under 0.2.0 by the worker');
+	'2', 'the batch acquired under 0.1.0 is released after the update by the worker');
 ($rc, $out, $err) = $node->psql('postgres',
 	q{SET ROLE worker; UPDATE batchintory.batch SET status = 'succeeded'});
 like($err, qr/permission denied for table batch/, 'the worker cannot write the inventory any more');
 
-# the upgraded extension is exactly a fresh install of 0.2.0
+# the upgraded extension is exactly a fresh install of this version
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION batchintory');
 my $shape = q{
