@@ -11,43 +11,15 @@
 # when a superuser touches the job or reads the views.
 use strict;
 use warnings;
-use File::Copy qw(copy);
-use File::Path qw(make_path);
+use File::Basename qw(dirname);
+use lib dirname(__FILE__);
+use OldRelease;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $old_build = $ENV{BATCHINTORY_OLD_BUILD};
-ok(defined $old_build && -f "$old_build/batchintory.so",
-	'test/run built 0.1.0 from the git history (tag v0.1.0)')
-  or BAIL_OUT('no 0.1.0 build: run this test through test/run, in a clone with its history');
-
-# a copy of this PostgreSQL installation, relocated (its binaries find
-# share/ and lib/ next to themselves), holding the 0.1.0 extension
-my ($bindir, $sharedir, $pkglibdir) =
-  map { my $d = `pg_config --$_`; chomp $d; $d } qw(bindir sharedir pkglibdir);
-my $root = PostgreSQL::Test::Utils::tempdir;
-my $prefix = dirname_of($bindir);
-system_or_bail('mkdir', '-p', "$root" . dirname_of($prefix), "$root" . dirname_of($sharedir));
-system_or_bail('cp', '-a', $prefix, "$root" . dirname_of($prefix));
-system_or_bail('cp', '-a', $sharedir, "$root" . dirname_of($sharedir));
-unlink glob("$root$sharedir/extension/batchintory*");
-copy("$old_build/batchintory.so", "$root$pkglibdir/batchintory.so") or die $!;
-copy("$old_build/batchintory.control", "$root$sharedir/extension/") or die $!;
-copy("$old_build/batchintory--0.1.0.sql", "$root$sharedir/extension/") or die $!;
-
-sub dirname_of
-{
-	my ($path) = @_;
-	$path =~ s{/[^/]+/?$}{};
-	return $path;
-}
-
-my $node = PostgreSQL::Test::Cluster->new('old', install_path => "$root$prefix");
-$node->init;
-$node->start;
+my $node = old_release_node('old', $ENV{BATCHINTORY_OLD_BUILD}, '0.1.0');
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION batchintory;
 	CREATE ROLE pipeline;
 	CREATE ROLE worker IN ROLE pipeline;
 	CREATE TABLE files (id bigserial PRIMARY KEY, bytes bigint, kind text);
@@ -90,9 +62,6 @@ $node->safe_psql('postgres', q{
 	SELECT batchintory_register('planted', 'files', 'id', filter => 'planted.steal(kind)');
 	RESET ROLE;
 });
-is($node->safe_psql('postgres',
-		q{SELECT extversion FROM pg_extension WHERE extname = 'batchintory'}),
-	'0.1.0', 'the old server runs 0.1.0');
 
 # the inventory as 0.1.0 left it
 my $inventory = q{
@@ -109,17 +78,8 @@ my $before_frontiers = $node->safe_psql('postgres',
 	'SELECT string_agg(name || ' . "'='" . ' || frontier, \' \' ORDER BY name) FROM batchintory.job');
 note "0.1.0 batches: $before_batches";
 
-# the same data directory, served by this build (stopped however the test
-# ends: the node object only knows the old server)
-$node->stop;
-system_or_bail("$bindir/pg_ctl", '-D', $node->data_dir, '-l', $node->logfile,
-	'-o', "-p " . $node->port . " -k " . $node->host, '-w', 'start');
-my $new_server = $node->data_dir;
-END
-{
-	system("$bindir/pg_ctl", '-D', $new_server, '-m', 'immediate', '-w', 'stop')
-	  if defined $new_server && -f "$new_server/postmaster.pid";
-}
+# the same data directory, served by this build
+serve_with_this_build($node);
 # before the update, the new library refuses the old SQL definitions of
 # functions whose arguments changed instead of reading arguments not passed
 my ($rc, $out, $err) = $node->psql('postgres',
@@ -210,37 +170,8 @@ like($err, qr/permission denied for table batch/, 'the worker cannot write the i
 # the upgraded extension is exactly a fresh install of this version
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION batchintory');
-my $shape = q{
-	SELECT string_agg(d, E'\n' ORDER BY d) FROM (
-		SELECT format('function %s %s %s %s %s %s', p.oid::regprocedure,
-			pg_get_function_result(p.oid), p.provolatile, p.proisstrict,
-			md5(p.prosrc || coalesce(p.probin, '')), obj_description(p.oid, 'pg_proc')) AS d
-		FROM pg_proc p JOIN pg_depend dep ON dep.objid = p.oid AND dep.deptype = 'e'
-		WHERE dep.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'batchintory')
-		UNION ALL
-		SELECT format('relation %s %s %s %s', c.relname, c.relkind, c.relacl,
-			coalesce(pg_get_viewdef(c.oid), ''))
-		FROM pg_class c WHERE c.relnamespace = 'batchintory'::regnamespace
-		UNION ALL
-		SELECT format('column %s.%s %s %s %s %s', c.relname, a.attname,
-			format_type(a.atttypid, a.atttypmod), a.attnotnull,
-			pg_get_expr(ad.adbin, ad.adrelid), a.attnum > 0)
-		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-		LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-		WHERE c.relnamespace = 'batchintory'::regnamespace AND c.relkind IN ('r', 'v')
-		AND a.attnum > 0 AND NOT a.attisdropped
-		UNION ALL
-		SELECT format('constraint %s %s', c.conrelid::regclass, pg_get_constraintdef(c.oid))
-		FROM pg_constraint c WHERE c.connamespace = 'batchintory'::regnamespace
-		UNION ALL
-		SELECT format('index %s', pg_get_indexdef(i.indexrelid))
-		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-		WHERE c.relnamespace = 'batchintory'::regnamespace
-		UNION ALL
-		SELECT format('dumped %s %s', unnest(e.extconfig)::regclass, '')
-		FROM pg_extension e WHERE e.extname = 'batchintory') x};
-my $upgraded = $node->safe_psql('postgres', $shape);
-my $fresh = $node->safe_psql('fresh', $shape);
+my $upgraded = extension_shape($node, 'postgres');
+my $fresh = extension_shape($node, 'fresh');
 is($upgraded, $fresh, 'the upgraded extension has the shape of a fresh install')
   or diag(join("\n", grep { my $l = $_; index($fresh, $l) < 0 } split /\n/, $upgraded));
 
