@@ -34,11 +34,14 @@ sub make
 	return run('make', '-s', '--no-print-directory', '-C', $top, @_);
 }
 
-my ($rc, $out, $err) = make(
-	'--eval=print-dirs: ; @echo $(bindir) $(mandir) $(CLIENT_LINK_BINDIR) $(CLIENT_LINK_MANDIR)',
-	'print-dirs');
-my ($bindir, $mandir, $linkdir, $manlinkdir) = split ' ', $out;
-ok($bindir && $mandir, "install directories: $out");
+# where the client goes, and where its links go: the prefix PostgreSQL was
+# configured with (Debian: /usr), when its bin is not the bindir
+my ($rc, $out, $err) = run('pg_config', '--bindir', '--mandir', '--configure');
+my ($bindir, $mandir, $configure) = split /\n/, $out, 3;
+my ($prefix) = $configure =~ /'--prefix=([^']*)'/;
+my $linkdir = $prefix ? "$prefix/bin" : '';
+my $manlinkdir = $prefix ? "$prefix/share/man/man1" : '';
+ok($bindir && $mandir, "install directories: $bindir $mandir, links in " . ($linkdir || 'none'));
 my $version = (slurp_file("$top/batchintory.control") =~ /default_version\s*=\s*'([^']+)'/)[0];
 
 SKIP:
