@@ -59,7 +59,7 @@ UPGRADE_FROM_0_2_0 = src/scripts/upgrade/0.2.0--0.3.0.sql \
 $(EXTENSION)--0.2.0--$(EXTVERSION).sql: $(UPGRADE_FROM_0_2_0)
 	cat $^ > $@
 
-# the command-line client, built against libpq and installed next to psql
+# the command-line client, built against libpq, and its manual page
 CLIENT_OBJS = client/batchintory.o client/args.o client/db.o client/output.o \
 	client/jobs.o client/batches.o client/inspect.o client/wait.o \
 	client/progress.o client/command.o client/run.o
@@ -73,14 +73,39 @@ client/%.o: client/%.c client/client.h
 client/batchintory: $(CLIENT_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -L$(shell $(PG_CONFIG) --libdir) -lpq -lm
 
+# Installed next to psql and its manual page (pg_config --bindir, --mandir).
+# Where those are not on the PATH and MANPATH (Debian: /usr/lib/postgresql/N/
+# bin), a relative symbolic link in <prefix>/bin and <prefix>/share/man/man1
+# (/usr/bin, /usr/share/man/man1; the prefix PostgreSQL was configured with,
+# which PGXS does not define) makes "batchintory" and "man batchintory" work
+# as psql's do, also under cron's PATH (/usr/bin:/bin); an existing file
+# there that is not such a link is left alone (client/install-link.sh).
+# CLIENT_LINKS=no leaves the links out (a package of one PostgreSQL version
+# that provides its own).
+CLIENT_LINKS ?= yes
+CLIENT_PREFIX ?= $(shell $(PG_CONFIG) --configure | sed -n "s/.*'--prefix=\([^']*\)'.*/\1/p")
+CLIENT_LINK_BINDIR ?= $(if $(CLIENT_PREFIX),$(CLIENT_PREFIX)/bin)
+CLIENT_LINK_MANDIR ?= $(if $(CLIENT_PREFIX),$(CLIENT_PREFIX)/share/man/man1)
+CLIENT_LINK = $(SHELL) $(srcdir)/client/install-link.sh
+
 install: install-client
 install-client: client/batchintory
-	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(MKDIR_P) '$(DESTDIR)$(bindir)' '$(DESTDIR)$(mandir)/man1'
 	$(INSTALL_PROGRAM) client/batchintory '$(DESTDIR)$(bindir)/batchintory'
+	sed 's/@EXTVERSION@/$(EXTVERSION)/g' $(srcdir)/client/batchintory.1 > '$(DESTDIR)$(mandir)/man1/batchintory.1'
+	chmod 644 '$(DESTDIR)$(mandir)/man1/batchintory.1'
+ifeq ($(CLIENT_LINKS)$(if $(CLIENT_LINK_BINDIR),,no),yes)
+	$(CLIENT_LINK) install '$(DESTDIR)' '$(bindir)/batchintory' '$(CLIENT_LINK_BINDIR)/batchintory'
+	$(CLIENT_LINK) install '$(DESTDIR)' '$(mandir)/man1/batchintory.1' '$(CLIENT_LINK_MANDIR)/batchintory.1'
+endif
 
 uninstall: uninstall-client
 uninstall-client:
-	rm -f '$(DESTDIR)$(bindir)/batchintory'
+ifneq ($(CLIENT_LINK_BINDIR),)
+	$(CLIENT_LINK) uninstall '$(DESTDIR)' '$(bindir)/batchintory' '$(CLIENT_LINK_BINDIR)/batchintory'
+	$(CLIENT_LINK) uninstall '$(DESTDIR)' '$(mandir)/man1/batchintory.1' '$(CLIENT_LINK_MANDIR)/batchintory.1'
+endif
+	rm -f '$(DESTDIR)$(bindir)/batchintory' '$(DESTDIR)$(mandir)/man1/batchintory.1'
 
 clean: clean-client
 clean-client:

@@ -6,6 +6,7 @@
 #include "client.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -46,7 +47,7 @@ print_synopsis(FILE *out, const CommandSpec *cmd)
 	bool		optional_options = false;
 	int			i;
 
-	fprintf(out, "batchintory [-d CONNINFO] [--json] %s", cmd->name);
+	fprintf(out, "batchintory [GENERAL-OPTION]... %s", cmd->name);
 	for (i = 0; i < npos; i++)
 		fprintf(out, i >= npos - cmd->optional_positional ? " [%s]" : " %s",
 				cmd->positional[i].metavar);
@@ -64,6 +65,27 @@ print_synopsis(FILE *out, const CommandSpec *cmd)
 	fputc('\n', out);
 }
 
+/* The options every command takes (before or after it), for --help */
+static void
+print_global_options(void)
+{
+	printf("\nGeneral options (before or after the command):\n"
+		   "      --json             print one JSON object per line instead of tables\n"
+		   "  -x, --expanded         print tables as one \"column | value\" record per\n"
+		   "                         row (default: when a table is wider than the terminal)\n"
+		   "      --no-expanded      always print tables as tables\n"
+		   "  -?, --help             show this help, or the help of COMMAND\n"
+		   "  -V, --version          show the version\n"
+		   "\nConnection options (as psql's; default: the PG* environment variables):\n"
+		   "  -h, --host=HOSTNAME    database server host or socket directory\n"
+		   "  -p, --port=PORT        database server port\n"
+		   "  -U, --username=USER    database user name\n"
+		   "  -d, --dbname=DBNAME    database name, or a connection string or URI\n"
+		   "                         (\"host=db dbname=meta\", postgresql://db/meta)\n"
+		   "  -w, --no-password      never prompt for a password\n"
+		   "  -W, --password         prompt for a password before connecting\n");
+}
+
 static void
 print_help(void)
 {
@@ -71,23 +93,21 @@ print_help(void)
 
 	printf("batchintory hands out batches of the rows of a metadata table to workers.\n\n"
 		   "Usage:\n"
-		   "  batchintory [-d CONNINFO] [--json] COMMAND [ARG]... [OPTION]...\n\n"
+		   "  batchintory [GENERAL-OPTION]... COMMAND [ARG]... [OPTION]...\n\n"
 		   "Commands:\n");
 	for (cmd = commands; cmd->name; cmd++)
 		printf("  %-11s %s\n", cmd->name, cmd->summary);
-	printf("\nOptions (before or after the command):\n"
-		   "  -d, --dbname=CONNINFO  database to connect to, as a connection string or\n"
-		   "                         URI (default: the PG* environment variables)\n"
-		   "      --json             print one JSON object per line instead of tables\n"
-		   "  -h, --help             show this help, or the help of COMMAND\n"
-		   "  -V, --version          show the version\n\n"
-		   "A job whose name starts with \"-\" is given as --job NAME (every command\n"
+	print_global_options();
+	printf("\nA job whose name starts with \"-\" is given as --job NAME (every command\n"
 		   "that takes JOB accepts it), or after \"--\", which ends the options (not\n"
 		   "with run: its \"--\" comes before COMMAND).\n\n"
 		   "Exit status: 0 done (run: also when there was nothing to do), 1 acquire\n"
-		   "or peek found no batch, 2 usage error, 3 connection or server error,\n"
-		   "4 run: at least one batch failed, 5 verify: assets of succeeded batches\n"
-		   "changed.\n");
+		   "or peek found no batch, 2 usage error, 3 connection or server error\n"
+		   "(also: unknown job), 4 run: a batch failed and did not succeed later in\n"
+		   "the run, 5 verify: assets of succeeded batches changed, 126 and 127 run:\n"
+		   "COMMAND cannot be executed or was not found (no attempt charged).\n\n"
+		   "\"batchintory COMMAND --help\" shows the options of a command;\n"
+		   "\"man batchintory\" is the whole manual.\n");
 }
 
 static void
@@ -117,6 +137,8 @@ print_command_help(const CommandSpec *cmd)
 	}
 	if (cmd->notes)
 		printf("\n%s", cmd->notes);
+	printf("\nGeneral and connection options: \"batchintory --help\". The manual:\n"
+		   "\"man batchintory\".\n");
 }
 
 #ifdef __GNUC__
@@ -220,6 +242,9 @@ check_kind(const CommandSpec *cmd, ArgKind kind, const char *what,
 								 value, what);
 	else if (kind == ARG_COUNT && (!parse_int64(value, &number) || number < 1))
 		*exit_code = usage_error(cmd, "invalid value \"%s\" for %s: must be a positive integer",
+								 value, what);
+	else if (kind == ARG_NATURAL && (!parse_int64(value, &number) || number < 0))
+		*exit_code = usage_error(cmd, "invalid value \"%s\" for %s: must be an integer, 0 or more",
 								 value, what);
 	else if ((kind == ARG_SECONDS || (kind == ARG_MAYBE_SECONDS && *value)) &&
 			 parse_seconds(value) < 0)
@@ -339,6 +364,86 @@ add_option(Invocation *inv, int argc, char **argv, int *i, int *exit_code)
 	return true;
 }
 
+/* A connection option of psql: its short and long name, where it goes */
+typedef struct ConnFlag
+{
+	char		short_name;
+	const char *long_name;
+	size_t		offset;			/* of its value in ConnOptions */
+} ConnFlag;
+
+static const ConnFlag conn_flags[] = {
+	{'h', "host", offsetof(ConnOptions, host)},
+	{'p', "port", offsetof(ConnOptions, port)},
+	{'U', "username", offsetof(ConnOptions, user)},
+	{'d', "dbname", offsetof(ConnOptions, dbname)},
+	{0}
+};
+
+/*
+ * Take argv[*i] if it is an option of every command: --json, -x, help,
+ * version, or a connection option as psql spells them ("-h HOST",
+ * "-hHOST", "--host HOST", "--host=HOST").  Returns 1 if it was one, 0 if
+ * not, -1 if the command line ends here (an error, or --version).
+ */
+static int
+global_option(Invocation *inv, int argc, char **argv, int *i, bool *json,
+			  bool *help, int *exit_code)
+{
+	const char *arg = argv[*i];
+	const ConnFlag *flag;
+
+	if (strcmp(arg, "--json") == 0)
+		*json = true;
+	else if (strcmp(arg, "-x") == 0 || strcmp(arg, "--expanded") == 0)
+		inv->expanded = EXPANDED_ON;
+	else if (strcmp(arg, "--no-expanded") == 0)
+		inv->expanded = EXPANDED_OFF;
+	else if (strcmp(arg, "-?") == 0 || strcmp(arg, "--help") == 0)
+		*help = true;
+	else if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0)
+	{
+		printf("batchintory %s\n", BATCHINTORY_VERSION);
+		return -1;
+	}
+	else if (strcmp(arg, "-w") == 0 || strcmp(arg, "--no-password") == 0)
+		inv->conn.prompt = PROMPT_NEVER;
+	else if (strcmp(arg, "-W") == 0 || strcmp(arg, "--password") == 0)
+		inv->conn.prompt = PROMPT_ALWAYS;
+	else
+	{
+		for (flag = conn_flags; flag->short_name; flag++)
+		{
+			size_t		len = strlen(flag->long_name);
+			const char *value = NULL;
+			const char **field = (const char **) ((char *) &inv->conn + flag->offset);
+
+			if (arg[0] == '-' && arg[1] == flag->short_name)
+				value = arg[2] ? arg + 2 : NULL;
+			else if (strncmp(arg, "--", 2) == 0 &&
+					 strncmp(arg + 2, flag->long_name, len) == 0 &&
+					 (arg[2 + len] == '\0' || arg[2 + len] == '='))
+				value = arg[2 + len] == '=' ? arg + 3 + len : NULL;
+			else
+				continue;
+			if (value == NULL)
+			{
+				if (*i + 1 >= argc)
+				{
+					*exit_code = usage_error(inv->command, "option \"%s\" needs a value",
+											 arg);
+					return -1;
+				}
+				value = argv[++*i];
+			}
+			*field = value;
+			return 1;
+		}
+		return 0;
+	}
+	return 1;
+}
+
 /*
  * Parse the command line into inv and the --json flag.  Returns true if the
  * command is to be run; else false with the exit code in *exit_code (after
@@ -352,6 +457,7 @@ parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
 	int			nargs = 0;
 	const char *job = NULL;		/* --job NAME */
 	int			npos = 0;
+	int			taken;
 	bool		help = false;
 	int			i;
 
@@ -395,28 +501,12 @@ parse_command_line(int argc, char **argv, Invocation *inv, bool *json,
 				return false;
 			}
 		}
-		else if (strcmp(arg, "--json") == 0)
-			*json = true;
-		else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
-			help = true;
-		else if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0)
+		else if ((taken = global_option(inv, argc, argv, &i, json, &help,
+										exit_code)) != 0)
 		{
-			printf("batchintory %s\n", BATCHINTORY_VERSION);
-			return false;
-		}
-		else if (strcmp(arg, "-d") == 0 || strcmp(arg, "--dbname") == 0)
-		{
-			if (++i >= argc)
-			{
-				*exit_code = usage_error(inv->command, "option \"%s\" needs a value", arg);
+			if (taken < 0)
 				return false;
-			}
-			inv->conninfo = argv[i];
 		}
-		else if (strncmp(arg, "--dbname=", 9) == 0)
-			inv->conninfo = arg + 9;
-		else if (strncmp(arg, "-d", 2) == 0)
-			inv->conninfo = arg + 2;
 		else if (strncmp(arg, "--", 2) == 0)
 		{
 			if (!add_option(inv, argc, argv, &i, exit_code))

@@ -148,6 +148,8 @@ static const ArgSpec run_options[] = {
 	RECHECK_OPTION,
 	{"no-progress", NULL, ARG_FLAG, NULL, false,
 	"no live progress line, even on a terminal"},
+	{"max-failures", "N", ARG_NATURAL, NULL, false,
+	"stop after N failed batches in a row (" DEFAULT_MAX_FAILURES "; 0: never)"},
 	{NULL}
 };
 
@@ -161,7 +163,7 @@ const CommandSpec commands[] = {
 		.positional = job_arg, .optional_positional = 1,
 	.func = cmd_jobs},
 	{.name = "status",
-		.summary = "show a job, its batches and the progress of a backfill",
+		.summary = "show every column of a job, and the progress of a backfill",
 	.positional = job_arg, .func = cmd_status},
 	{.name = "register", .summary = "create a job over a metadata table",
 		.positional = job_arg, .options = register_options,
@@ -215,15 +217,19 @@ const CommandSpec commands[] = {
 	.func = cmd_backlog},
 	{.name = "lookup", .summary = "every attempt of JOB that covered asset ID",
 		.positional = job_id_args,
-		.sql = "SELECT * FROM @extschema@.batchintory_lookup(job => $1,"
-		" id => $2)",
-	.print = print_result},
+		.sql = "SELECT l.*, b.state AS batch_state"
+		" FROM @extschema@.batchintory_lookup(job => $1, id => $2)"
+		" WITH ORDINALITY AS l LEFT JOIN batchintory.batches AS b"
+		" ON b.batch OPERATOR(pg_catalog.=) l.batch ORDER BY l.ordinality",
+	.print = print_lookup},
 	{.name = "lookup-all",
 		.summary = "every attempt of every job of TABLE that covered asset ID",
 		.positional = table_id_args,
-		.sql = "SELECT * FROM @extschema@.batchintory_lookup_all("
-		"source => $1, id => $2)",
-	.print = print_result},
+		.sql = "SELECT l.*, b.state AS batch_state"
+		" FROM @extschema@.batchintory_lookup_all(source => $1, id => $2)"
+		" WITH ORDINALITY AS l LEFT JOIN batchintory.batches AS b"
+		" ON b.batch OPERATOR(pg_catalog.=) l.batch ORDER BY l.ordinality",
+	.print = print_lookup},
 	/* the keys people look for first; unknown ones last, by name */
 	{.name = "details",
 		.summary = "the current attempt of a batch, with its job's settings",
@@ -256,8 +262,15 @@ const CommandSpec commands[] = {
 		.positional = job_arg, .options = run_options, .takes_command = true,
 		.func = cmd_run,
 		.notes = "COMMAND finds the batch in BATCHINTORY_* environment variables and may\n"
-		"write a JSON result into the file named by BATCHINTORY_RESULT_FILE.\n"
-	"See docs/cli.md for the whole protocol.\n"},
+		"write a JSON result into the file named by BATCHINTORY_RESULT_FILE. With\n"
+		"--json, its standard output goes to standard error: standard output is\n"
+		"JSON Lines only.\n\n"
+		"Exit status: 0 every batch succeeded (a batch that failed and succeeded\n"
+		"on a retry in this run too) or there was nothing to do; 4 a batch failed\n"
+		"and did not succeed later in the run (waiting for a retry, or failed for\n"
+		"good); 126, 127 COMMAND cannot be executed or was not found: run stops at\n"
+		"once, charges no attempt (it checks COMMAND before the first acquire, and\n"
+	"requeues a batch whose COMMAND exits 126 or 127); 3 server error.\n"},
 	{NULL}
 };
 
@@ -270,7 +283,8 @@ main(int argc, char **argv)
 
 	if (!parse_command_line(argc, argv, &inv, &session.json, &rc))
 		return rc;
-	rc = session_open(&session, inv.conninfo);
+	session.expanded = inv.expanded;
+	rc = session_open(&session, &inv.conn);
 	if (rc == EXIT_OK && inv.command->func)
 		rc = inv.command->func(&session, &inv);
 	else if (rc == EXIT_OK)

@@ -20,6 +20,8 @@
 #define EXIT_BATCH_FAILED	4	/* run: at least one batch failed */
 #define EXIT_CHANGED		5	/* verify: succeeded batches whose assets
 								 * changed */
+#define EXIT_CANNOT_EXECUTE	126	/* run: COMMAND found but not executable */
+#define EXIT_NOT_FOUND		127	/* run: COMMAND not found */
 
 /*
  * batchintory_acquire with the job ($1), the limits ($2, $3), the worker
@@ -32,6 +34,9 @@
 /* default of --recheck: seconds between two acquires while waiting */
 #define DEFAULT_RECHECK "30"
 
+/* default of run --max-failures: consecutive failed batches before it stops */
+#define DEFAULT_MAX_FAILURES "3"
+
 /* type OIDs of the columns whose JSON form is not a string (pg_type.dat) */
 #define BOOLOID			16
 #define INT8OID			20
@@ -43,6 +48,9 @@
 #define FLOAT8OID		701
 #define NUMERICOID		1700
 #define JSONBOID		3802
+#define DATEOID			1082
+#define TIMESTAMPOID	1114
+#define TIMESTAMPTZOID	1184
 
 /* What a command-line argument must look like */
 typedef enum ArgKind
@@ -51,6 +59,7 @@ typedef enum ArgKind
 	ARG_TEXT,					/* any string; the server checks it */
 	ARG_INT,					/* a 64-bit integer */
 	ARG_COUNT,					/* a positive 64-bit integer */
+	ARG_NATURAL,				/* a 64-bit integer, 0 or more */
 	ARG_SECONDS,				/* a positive number of seconds */
 	ARG_MAYBE_SECONDS,			/* "--name" alone, or "--name=SECONDS" */
 	ARG_LIST					/* comma-separated names: a text[] in SQL */
@@ -100,11 +109,38 @@ typedef struct CommandSpec
 	bool		needs_option;	/* at least one option must be given */
 } CommandSpec;
 
+/* When to ask for a password, as psql does */
+typedef enum PasswordPrompt
+{
+	PROMPT_IF_NEEDED,			/* when the server asks for one (a terminal) */
+	PROMPT_NEVER,				/* -w, --no-password */
+	PROMPT_ALWAYS				/* -W, --password */
+} PasswordPrompt;
+
+/* How tables are printed: psql's \x off, on and auto */
+typedef enum Expanded
+{
+	EXPANDED_AUTO,				/* expanded when wider than the terminal */
+	EXPANDED_ON,				/* -x, --expanded */
+	EXPANDED_OFF				/* --no-expanded */
+} Expanded;
+
+/* The connection options of the command line (psql's) */
+typedef struct ConnOptions
+{
+	const char *dbname;			/* -d: a name, a connection string or URI */
+	const char *host;			/* -h */
+	const char *port;			/* -p */
+	const char *user;			/* -U */
+	PasswordPrompt prompt;		/* -w, -W */
+} ConnOptions;
+
 /* A parsed command line */
 typedef struct Invocation
 {
 	const CommandSpec *command;
-	const char *conninfo;		/* -d, or NULL for the PG* environment */
+	ConnOptions conn;			/* unset ones: the PG* environment */
+	Expanded	expanded;		/* -x */
 	const char *positional[MAX_ARGS];	/* NULL when an optional one is omitted */
 	int			npositional;	/* how many the command takes */
 	const char *options[MAX_ARGS];	/* by index in command->options; NULL when
@@ -118,6 +154,7 @@ typedef struct Session
 	PGconn	   *conn;
 	char	   *schema;			/* extension's schema, as a quoted identifier */
 	bool		json;
+	Expanded	expanded;		/* how tables are printed */
 } Session;
 
 /* args.c */
@@ -128,7 +165,7 @@ extern bool parse_int64(const char *s, long long *result);
 extern double parse_seconds(const char *s);
 
 /* db.c */
-extern int	session_open(Session *session, const char *conninfo);
+extern int	session_open(Session *session, const ConnOptions *options);
 extern void session_close(Session *session);
 extern PGresult *session_exec(Session *session, const char *sql, int nparams,
 							  const char *const *params);
@@ -143,7 +180,8 @@ typedef enum JsonKind
 	JSON_STRING,
 	JSON_NUMBER,
 	JSON_BOOL,
-	JSON_RAW					/* already JSON (json, jsonb) */
+	JSON_RAW,					/* already JSON (json, jsonb) */
+	JSON_TIME					/* a timestamp: a string in ISO 8601 */
 } JsonKind;
 
 typedef struct JsonObject
@@ -152,12 +190,29 @@ typedef struct JsonObject
 	bool		first;
 } JsonObject;
 
+/* Rows to print: column names, how each is written, cells (NULL: SQL NULL) */
+typedef struct Table
+{
+	int			ncols;			/* shown: the first ncols of stride */
+	int			stride;			/* columns per row in cells */
+	int			nrows;
+	const char **names;
+	JsonKind   *kinds;			/* JSON_NUMBER: right-aligned in tables */
+	const char **cells;			/* row by row: TABLE_CELL */
+} Table;
+
+#define TABLE_CELL(table, row, col) ((table)->cells[(row) * (table)->stride + (col)])
+
 extern JsonKind json_kind(Oid type);
 extern void json_begin(JsonObject *obj, FILE *out);
 extern void json_field(JsonObject *obj, const char *key, const char *value,
 					   JsonKind kind);
 extern void json_end(JsonObject *obj);
 extern int	display_width(const char *s, int encoding);
+extern Table *table_from_result(const PGresult *res);
+extern void table_free(Table *table);
+extern void print_table(const Session *session, const Table *table);
+extern void print_table_record(const Session *session, const Table *table);
 extern void print_result(const Session *session, const PGresult *res);
 extern void print_record(const Session *session, const PGresult *res);
 extern void print_pairs(const Session *session, const PGresult *res);
@@ -211,7 +266,7 @@ typedef struct Progress
 } Progress;
 
 extern void print_progress_bar(const char *percent, const char *done,
-							   const char *total);
+							   const char *total, bool estimated);
 extern void progress_start(Progress *progress, Session *session,
 						   const char *job, bool shown);
 extern void progress_batch(Progress *progress, Session *session,
@@ -236,6 +291,7 @@ extern int	cmd_release(Session *session, const Invocation *inv);
 extern int	cmd_requeue(Session *session, const Invocation *inv);
 
 /* inspect.c */
+extern void print_lookup(const Session *session, const PGresult *res);
 extern int	cmd_backlog(Session *session, const Invocation *inv);
 extern int	cmd_assets(Session *session, const Invocation *inv);
 extern int	cmd_verify(Session *session, const Invocation *inv);
@@ -244,10 +300,13 @@ extern int	cmd_verify(Session *session, const Invocation *inv);
 typedef struct CommandOutcome
 {
 	bool		succeeded;
+	int			cannot_run;		/* EXIT_NOT_FOUND or EXIT_CANNOT_EXECUTE: the
+								 * command exited so, or could not start */
 	char		message[256];	/* why not, for the release */
 	char	   *result;			/* JSON the command reported, or NULL */
 } CommandOutcome;
 
+extern int	check_command(const char *name);
 extern bool run_command(Session *session, char **argv, const PGresult *batch,
 						const char *worker, double heartbeat,
 						CommandOutcome *outcome);

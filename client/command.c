@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -192,12 +193,93 @@ sleep_seconds(double seconds)
 }
 
 /*
+ * Whether path names a file this process may execute: 0 if so, else
+ * EXIT_NOT_FOUND or EXIT_CANNOT_EXECUTE with the reason in *why.
+ */
+static int
+check_file(const char *path, const char **why)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+	{
+		*why = strerror(errno);
+		return errno == EACCES ? EXIT_CANNOT_EXECUTE : EXIT_NOT_FOUND;
+	}
+	if (S_ISDIR(st.st_mode))
+	{
+		*why = strerror(EISDIR);
+		return EXIT_CANNOT_EXECUTE;
+	}
+	if (access(path, X_OK) != 0)
+	{
+		*why = strerror(errno);
+		return EXIT_CANNOT_EXECUTE;
+	}
+	return 0;
+}
+
+/*
+ * Check, before anything is acquired, that the command can be executed the
+ * way execvp will look for it: a name with a "/" as it is, any other in the
+ * directories of PATH.  Returns 0, or after saying why not
+ * EXIT_NOT_FOUND (127) or EXIT_CANNOT_EXECUTE (126), the shell's codes.
+ */
+int
+check_command(const char *name)
+{
+	const char *path = getenv("PATH");
+	const char *why = NULL;
+	int			rc = EXIT_NOT_FOUND;
+
+	if (strchr(name, '/') != NULL)
+		rc = check_file(name, &why);
+	else if (*name != '\0')
+	{
+		char		buf[4096];
+
+		/* execvp's search path when PATH is unset */
+		if (path == NULL)
+			path = "/bin:/usr/bin";
+		while (rc != 0)
+		{
+			size_t		len = strcspn(path, ":");
+			const char *dir_why;
+			int			dir_rc;
+
+			snprintf(buf, sizeof(buf), "%.*s%s%s", (int) len, path,
+					 len > 0 ? "/" : "", name);
+			/*
+			 * a file that exists but cannot be executed is worth saying (not
+			 * a directory of PATH this user may not search: not found)
+			 */
+			dir_rc = access(buf, F_OK) == 0 ? check_file(buf, &dir_why) : EXIT_NOT_FOUND;
+			if (dir_rc == 0 || dir_rc == EXIT_CANNOT_EXECUTE)
+			{
+				rc = dir_rc;
+				why = dir_why;
+			}
+			if (path[len] == '\0')
+				break;
+			path += len + 1;
+		}
+		if (rc == EXIT_NOT_FOUND)
+			why = "command not found";
+	}
+	if (rc != 0)
+		fprintf(stderr, "batchintory: cannot run \"%s\": %s\n", name,
+				why ? why : "command not found");
+	return rc;
+}
+
+/*
  * Start argv as a child process; returns its pid, or -1 after reporting
  * why not.  A command that cannot be executed exits with 127 (not found)
- * or 126, like in the shell.
+ * or 126, like in the shell.  With to_stderr, its standard output goes to
+ * standard error (run --json: stdout is JSON Lines only).
  */
 static pid_t
-start_command(char **argv)
+start_command(char **argv, bool to_stderr)
 {
 	pid_t		pid;
 
@@ -208,6 +290,8 @@ start_command(char **argv)
 	{
 		int			err;
 
+		if (to_stderr)
+			dup2(STDERR_FILENO, STDOUT_FILENO);
 		execvp(argv[0], argv);
 		err = errno;
 		fprintf(stderr, "batchintory: could not execute \"%s\": %s\n",
@@ -299,12 +383,25 @@ run_command(Session *session, char **argv, const PGresult *batch,
 	setenv("BATCHINTORY_WORKER", worker, 1);
 	result_file = make_result_file();
 
-	pid = start_command(argv);
+	pid = start_command(argv, session->json);
 	if (pid > 0)
 		wstatus = supervise(session, pid, batch_attempt, heartbeat);
 	if (pid < 0)
+	{
 		snprintf(outcome->message, sizeof(outcome->message),
 				 "could not start the command");
+		outcome->cannot_run = EXIT_CANNOT_EXECUTE;
+	}
+	else if (wstatus != -1 && WIFEXITED(wstatus) &&
+			 (WEXITSTATUS(wstatus) == EXIT_NOT_FOUND ||
+			  WEXITSTATUS(wstatus) == EXIT_CANNOT_EXECUTE))
+	{
+		snprintf(outcome->message, sizeof(outcome->message),
+				 "exit status %d: the command %s", WEXITSTATUS(wstatus),
+				 WEXITSTATUS(wstatus) == EXIT_NOT_FOUND ?
+				 "was not found" : "could not be executed");
+		outcome->cannot_run = WEXITSTATUS(wstatus);
+	}
 	else if (wstatus != -1 && WIFEXITED(wstatus))
 		snprintf(outcome->message, sizeof(outcome->message),
 				 "exit status %d", WEXITSTATUS(wstatus));
@@ -315,7 +412,7 @@ run_command(Session *session, char **argv, const PGresult *batch,
 		WEXITSTATUS(wstatus) == 0;
 	if (result_file)
 	{
-		if (pid > 0 && wstatus != -1)
+		if (pid > 0 && wstatus != -1 && !outcome->cannot_run)
 			take_result(session, result_file, outcome);
 		unlink(result_file);
 		free(result_file);

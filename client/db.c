@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 
 /* placeholder in SQL texts for the quoted schema of the extension */
 #define EXTSCHEMA "@extschema@"
@@ -56,28 +57,84 @@ notice_receiver(void *arg, const PGresult *res)
 }
 
 /*
- * Connect with conninfo (a connection string or URI; NULL: the PG*
- * environment variables and defaults) and find the extension.  Set
- * session->json first.  Returns
- * EXIT_OK, or EXIT_SERVER after reporting why not.
+ * Ask for a password on the terminal, without echo, as psql does; NULL if
+ * there is no terminal (cron, a pipeline) or nothing was typed.  The caller
+ * frees it.
+ */
+static char *
+prompt_password(const char *user)
+{
+	FILE	   *tty = fopen("/dev/tty", "r+");
+	struct termios saved;
+	struct termios quiet;
+	bool		echo_off;
+	char		buf[1024];
+	char	   *password = NULL;
+
+	if (tty == NULL)
+		return NULL;
+	fprintf(tty, "Password for user %s: ", user ? user : "");
+	fflush(tty);
+	echo_off = tcgetattr(fileno(tty), &saved) == 0;
+	if (echo_off)
+	{
+		quiet = saved;
+		quiet.c_lflag &= ~ECHO;
+		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	}
+	if (fgets(buf, sizeof(buf), tty) != NULL)
+	{
+		buf[strcspn(buf, "\r\n")] = '\0';
+		password = strcpy(xmalloc(strlen(buf) + 1), buf);
+	}
+	if (echo_off)
+		tcsetattr(fileno(tty), TCSAFLUSH, &saved);
+	fputc('\n', tty);
+	fclose(tty);
+	return password;
+}
+
+/*
+ * Connect with the connection options of the command line (unset ones: the
+ * PG* environment variables and defaults; -d may be a connection string or
+ * URI, whose settings win over -h, -p and -U as in psql), asking for a
+ * password as psql does, and find the extension.  Set session->json first
+ * (JSON: UTF-8 and ISO 8601 timestamps).  Returns EXIT_OK, or EXIT_SERVER
+ * after reporting why not.
  */
 int
-session_open(Session *session, const char *conninfo)
+session_open(Session *session, const ConnOptions *options)
 {
-	const char *const keywords[] = {"dbname", "fallback_application_name",
-	"client_encoding", NULL};
-	/* JSON is UTF-8 whatever the environment asks for */
-	const char *const values[] = {conninfo, "batchintory",
-	session->json ? "UTF8" : NULL, NULL};
+	const char *const keywords[] = {"host", "port", "user", "password",
+		"dbname", "fallback_application_name", "client_encoding", NULL};
+	char	   *password = NULL;
 	PGresult   *res;
 
-	session->conn = PQconnectdbParams(keywords, values, 1);
-	if (PQstatus(session->conn) != CONNECTION_OK)
+	if (options->prompt == PROMPT_ALWAYS)
+		password = prompt_password(options->user ? options->user : getenv("PGUSER"));
+	for (;;)
 	{
+		/* JSON is UTF-8 whatever the environment asks for */
+		const char *const values[] = {options->host, options->port,
+			options->user, password, options->dbname, "batchintory",
+		session->json ? "UTF8" : NULL, NULL};
+
+		session->conn = PQconnectdbParams(keywords, values, 1);
+		if (PQstatus(session->conn) == CONNECTION_OK)
+			break;
+		if (password == NULL && options->prompt != PROMPT_NEVER &&
+			PQconnectionNeedsPassword(session->conn) &&
+			(password = prompt_password(PQuser(session->conn))) != NULL)
+		{
+			PQfinish(session->conn);
+			continue;
+		}
 		fprintf(stderr, "batchintory: could not connect: %s",
 				PQerrorMessage(session->conn));
+		free(password);
 		return EXIT_SERVER;
 	}
+	free(password);
 	PQsetNoticeReceiver(session->conn, notice_receiver, NULL);
 
 	res = PQexecParams(session->conn,
@@ -106,6 +163,19 @@ session_open(Session *session, const char *conninfo)
 	{
 		fprintf(stderr, "batchintory: %s", PQerrorMessage(session->conn));
 		return EXIT_SERVER;
+	}
+	/* JSON: timestamps in ISO 8601 (output.c completes the form) */
+	if (session->json)
+	{
+		res = PQexec(session->conn,
+					 "SELECT pg_catalog.set_config('datestyle', 'ISO', false)");
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			report_error(res, session->conn);
+			PQclear(res);
+			return EXIT_SERVER;
+		}
+		PQclear(res);
 	}
 	return EXIT_OK;
 }

@@ -6,6 +6,28 @@
 #include "client.h"
 
 /*
+ * Print the rows of lookup and lookup-all: batchintory_lookup's columns
+ * (then ordinality and batch_state, not shown), batch_status the state of
+ * the batch as details and batchintory.batches name it (retry_pending,
+ * abandoned: not the bare status failed or processing)
+ */
+void
+print_lookup(const Session *session, const PGresult *res)
+{
+	Table	   *table = table_from_result(res);
+	int			status = PQfnumber(res, "batch_status");
+	int			state = PQfnumber(res, "batch_state");
+	int			row;
+
+	for (row = 0; status >= 0 && row < table->nrows; row++)
+		if (TABLE_CELL(table, row, state) != NULL)
+			TABLE_CELL(table, row, status) = TABLE_CELL(table, row, state);
+	table->ncols = PQfnumber(res, "ordinality");
+	print_table(session, table);
+	table_free(table);
+}
+
+/*
  * backlog JOB [--estimate]
  */
 int

@@ -7,6 +7,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 /* How a value of a column of type `type` is written in JSON */
 JsonKind
@@ -27,6 +29,9 @@ json_kind(Oid type)
 		case JSONOID:
 		case JSONBOID:
 			return JSON_RAW;
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return JSON_TIME;
 		default:
 			return JSON_STRING;
 	}
@@ -82,6 +87,34 @@ json_begin(JsonObject *obj, FILE *out)
 }
 
 /*
+ * A timestamp as the server prints it in DateStyle ISO ("2026-11-27
+ * 14:24:19.886191+00") in ISO 8601, as jsonb and JavaScript write it
+ * ("2026-11-27T14:24:19.886191+00:00"): the same form in every command, the
+ * timestamps inside details' jsonb included.  Anything else (infinity, BC
+ * dates) is left as it is.
+ */
+static void
+json_time(FILE *out, const char *value)
+{
+	const char *space = strchr(value, ' ');
+	const char *offset;
+	char		buf[128];
+
+	if (space == NULL || strchr(space + 1, ' ') != NULL ||
+		strlen(value) > sizeof(buf) - 8)
+	{
+		json_string(out, value);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%.*sT%s", (int) (space - value), value, space + 1);
+	offset = strpbrk(buf + (space - value) + 1, "+-");
+	/* "+00" -> "+00:00" */
+	if (offset && strlen(offset) == 3)
+		strcat(buf, ":00");
+	json_string(out, buf);
+}
+
+/*
  * Add "key": value; a NULL value is null.  Numbers that JSON cannot spell
  * (NaN, Infinity) become strings; booleans come as PostgreSQL's t and f.
  */
@@ -97,6 +130,8 @@ json_field(JsonObject *obj, const char *key, const char *value, JsonKind kind)
 		fputs("null", obj->out);
 	else if (kind == JSON_BOOL)
 		fputs(strcmp(value, "t") == 0 ? "true" : "false", obj->out);
+	else if (kind == JSON_TIME)
+		json_time(obj->out, value);
 	else if (kind == JSON_RAW ||
 			 (kind == JSON_NUMBER && strpbrk(value, "NI") == NULL))
 		fputs(value, obj->out);
@@ -156,37 +191,130 @@ print_json_rows(const PGresult *res)
 }
 
 /*
- * Print the rows of res: JSON Lines in JSON mode, else a table with a
- * header, columns separated by two spaces, numbers aligned to the right and
- * NULLs left empty.
+ * The width of the terminal standard output goes to (COLUMNS if set, as
+ * psql does), or 0 when it is not a terminal
+ */
+static int
+terminal_width(void)
+{
+	const char *columns = getenv("COLUMNS");
+	struct winsize ws;
+
+	if (!isatty(STDOUT_FILENO))
+		return 0;
+	if (columns && atoi(columns) > 0)
+		return atoi(columns);
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	return 0;
+}
+
+/*
+ * The table as psql's expanded mode (\x) prints it: a record per row, one
+ * "column | value" line per column
+ */
+static void
+print_expanded(const Table *table, const int *name_widths, int encoding)
+{
+	int			width = 0;
+	int			value_width = 0;
+	int			row;
+	int			col;
+
+	for (col = 0; col < table->ncols; col++)
+	{
+		if (name_widths[col] > width)
+			width = name_widths[col];
+		for (row = 0; row < table->nrows; row++)
+		{
+			const char *v = TABLE_CELL(table, row, col);
+			int			w = v ? display_width(v, encoding) : 0;
+
+			if (w > value_width)
+				value_width = w;
+		}
+	}
+	for (row = 0; row < table->nrows; row++)
+	{
+		char		header[64];
+		int			len = snprintf(header, sizeof(header), "-[ RECORD %d ]", row + 1);
+		int			i;
+
+		fputs(header, stdout);
+		for (i = len; i < width + 1; i++)
+			putchar('-');
+		putchar('+');
+		for (i = 0; i < value_width + 1; i++)
+			putchar('-');
+		putchar('\n');
+		for (col = 0; col < table->ncols; col++)
+		{
+			const char *v = TABLE_CELL(table, row, col);
+
+			printf("%s%*s |", table->names[col], width - name_widths[col], "");
+			if (v && *v)
+				printf(" %s", v);
+			putchar('\n');
+		}
+	}
+}
+
+/*
+ * Print a table: JSON Lines in JSON mode, else a header, columns separated
+ * by two spaces, numbers aligned to the right and NULLs left empty -- or,
+ * expanded (-x, or wider than the terminal), a record per row.
  */
 void
-print_result(const Session *session, const PGresult *res)
+print_table(const Session *session, const Table *table)
 {
 	int			encoding = PQclientEncoding(session->conn);
-	int			nrows = PQntuples(res);
-	int			ncols = PQnfields(res);
+	int			ncols = table->ncols;
+	int			nrows = table->nrows;
 	int		   *widths;
+	int		   *name_widths;
+	int			total = 0;
 	int			row;
 	int			col;
 
 	if (session->json)
 	{
-		print_json_rows(res);
+		for (row = 0; row < nrows; row++)
+		{
+			JsonObject	obj;
+
+			json_begin(&obj, stdout);
+			for (col = 0; col < ncols; col++)
+				json_field(&obj, table->names[col], TABLE_CELL(table, row, col),
+						   table->kinds[col]);
+			json_end(&obj);
+		}
 		return;
 	}
 
 	widths = xmalloc((ncols + 1) * sizeof(int));
+	name_widths = xmalloc((ncols + 1) * sizeof(int));
 	for (col = 0; col < ncols; col++)
 	{
-		widths[col] = display_width(PQfname(res, col), encoding);
+		widths[col] = name_widths[col] = display_width(table->names[col], encoding);
 		for (row = 0; row < nrows; row++)
 		{
-			int			w = display_width(PQgetvalue(res, row, col), encoding);
+			const char *v = TABLE_CELL(table, row, col);
+			int			w = v ? display_width(v, encoding) : 0;
 
 			if (w > widths[col])
 				widths[col] = w;
 		}
+		total += widths[col] + (col > 0 ? 2 : 0);
+	}
+	if (nrows > 0 &&
+		(session->expanded == EXPANDED_ON ||
+		 (session->expanded == EXPANDED_AUTO && terminal_width() > 0 &&
+		  total > terminal_width())))
+	{
+		print_expanded(table, name_widths, encoding);
+		free(widths);
+		free(name_widths);
+		return;
 	}
 
 	for (row = -1; row < nrows; row++)
@@ -194,14 +322,18 @@ print_result(const Session *session, const PGresult *res)
 		int			ncells = ncols;
 
 		/* no trailing blanks: empty cells at the end are left out */
-		while (row >= 0 && ncells > 1 && *PQgetvalue(res, row, ncells - 1) == '\0')
+		while (row >= 0 && ncells > 1 &&
+			   (TABLE_CELL(table, row, ncells - 1) == NULL ||
+				*TABLE_CELL(table, row, ncells - 1) == '\0'))
 			ncells--;
 		for (col = 0; col < ncells; col++)
 		{
-			const char *s = row < 0 ? PQfname(res, col) : PQgetvalue(res, row, col);
+			const char *s = row < 0 ? table->names[col] : TABLE_CELL(table, row, col);
 			bool		last = col == ncells - 1;
-			bool		right = row >= 0 && json_kind(PQftype(res, col)) == JSON_NUMBER;
+			bool		right = row >= 0 && table->kinds[col] == JSON_NUMBER;
 
+			if (s == NULL)
+				s = "";
 			if (col > 0)
 				fputs("  ", stdout);
 			/* nor after a left-aligned last cell */
@@ -225,6 +357,53 @@ print_result(const Session *session, const PGresult *res)
 		}
 	}
 	free(widths);
+	free(name_widths);
+}
+
+/*
+ * A table of the rows of res: the caller may change its cells before
+ * printing it, then frees it with table_free (its strings stay res's)
+ */
+Table *
+table_from_result(const PGresult *res)
+{
+	Table	   *table = xmalloc(sizeof(Table));
+	int			row;
+	int			col;
+
+	table->ncols = table->stride = PQnfields(res);
+	table->nrows = PQntuples(res);
+	table->names = xmalloc((table->ncols + 1) * sizeof(char *));
+	table->kinds = xmalloc((table->ncols + 1) * sizeof(JsonKind));
+	table->cells = xmalloc((table->stride * table->nrows + 1) * sizeof(char *));
+	for (col = 0; col < table->ncols; col++)
+	{
+		table->names[col] = PQfname(res, col);
+		table->kinds[col] = json_kind(PQftype(res, col));
+		for (row = 0; row < table->nrows; row++)
+			TABLE_CELL(table, row, col) =
+				PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+	}
+	return table;
+}
+
+void
+table_free(Table *table)
+{
+	free(table->names);
+	free(table->kinds);
+	free(table->cells);
+	free(table);
+}
+
+/* Print the rows of res as a table (print_table) */
+void
+print_result(const Session *session, const PGresult *res)
+{
+	Table	   *table = table_from_result(res);
+
+	print_table(session, table);
+	table_free(table);
 }
 
 /*
@@ -252,32 +431,36 @@ print_name_values(int encoding, int n, const char *const *names,
 }
 
 /*
- * Print the first row of res as "name: value" lines, one per column (JSON
- * mode: as print_result does).
+ * Print the first row of table as "name: value" lines, one per column (JSON
+ * mode: as print_table does)
  */
 void
-print_record(const Session *session, const PGresult *res)
+print_table_record(const Session *session, const Table *table)
 {
-	int			n = PQnfields(res);
-	const char **names;
 	const char **values;
 	int			col;
 
-	if (session->json)
+	if (session->json || table->nrows == 0)
 	{
-		print_json_rows(res);
+		print_table(session, table);
 		return;
 	}
-	names = xmalloc((n + 1) * sizeof(char *));
-	values = xmalloc((n + 1) * sizeof(char *));
-	for (col = 0; col < n; col++)
-	{
-		names[col] = PQfname(res, col);
-		values[col] = PQgetvalue(res, 0, col);
-	}
-	print_name_values(PQclientEncoding(session->conn), n, names, values);
-	free(names);
+	values = xmalloc((table->ncols + 1) * sizeof(char *));
+	for (col = 0; col < table->ncols; col++)
+		values[col] = TABLE_CELL(table, 0, col) ? TABLE_CELL(table, 0, col) : "";
+	print_name_values(PQclientEncoding(session->conn), table->ncols,
+					  table->names, values);
 	free(values);
+}
+
+/* The first row of res as print_table_record prints it */
+void
+print_record(const Session *session, const PGresult *res)
+{
+	Table	   *table = table_from_result(res);
+
+	print_table_record(session, table);
+	table_free(table);
 }
 
 /*

@@ -37,15 +37,18 @@ format_bar(char *buf, size_t size, double percent)
 
 /*
  * The progress of a backfill, as a bar like
- * "[##########----------] 50.0% (350/700 assets)"
+ * "[##########----------] 50.0% (350/700 assets)", or with a total that is
+ * estimated "[##########----------] ~50.0% (350/~700 assets)"
  */
 void
-print_progress_bar(const char *percent, const char *done, const char *total)
+print_progress_bar(const char *percent, const char *done, const char *total,
+				   bool estimated)
 {
 	char		bar[BAR_WIDTH + 3];
+	const char *mark = estimated ? "~" : "";
 
 	format_bar(bar, sizeof(bar), atof(percent));
-	printf("%s %s%% (%s/%s assets)\n", bar, percent, done, total);
+	printf("%s %s%s%% (%s/%s%s assets)\n", bar, mark, percent, done, mark, total);
 }
 
 /* The estimated backlog of the job into progress->left (-1 if unknown) */

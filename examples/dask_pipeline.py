@@ -110,7 +110,8 @@ def write_files(in_dir: Path, count: int) -> list[tuple[str, int]]:
 def setup_database(client: batchintory.Client, files: list[tuple[str, int]], batch_size: int) -> None:
     conn = client.connection
     conn.execute("CREATE EXTENSION IF NOT EXISTS batchintory")
-    if conn.execute("SELECT FROM batchintory.jobs WHERE job = %s", (JOB,)).fetchone():
+    # the job of an earlier run goes first (fetchone() is None when there is none)
+    if conn.execute("SELECT true FROM batchintory.jobs WHERE job = %s", (JOB,)).fetchone() is not None:
         client.drop(JOB)
     conn.execute("DROP SCHEMA IF EXISTS dask_demo CASCADE")
     conn.execute("CREATE SCHEMA dask_demo")

@@ -13,7 +13,7 @@ See docs/python.md in the repository for the whole reference.
 
 from .batch import Batch
 from .client import Backlog, Client, default_worker
-from .errors import BatchintoryError, LeaseLost, NoWork
+from .errors import BatchintoryError, ExtensionNotInstalled, LeaseLost, NoWork
 
 __version__ = "0.2.0"
 
@@ -22,6 +22,7 @@ __all__ = [
     "Batch",
     "BatchintoryError",
     "Client",
+    "ExtensionNotInstalled",
     "LeaseLost",
     "NoWork",
     "default_worker",

@@ -33,6 +33,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from .errors import one_row
+
 log = logging.getLogger("batchintory")
 
 # seconds: the first back-off after a notification that brought no work, and
@@ -119,6 +121,8 @@ class Listener:
         self._function = function  # the extension's function, schema-qualified
         self.channel: str | None = None
         self._conn: psycopg.Connection[Any] | None = None
+        # the job sends no notifications (notify off): nothing to LISTEN to
+        self._notify_off = False
         # the back-off: seconds before a notification is answered, and
         # whether the last wait ended with one (then its acquire found nothing)
         self._backoff = 0.0
@@ -128,10 +132,15 @@ class Listener:
         self._support = support if support is not None else {}
 
     def open(self) -> bool:
-        """Connect and LISTEN; False if notifications are not available."""
+        """Connect and LISTEN; False if notifications are not available.
+
+        A job with ``notify`` off has no channel (``batchintory_channel``
+        returns NULL): nothing is LISTENed to, the caller's re-check finds
+        new assets, and the client warns once.
+        """
         if self._conn is not None:
             return True
-        if not self._support.get("notify", True):
+        if self._notify_off or not self._support.get("notify", True):
             return False
         try:
             conn = self._connect()
@@ -145,8 +154,19 @@ class Listener:
                 ),
                 (self.job,),
             ).fetchone()
-            assert row is not None
-            self.channel = str(row[0])
+            channel = one_row(row, "batchintory_channel")[0]
+            if channel is None:
+                conn.close()
+                self._notify_off = True
+                if not self._support.get(f"warned:{self.job}"):
+                    self._support[f"warned:{self.job}"] = True
+                    log.warning(
+                        "job %r has notify off: new assets are found by the periodic "
+                        "re-check only (batchintory_alter(%r, notify => true) to be woken)",
+                        self.job, self.job,
+                    )
+                return False
+            self.channel = str(channel)
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
         except psycopg.errors.UndefinedFunction:
             conn.close()
@@ -156,32 +176,11 @@ class Listener:
                 "job %r is polled instead of notified", self.job,
             )
             return False
-        except psycopg.Error:
+        except BaseException:
             conn.close()
             raise
         self._conn = conn
-        self._warn_if_notify_off()
         return True
-
-    def _warn_if_notify_off(self) -> None:
-        """Say so once if the job sends no notifications (notify => false)."""
-        assert self._conn is not None
-        if self._support.get(f"warned:{self.job}"):
-            return
-        try:
-            row = self._conn.execute(
-                "SELECT notify FROM batchintory.jobs"
-                " WHERE job OPERATOR(pg_catalog.=) %s::pg_catalog.text",
-                (self.job,),
-            ).fetchone()
-        except psycopg.Error:
-            return  # a view without the column: nothing to say
-        if row is not None and row[0] is False:
-            self._support[f"warned:{self.job}"] = True
-            log.warning(
-                "job %r has notify off: new assets are found by the periodic re-check only "
-                "(batchintory_alter(%r, notify => true) to be woken)", self.job, self.job,
-            )
 
     def drain(self) -> None:
         """Forget the notifications received so far, right before a fresh check.
@@ -249,7 +248,8 @@ class Listener:
     def _read(self) -> bool:
         """Consume input; True if a notification came (or the connection broke)."""
         conn = self._conn
-        assert conn is not None
+        if conn is None:
+            return False
         pgconn = conn.pgconn
         got = False
         try:

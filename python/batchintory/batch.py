@@ -15,7 +15,7 @@ from psycopg import sql
 from psycopg.rows import RowFactory, dict_row
 from psycopg.types.json import Jsonb
 
-from .errors import BatchintoryError, LeaseLost, is_fencing
+from .errors import BatchintoryError, LeaseLost, is_fencing, one_row
 
 if TYPE_CHECKING:
     from .client import Client
@@ -165,25 +165,26 @@ class Batch:
     def predicate(self) -> str:
         """A WHERE condition selecting the batch's rows (`batchintory_predicate`)."""
         if self._predicate is None:
-            row = self.connection.execute(
-                sql.SQL("SELECT {}(%s::pg_catalog.int8)").format(
-                    self._client._function("batchintory_predicate")
-                ),
-                (self.batch,),
-            ).fetchone()
-            assert row is not None
-            self._predicate = str(row[0])
+            with self._client._sql():
+                row = self.connection.execute(
+                    sql.SQL("SELECT {}(%s::pg_catalog.int8)").format(
+                        self._client._function("batchintory_predicate")
+                    ),
+                    (self.batch,),
+                ).fetchone()
+            self._predicate = str(one_row(row, "batchintory_predicate")[0])
         return self._predicate
 
     def asset_ids(self) -> list[int]:
         """The keys of the batch's matching assets, in key order."""
-        cur = self.connection.execute(
-            sql.SQL("SELECT * FROM {}(%s::pg_catalog.int8)").format(
-                self._client._function("batchintory_assets")
-            ),
-            (self.batch,),
-        )
-        return [r[0] for r in cur]
+        with self._client._sql():
+            cur = self.connection.execute(
+                sql.SQL("SELECT * FROM {}(%s::pg_catalog.int8)").format(
+                    self._client._function("batchintory_assets")
+                ),
+                (self.batch,),
+            )
+            return [r[0] for r in cur]
 
     def assets(self, row_factory: RowFactory[Any] = dict_row) -> list[Any]:
         """The batch's matching rows of the metadata table, in key order.
@@ -195,20 +196,20 @@ class Batch:
         query = sql.SQL("SELECT * FROM {}(%s::pg_catalog.int8, NULL::{})").format(
             self._client._function("batchintory_assets"), sql.SQL(self.source)
         )
-        with self.connection.cursor(row_factory=row_factory) as cur:
+        with self._client._sql(), self.connection.cursor(row_factory=row_factory) as cur:
             cur.execute(query, (self.batch,))
             return cur.fetchall()
 
     def details(self) -> dict[str, Any]:
         """The current attempt as `batchintory_details` shows it (job, times, worker, config...)."""
-        row = self.connection.execute(
-            sql.SQL("SELECT {}(%s::pg_catalog.int8)").format(
-                self._client._function("batchintory_details")
-            ),
-            (self.batch,),
-        ).fetchone()
-        assert row is not None
-        return dict(row[0])
+        with self._client._sql():
+            row = self.connection.execute(
+                sql.SQL("SELECT {}(%s::pg_catalog.int8)").format(
+                    self._client._function("batchintory_details")
+                ),
+                (self.batch,),
+            ).fetchone()
+        return dict(one_row(row, "batchintory_details")[0])
 
     def heartbeat(self) -> datetime:
         """Extend the lease now (the background thread does it anyway); returns the new end."""
@@ -225,8 +226,7 @@ class Batch:
                 self._set_lost(lost)
                 raise lost from err
             raise
-        assert row is not None
-        self._set_lease_until(row[0])
+        self._set_lease_until(one_row(row, "batchintory_heartbeat")[0])
         return self.lease_until
 
     # --- ending -----------------------------------------------------------
@@ -295,8 +295,7 @@ class Batch:
             )
 
     def _after_failed_release(self, err: BaseException) -> None:
-        if is_fencing(err):
-            assert isinstance(err, psycopg.Error)
+        if isinstance(err, psycopg.Error) and is_fencing(err):
             self.status = "lost"
             raise LeaseLost(self.batch, self.attempt, err) from err
         if isinstance(err, psycopg.Error) and not self._client.connection.closed:

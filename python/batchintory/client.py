@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -23,7 +24,7 @@ from psycopg.types.json import Jsonb
 from ._heartbeat import Heartbeater
 from ._wait import Listener, Stop
 from .batch import Batch
-from .errors import BatchintoryError, NoWork
+from .errors import BatchintoryError, ExtensionNotInstalled, NoWork, one_row
 
 log = logging.getLogger("batchintory")
 
@@ -60,6 +61,20 @@ _ARG_TYPES = {
     "owner": "regrole",
     "reset": "text[]",
 }
+
+# The named arguments the client passes to batchintory_register and
+# batchintory_alter as keywords (the others are positional or fixed): an
+# unknown keyword is a TypeError naming it, before any SQL
+_REGISTER_SETTINGS = frozenset(_ARG_TYPES) - {"job", "source", "id_column", "weight_column",
+                                               "owner", "reset"}
+_ALTER_SETTINGS = frozenset(_ARG_TYPES) - {"job"}
+
+# errors of a statement that calls the extension where it is not (any more)
+_MISSING = (
+    psycopg.errors.UndefinedFunction,
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.InvalidSchemaName,
+)
 
 # the extension's schema, found without a name that the search_path resolves
 _SCHEMA = (
@@ -225,12 +240,25 @@ class Client:
         if self._schema is None:
             row = self.connection.execute(_SCHEMA).fetchone()
             if row is None:
-                raise BatchintoryError(
-                    'extension "batchintory" is not installed in this database '
-                    "(CREATE EXTENSION batchintory)"
-                )
+                raise ExtensionNotInstalled()
             self._schema = str(row[0])
         return self._schema
+
+    @contextlib.contextmanager
+    def _sql(self) -> Iterator[None]:
+        """Around the client's statements: an extension dropped since it was
+        found is `ExtensionNotInstalled`, not the SQL error of a missing function."""
+        try:
+            yield
+        except _MISSING as err:
+            try:
+                row = self._extra().execute(_SCHEMA).fetchone()
+            except psycopg.Error:
+                raise err from None
+            if row is None:
+                self._schema = None
+                raise ExtensionNotInstalled() from err
+            raise
 
     def _function(self, name: str) -> sql.Identifier:
         """The extension's function ``name``, qualified with its schema."""
@@ -413,7 +441,7 @@ class Client:
                 "(release the open batch, or commit, first)"
             )
         query = sql.SQL(_ACQUIRE).format(self._function("batchintory_acquire"))
-        with conn.cursor(row_factory=dict_row) as cur:
+        with self._sql(), conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 query,
                 (job, max_count, max_weight, worker or self.worker, batches),
@@ -440,7 +468,9 @@ class Client:
     def _source_of(self, job: str) -> str:
         """The metadata table of ``job`` as an SQL name, schema-qualified and quoted."""
         if job not in self._sources:
-            row = self.connection.execute(_SOURCE, (job,)).fetchone()
+            self.schema  # the extension first: the view is part of it
+            with self._sql():
+                row = self.connection.execute(_SOURCE, (job,)).fetchone()
             if row is None:
                 raise BatchintoryError(f'job "{job}" does not exist')
             self._sources[job] = sql.Identifier(row[0], row[1]).as_string(self.connection)
@@ -478,8 +508,10 @@ class Client:
         ``lower_bound``, ``upper_bound``, ``max_count``, ``max_weight``,
         ``max_attempts``, ``lease`` (a ``timedelta`` or ``"30 seconds"``),
         ``config`` (a dict), ``retry_backoff``, ``late_commit_guard``,
-        ``guard_timeout``, ``notify`` (0.2.0)...; None leaves the default.
+        ``guard_timeout``, ``notify`` (0.2.0)...; None leaves the default.  An
+        unknown setting is a `TypeError`, as for any Python function.
         """
+        _check_settings("register", settings, _REGISTER_SETTINGS)
         self._call(
             "batchintory_register",
             dict(job=job, source=source, id_column=id_column,
@@ -487,7 +519,13 @@ class Client:
         )
 
     def alter(self, job: str, **settings: Any) -> None:
-        """`batchintory_alter`: change settings of a job (None leaves one unchanged)."""
+        """`batchintory_alter`: change settings of a job (None leaves one unchanged).
+
+        The settings of `register`, and ``source``, ``id_column``,
+        ``weight_column``, ``reset`` (a list of settings to clear) and
+        ``owner`` (0.2.0); an unknown one is a `TypeError`.
+        """
+        _check_settings("alter", settings, _ALTER_SETTINGS)
         self._call("batchintory_alter", dict(job=job, **settings))
 
     def drop(self, job: str) -> None:
@@ -499,10 +537,9 @@ class Client:
         query = sql.SQL("SELECT * FROM {}(%s::pg_catalog.text, %s::pg_catalog.bool)").format(
             self._function("batchintory_backlog")
         )
-        with self.connection.cursor(row_factory=dict_row) as cur:
+        with self._sql(), self.connection.cursor(row_factory=dict_row) as cur:
             cur.execute(query, (job, exact))
-            row = cur.fetchone()
-        assert row is not None
+            row = one_row(cur.fetchone(), "batchintory_backlog")
         return Backlog(**{k: row[k] for k in Backlog.__dataclass_fields__})
 
     def lookup(self, job: str, id: int) -> list[dict[str, Any]]:
@@ -510,13 +547,14 @@ class Client:
         query = sql.SQL("SELECT * FROM {}(%s::pg_catalog.text, %s::pg_catalog.int8)").format(
             self._function("batchintory_lookup")
         )
-        with self.connection.cursor(row_factory=dict_row) as cur:
+        with self._sql(), self.connection.cursor(row_factory=dict_row) as cur:
             cur.execute(query, (job, id))
             return cur.fetchall()
 
     def jobs(self) -> list[dict[str, Any]]:
         """The view ``batchintory.jobs``: one row per job with its progress."""
-        with self.connection.cursor(row_factory=dict_row) as cur:
+        self.schema  # the extension first: the view is part of it
+        with self._sql(), self.connection.cursor(row_factory=dict_row) as cur:
             cur.execute("SELECT * FROM batchintory.jobs ORDER BY job")
             return cur.fetchall()
 
@@ -530,43 +568,48 @@ class Client:
         query = sql.SQL(
             "SELECT * FROM {}(%s::pg_catalog.text, %s::pg_catalog.int8, %s::pg_catalog.numeric)"
         ).format(self._function("batchintory_peek"))
-        with self.connection.cursor(row_factory=dict_row) as cur:
+        with self._sql(), self.connection.cursor(row_factory=dict_row) as cur:
             cur.execute(query, (job, max_count, max_weight))
             return cur.fetchone()
 
     def requeue(self, batch: int) -> None:
         """`batchintory_requeue`: put a failed or succeeded batch back in line."""
-        self.connection.execute(
-            sql.SQL("SELECT {}(%s::pg_catalog.int8)").format(
-                self._function("batchintory_requeue")
-            ),
-            (batch,),
-        )
+        with self._sql():
+            self.connection.execute(
+                sql.SQL("SELECT {}(%s::pg_catalog.int8)").format(
+                    self._function("batchintory_requeue")
+                ),
+                (batch,),
+            )
 
     def rewind(self, job: str, id: int) -> int:
         """`batchintory_rewind`: hand out key ``id`` of ``job`` and everything after it again.
 
         Returns how many batches were superseded.
         """
-        row = self.connection.execute(
-            sql.SQL("SELECT {}(%s::pg_catalog.text, %s::pg_catalog.int8)").format(
-                self._function("batchintory_rewind")
-            ),
-            (job, id),
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
+        with self._sql():
+            row = self.connection.execute(
+                sql.SQL("SELECT {}(%s::pg_catalog.text, %s::pg_catalog.int8)").format(
+                    self._function("batchintory_rewind")
+                ),
+                (job, id),
+            ).fetchone()
+        return int(one_row(row, "batchintory_rewind")[0])
 
-    def channel(self, job: str) -> str:
-        """`batchintory_channel` (0.2.0): the channel to LISTEN to for new assets of ``job``."""
-        row = self.connection.execute(
-            sql.SQL("SELECT {}(%s::pg_catalog.text)").format(
-                self._function("batchintory_channel")
-            ),
-            (job,),
-        ).fetchone()
-        assert row is not None
-        return str(row[0])
+    def channel(self, job: str) -> str | None:
+        """`batchintory_channel` (0.2.0): the channel to LISTEN to for new assets of ``job``.
+
+        ``None`` for a job with ``notify`` off: it sends no notifications.
+        """
+        with self._sql():
+            row = self.connection.execute(
+                sql.SQL("SELECT {}(%s::pg_catalog.text)").format(
+                    self._function("batchintory_channel")
+                ),
+                (job,),
+            ).fetchone()
+        channel = one_row(row, "batchintory_channel")[0]
+        return None if channel is None else str(channel)
 
     def _call(self, function: str, args: dict[str, Any]) -> None:
         parts = []
@@ -588,4 +631,12 @@ class Client:
         query = sql.SQL("SELECT {}({})").format(
             self._function(function), sql.SQL(", ").join(parts)
         )
-        self.connection.execute(query, values)
+        with self._sql():
+            self.connection.execute(query, values)
+
+
+def _check_settings(method: str, settings: dict[str, Any], known: frozenset[str]) -> None:
+    """Raise TypeError, as Python does for a function, for a setting ``method`` does not take."""
+    for name in settings:
+        if name not in known:
+            raise TypeError(f"{method}() got an unexpected keyword argument {name!r}")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import psycopg
+
+T = TypeVar("T")
 
 
 class BatchintoryError(Exception):
@@ -11,6 +15,16 @@ class BatchintoryError(Exception):
     Errors from the database (unknown job, bad argument, ...) are raised as
     the `psycopg.Error` subclass of their SQLSTATE, unchanged.
     """
+
+
+class ExtensionNotInstalled(BatchintoryError):
+    """The database has no extension batchintory (``CREATE EXTENSION batchintory``)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "extension batchintory is not installed in this database: "
+            "run CREATE EXTENSION batchintory"
+        )
 
 
 class NoWork(BatchintoryError):
@@ -55,3 +69,10 @@ class LeaseLost(BatchintoryError):
 def is_fencing(err: BaseException) -> bool:
     """True if ``err`` is the database refusing a stale attempt (SQLSTATE 55000)."""
     return isinstance(err, psycopg.Error) and err.sqlstate == "55000"
+
+
+def one_row(row: T | None, what: str) -> T:
+    """``row``, the row a query of one row returned; an error if there was none."""
+    if row is None:
+        raise BatchintoryError(f"{what} returned no row")
+    return row

@@ -308,3 +308,27 @@ def test_signal_while_waiting_stops_at_once(client, dsn, table, job) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.needs_020
+def test_follow_with_notify_off_listens_to_nothing(new_client, notify_support, db, insert,
+                                                    table, job, caplog) -> None:
+    """A job with notify off has no channel: the client returns None and LISTENs nowhere."""
+    client = new_client(worker="follower", application_name="notify-off-follower")
+    client.register(job, table, "id")
+    assert client.channel(job) is None  # not the string "None"
+    client.alter(job, notify=True)
+    assert isinstance(client.channel(job), str)
+    client.alter(job, notify=False)
+    follower = Follower(client, job, recheck=0.3)
+    time.sleep(1.0)  # a few re-checks
+    listens = db.execute(
+        "SELECT query FROM pg_stat_activity WHERE application_name = 'notify-off-follower'"
+        " AND query ILIKE 'LISTEN%%'"
+    ).fetchall()
+    assert listens == []  # no LISTEN "None" (nor any other)
+    ids = insert(2)
+    follower.wait_for(ids[-1], 5)  # the re-check finds the rows
+    follower.stop()
+    warnings = [m for m in caplog.messages if "has notify off" in m]
+    assert len(warnings) == 1, caplog.messages  # said once, not at every re-check

@@ -89,6 +89,26 @@ like($out, qr/^  run +acquire, run COMMAND on each batch/m, '--help lists the co
 ($rc, $out, $err) = cli('register', '--help');
 like($out, qr/--upper-bound ID +last key of the window/, 'register --help lists its options');
 
+# psql's flags: -? is help, -h is the host; --help has a section of
+# connection options and points to the manual
+($rc, $out, $err) = cli('-?');
+is($rc, 0, '-?: exit 0');
+like($out, qr/^Commands:$/m, '-? shows the help');
+like($out, qr/^Connection options .*:\n  -h, --host=HOSTNAME +database server host or socket directory\n  -p, --port=PORT +database server port\n  -U, --username=USER +database user name\n  -d, --dbname=DBNAME +database name, or a connection string or URI\n.*\n  -w, --no-password +never prompt for a password\n  -W, --password +prompt for a password before connecting$/m,
+	'--help: a section of connection options, as psql\'s');
+like($out, qr/"man batchintory"/, '--help points to the manual');
+unlike($out, qr/docs\/cli\.md/, '--help does not point to a file that is not installed');
+($rc, $out, $err) = cli('status', '-?');
+like($out, qr/^show every column of a job, and the progress of a backfill$/m,
+	'status -?: the help of the command');
+unlike($out, qr/its batches/, 'status --help does not promise its batches');
+($rc, $out, $err) = cli('run', '--help');
+unlike($out, qr/docs\/cli\.md/, 'run --help points to no file that is not installed');
+like($out, qr/"man batchintory"/, 'run --help points to the manual');
+($rc, $out, $err) = cli('jobs', '-h');
+is($rc, 2, '-h without a host: exit 2');
+like($err, qr/^batchintory: option "-h" needs a value$/m, '-h is the host, not help');
+
 # --- register, jobs ------------------------------------------------------
 
 ($rc, $out, $err) = cli('register', 'csv', '--table', 'files',
@@ -173,8 +193,10 @@ my $lease = sql(q{SELECT lease_until FROM batchintory.batch WHERE batch_id = 4})
 is($rc, 0, 'heartbeat: exit 0');
 $rows = json_lines($out);
 is_deeply([ @{ $rows->[0] }{qw(batch attempt)} ], [ 4, 1 ], 'heartbeat --json: batch and attempt');
-is($rows->[0]{lease_until}, sql(q{SELECT lease_until FROM batchintory.batch WHERE batch_id = 4}),
-	'heartbeat: reports the new lease end');
+# --json writes timestamps in ISO 8601, as jsonb does (details, results)
+is($rows->[0]{lease_until},
+	sql(q{SELECT to_jsonb(lease_until) #>> '{}' FROM batchintory.batch WHERE batch_id = 4}),
+	'heartbeat: reports the new lease end, in ISO 8601 as jsonb writes it');
 is(sql(qq{SELECT lease_until > '$lease' FROM batchintory.batch WHERE batch_id = 4}), 't',
 	'heartbeat: lease extended');
 ($rc, $out, $err) = cli('heartbeat', '1', '1');
@@ -211,6 +233,7 @@ $rows = json_lines($out);
 is_deeply([ map { [ @$_{qw(job kind processed total progress_pct succeeded failed)} ] } @$rows ],
 	[ [ 'csv', 'backfill', 6, 10, 60, 2, 0 ] ],
 	'jobs --json: one object per job');
+is($rows->[0]{total_estimated}, JSON::PP::false, 'jobs --json: the total was counted');
 
 # --- unknown job, connection errors --------------------------------------
 
@@ -220,6 +243,15 @@ is($err, qq(batchintory: ERROR: job "nope" does not exist\nHINT: SELECT job FROM
 	'unknown job: message, with a hint');
 ($rc, $out, $err) = cli('status', 'nope');
 is($rc, 3, 'status of an unknown job: exit 3');
+like($err, qr/^batchintory: ERROR: job "nope" does not exist\nHINT: "batchintory jobs" lists the jobs you may use\.$/m,
+	'status of an unknown job: message and hint');
+($rc, $out, $err) = cli('jobs', 'nope');
+is($rc, 3, 'jobs of an unknown job: exit 3, as status');
+is($out, '', 'jobs of an unknown job: no empty table');
+like($err, qr/^batchintory: ERROR: job "nope" does not exist\nHINT: "batchintory jobs" lists the jobs you may use\.$/m,
+	'jobs of an unknown job: message and hint');
+($rc, $out, $err) = cli('--json', 'jobs', 'nope');
+is($rc, 3, 'jobs --json of an unknown job: exit 3');
 ($rc, $out, $err) = cli('-d', 'host=' . $node->host . ' port=' . $node->port
 	  . ' dbname=template1', 'jobs');
 is($rc, 3, 'database without the extension: exit 3');
@@ -227,6 +259,197 @@ like($err, qr/extension "batchintory" is not installed/, 'no extension: message'
 ($rc, $out, $err) = cli('-d', 'host=' . $node->host . ' port=1', 'jobs');
 is($rc, 3, 'no server: exit 3');
 like($err, qr/^batchintory: could not connect: /, 'no server: message');
+
+
+# --- psql's connection options ---------------------------------------------
+
+$node->safe_psql('postgres', q{
+	CREATE ROLE bob LOGIN;
+	CREATE ROLE pw LOGIN PASSWORD 'secret';
+});
+# pw must give its password (the first line of pg_hba.conf that matches wins)
+{
+	my $hba = $node->data_dir . '/pg_hba.conf';
+	my $lines = slurp_file($hba);
+	open(my $fh, '>', $hba) or die "could not write $hba: $!";
+	print $fh "local all pw scram-sha-256\n$lines";
+	close $fh;
+	$node->reload;
+}
+{
+	local $ENV{PGHOST};
+	local $ENV{PGPORT};
+	local $ENV{PGDATABASE};
+	delete @ENV{qw(PGHOST PGPORT PGDATABASE)};
+	($rc, $out, $err) = cli('-h', $node->host, '-p', $node->port, '-d', 'postgres',
+		'--json', 'jobs');
+	is($rc, 0, '-h HOST -p PORT -d DBNAME: exit 0');
+	is_deeply([ map { $_->{job} } @{ json_lines($out) } ], [ 'csv' ], '-h -p -d: connected');
+	($rc, $out, $err) = cli('--json', 'jobs', '--host=' . $node->host, '--port', $node->port,
+		'--dbname=postgres');
+	is($rc, 0, '--host= --port --dbname= after the command: exit 0');
+	($rc, $out, $err) = cli('-h' . $node->host, '-p' . $node->port, '-dpostgres', 'jobs');
+	is($rc, 0, '-hHOST -pPORT -dDBNAME (attached, as psql takes them): exit 0');
+	($rc, $out, $err) = cli('-h', $node->host, '-p', '1', '-d', 'postgres', 'jobs');
+	is($rc, 3, '-p 1: exit 3');
+	like($err, qr/^batchintory: could not connect: .*\.s\.PGSQL\.1"/m, '-p is the port');
+	($rc, $out, $err) = cli('-d', 'dbname=postgres host=' . $node->host . ' port=' . $node->port,
+		'jobs');
+	is($rc, 0, '-d CONNINFO: exit 0');
+	($rc, $out, $err) = cli('-h', $node->host, '-p', $node->port, '-d', 'postgres',
+		'-U', 'nobody_here', 'jobs');
+	is($rc, 3, '-U of an unknown role: exit 3');
+	like($err, qr/role "nobody_here" does not exist/, '-U is the user');
+	($rc, $out, $err) = cli('-h', $node->host, '-p', $node->port, '-d', 'postgres',
+		'--username=bob', '--json', 'jobs');
+	is($rc, 0, '--username=bob: exit 0');
+	is($out, '', '--username=bob: connected as bob, who may not see the job');
+}
+# -w: never prompt; -W: prompt before connecting, on the terminal
+($rc, $out, $err) = cli('-U', 'pw', '-w', 'jobs');
+is($rc, 3, '-w and a password needed: exit 3');
+like($err, qr/no password supplied/, '-w: no prompt, the server refuses');
+# the password typed once the prompt shows (typed earlier, a terminal
+# would echo it before the prompt turns echo off)
+sub type_password
+{
+	my (@args) = @_;
+	my ($in, $pty_out, $pty_err) = ('', '', '');
+	my $h = IPC::Run::start([ 'batchintory', @args ],
+		'<pty<', \$in, '>pty>', \$pty_out, '2>', \$pty_err);
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	until ($pty_out =~ /Password for user \S+: /)
+	{
+		die "no password prompt: $pty_out $pty_err" if time > $deadline || !$h->pumpable;
+		$h->pump_nb;
+		select(undef, undef, undef, 0.05);
+	}
+	$in = "secret\n";
+	$h->finish;
+	$pty_out =~ s/\r//g;
+	return ($h->full_result(0) >> 8, $pty_out, $pty_err);
+}
+($rc, $out, $err) = type_password('-U', 'pw', '-W', '--json', 'jobs');
+is($rc, 0, '-W: exit 0 with the password typed on the terminal');
+like($out, qr/^Password for user pw: \n/, '-W: prompts as psql does');
+unlike($out, qr/secret/, '-W: the password is not echoed');
+($rc, $out, $err) = type_password('-U', 'pw', 'jobs');
+is($rc, 0, 'without -w: prompts when the server asks for a password, then connects');
+
+# --- lookup and details agree; timestamps in JSON --------------------------
+
+# batch 3 failed and waits for a retry: lookup's batch_status is its state,
+# as details and batchintory.batches show it
+($rc, $out, $err) = cli('--json', 'lookup', 'csv', '14');
+$rows = json_lines($out);
+is_deeply([ map { [ @$_{qw(batch status batch_status)} ] } @$rows ],
+	[ [ 3, 'failed', 'retry_pending' ] ],
+	'lookup: the attempt failed, the batch waits for a retry (batch_status)');
+($rc, $out, $err) = cli('--json', 'details', '3');
+is(json_lines($out)->[0]{status}, 'retry_pending', 'details: the same state');
+($rc, $out, $err) = cli('lookup', 'csv', '14');
+like($out, qr/^csv +3 +1 +failed +13 +18 /m, 'lookup: the attempt failed');
+like($out, qr/ retry_pending$/m, 'lookup: the batch retry_pending in the table too');
+($rc, $out, $err) = cli('--json', 'lookup-all', 'files', '14');
+is(json_lines($out)->[0]{batch_status}, 'retry_pending', 'lookup-all: the state of the batch');
+
+# every command writes timestamps the same way in JSON: ISO 8601, as jsonb
+my $iso = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?[+-]\d\d:\d\d$/;
+($rc, $out, $err) = cli('--json', 'lookup', 'csv', '14');
+like(json_lines($out)->[0]{acquired_at}, $iso, 'lookup --json: acquired_at in ISO 8601');
+like(json_lines($out)->[0]{released_at}, $iso, 'lookup --json: released_at in ISO 8601');
+($rc, $out, $err) = cli('--json', 'details', '3');
+like(json_lines($out)->[0]{acquired_at}, $iso, 'details --json: acquired_at in ISO 8601');
+($rc, $out, $err) = cli('--json', 'status', 'csv');
+like(json_lines($out)->[0]{registered_at}, $iso, 'status --json: registered_at in ISO 8601');
+($rc, $out, $err) = cli('--json', 'peek', 'csv');
+ok(exists json_lines($out)->[0]{lease_until}, 'peek --json: lease_until (null)');
+
+# --- expanded tables (-x), chosen when the terminal is too narrow ----------
+
+($rc, $out, $err) = cli('-x', 'lookup', 'csv', '14');
+is($rc, 0, 'lookup -x: exit 0');
+like($out, qr/\A-\[ RECORD 1 \]-+\+-+\njob +\| csv\nbatch +\| 3\nattempt +\| 1\nstatus +\| failed\n/,
+	'lookup -x: one "column | value" line per column, as psql\'s \x');
+like($out, qr/^batch_status +\| retry_pending$/m, 'lookup -x: the batch state');
+like($out, qr/^client_addr +\|$/m, 'lookup -x: NULL as nothing, no trailing blank');
+($rc, $out, $err) = cli('--expanded', 'jobs');
+like($out, qr/\A-\[ RECORD 1 \]-+\+-+\njob +\| csv\n/, 'jobs --expanded');
+{
+	# on a terminal of 80 columns, lookup's table (over 200) is expanded
+	local $ENV{COLUMNS} = 80;
+	my $pty_out = '';
+	IPC::Run::run([ 'batchintory', 'lookup', 'csv', '14' ], '>pty>', \$pty_out, '2>', \$err);
+	$pty_out =~ s/\r//g;
+	like($pty_out, qr/\A-\[ RECORD 1 \]/, 'lookup on a narrow terminal: expanded');
+	$pty_out = '';
+	IPC::Run::run([ 'batchintory', 'lookup', 'csv', '14', '--no-expanded' ],
+		'>pty>', \$pty_out, '2>', \$err);
+	$pty_out =~ s/\r//g;
+	like($pty_out, qr/\Ajob +batch +attempt +status/, 'lookup --no-expanded: a table');
+	$pty_out = '';
+	IPC::Run::run([ 'batchintory', 'backlog', 'csv' ], '>pty>', \$pty_out, '2>', \$err);
+	$pty_out =~ s/\r//g;
+	like($pty_out, qr/\Aasset_count +weight/, 'a table that fits the terminal stays a table');
+	local $ENV{COLUMNS} = 400;
+	$pty_out = '';
+	IPC::Run::run([ 'batchintory', 'lookup', 'csv', '14' ], '>pty>', \$pty_out, '2>', \$err);
+	$pty_out =~ s/\r//g;
+	like($pty_out, qr/\Ajob +batch +attempt +status/, 'lookup on a wide terminal: a table');
+}
+($rc, $out, $err) = cli('lookup', 'csv', '14');
+like($out, qr/\Ajob +batch +attempt/, 'lookup into a pipe: a table, whatever its width');
+
+# --- the total of a backfill: counted, or marked as an estimate -------------
+
+# 700 rows, of which the statistics know 10: the view's total is an estimate
+# far off; the client counts (cheap here) and says so
+$node->safe_psql('postgres', q{
+	CREATE TABLE fresh (id bigserial PRIMARY KEY, kind text NOT NULL);
+	INSERT INTO fresh (kind) SELECT 'csv' FROM generate_series(1, 10);
+	ANALYZE fresh;
+	INSERT INTO fresh (kind) SELECT 'csv' FROM generate_series(11, 700);
+});
+($rc, $out, $err) = cli('register', 'fresh', '--table', 'fresh', '--id-column', 'id',
+	'--upper-bound', '700', '--max-count', '100');
+is($rc, 0, 'register a backfill on stale statistics: exit 0');
+isnt(sql(q{SELECT total FROM batchintory.jobs WHERE job = 'fresh'}), '700',
+	'the view\'s total is the planner\'s estimate, not 700');
+like($out, qr/^fresh +fresh +backfill +0 +700 +0\.0 /m, 'register: the total counted, 700');
+sql(q{SELECT batchintory_release(batch, attempt, 'succeeded') FROM batchintory_acquire('fresh')});
+($rc, $out, $err) = cli('status', 'fresh');
+like($out, qr/^\[##------------------\] 14\.3% \(100\/700 assets\)$/m,
+	'status: the progress of 100 of 700 assets, counted');
+like($out, qr/^total: +700$/m, 'status: total counted');
+unlike($out, qr/~/, 'status: nothing estimated');
+($rc, $out, $err) = cli('--json', 'jobs', 'fresh');
+is_deeply([ @{ json_lines($out)->[0] }{qw(total progress_pct total_estimated)} ],
+	[ 700, 14.3, JSON::PP::false ], 'jobs --json: total counted, total_estimated false');
+
+# more than a million assets left by the estimate: not counted, marked "~"
+$node->safe_psql('postgres', q{
+	CREATE TABLE huge (id bigint PRIMARY KEY);
+	INSERT INTO huge SELECT g FROM generate_series(1, 1200000) g;
+	ANALYZE huge;
+	SELECT batchintory_register('huge', 'huge', 'id', upper_bound => 1200000,
+		max_count => 100000);
+	SELECT batchintory_release(batch, attempt, 'succeeded') FROM batchintory_acquire('huge');
+});
+my $estimated = sql(q{SELECT total FROM batchintory.jobs WHERE job = 'huge'});
+($rc, $out, $err) = cli('status', 'huge');
+like($out, qr/^\[#-+\] ~\d+\.\d% \(100000\/~$estimated assets\)$/m,
+	'status: an estimated total is marked "~"');
+like($out, qr/^total: +~$estimated$/m, 'status: total ~estimate');
+like($out, qr/^~ estimated from the statistics of huge: ANALYZE huge refreshes them$/m,
+	'status: says where the estimate comes from and how to refresh it');
+($rc, $out, $err) = cli('jobs', 'huge');
+like($out, qr/^huge +huge +backfill +\d+ +100000 +~$estimated +~\d+\.\d /m,
+	'jobs: total and progress marked "~"');
+($rc, $out, $err) = cli('--json', 'status', 'huge');
+is_deeply([ @{ json_lines($out)->[0] }{qw(total total_estimated)} ],
+	[ $estimated, JSON::PP::true ], 'status --json: the estimate, total_estimated true');
+sql(q{SELECT batchintory_drop('huge'); DROP TABLE huge;
+	SELECT batchintory_drop('fresh'); DROP TABLE fresh});
 
 
 # --- usage of the new options ---------------------------------------------
@@ -416,10 +639,10 @@ like($err, qr/^batchintory: ERROR: job "csv" does not exist$/m, 'drop an unknown
 
 # --job NAME gives the job to every command that takes one; "--" ends the
 # options of a command (run: test/t/011_cli_run.pl)
-($rc, $out, $err) = cli('register', '-x', '--table', 'files', '--id-column', 'id');
-is($rc, 2, 'register -x: an option, exit 2');
-like($err, qr/^batchintory: invalid option "-x"\nA job whose name starts with "-" is given as --job NAME\.$/m,
-	'register -x: the message says how to give such a job');
+($rc, $out, $err) = cli('register', '-nightly', '--table', 'files', '--id-column', 'id');
+is($rc, 2, 'register -nightly: an option, exit 2');
+like($err, qr/^batchintory: invalid option "-nightly"\nA job whose name starts with "-" is given as --job NAME\.$/m,
+	'register -nightly: the message says how to give such a job');
 ($rc, $out, $err) = cli('register', '--table', 'files', '--id-column', 'id', '--max-count', '4',
 	'--job', '-x');
 is($rc, 0, 'register --job -x: exit 0');

@@ -105,14 +105,110 @@ is($rc, 0, 'run with nothing to do: exit 0');
 is($out, '', 'run with nothing to do: nothing on stdout');
 is($err, qq(no batch available for job "inc"\n), 'run with nothing to do: notice on stderr');
 
-sql(q{SELECT batchintory_requeue(2)});
-($rc, $out, $err) = cli('run', 'inc', '--iterations', '1', '--',
-	'/nonexistent/command');
-is($rc, 4, 'run a command that does not exist: exit 4');
-like($err, qr{could not execute "/nonexistent/command": No such file or directory},
-	'missing command: message');
-like($out, qr/^batch 2 attempt 3: .* failed \(exit status 127\)/m,
-	'missing command: the batch failed with exit status 127');
+# --- a command that cannot run charges nothing --------------------------------
+
+# checked before the first acquire: a typo never acquires (exit 127, as the
+# shell, env and timeout say "not found"; 126 "cannot execute")
+sql(q{SELECT batchintory_register('typo', 'files', 'id', max_count => 10, max_attempts => 3)});
+my $tmpdir = tempdir(CLEANUP => 1);
+my $t0 = time;
+($rc, $out, $err) = cli('run', 'typo', '--', 'proces.sh');
+is($rc, 127, 'run a command that is not found: exit 127');
+cmp_ok(time - $t0, '<', 5, 'run a command that is not found: at once');
+like($err, qr/^batchintory: cannot run "proces\.sh": command not found$/m,
+	'command not found: message');
+is($out, '', 'command not found: no batch reported');
+is(sql(q{SELECT count(*) FROM batchintory.batches WHERE job = 'typo'}), '0',
+	'command not found: nothing acquired');
+($rc, $out, $err) = cli('run', 'typo', '--', '/nonexistent/command');
+is($rc, 127, 'run a path that does not exist: exit 127');
+like($err, qr{cannot run "/nonexistent/command": No such file or directory},
+	'missing path: message');
+open(my $fh, '>', "$tmpdir/not-executable.sh") or die;
+print $fh "#!/bin/sh\nexit 0\n";
+close $fh;
+chmod 0644, "$tmpdir/not-executable.sh";
+($rc, $out, $err) = cli('run', 'typo', '--', "$tmpdir/not-executable.sh");
+is($rc, 126, 'run a file that is not executable: exit 126');
+like($err, qr{cannot run ".*/not-executable\.sh": Permission denied}, 'not executable: message');
+($rc, $out, $err) = cli('run', 'typo', '--', $tmpdir);
+is($rc, 126, 'run a directory: exit 126');
+is(sql(q{SELECT count(*) FROM batchintory.batches WHERE job = 'typo'}), '0',
+	'a command that cannot run: nothing acquired');
+
+# found, but it exits 127 (a shell that does not find the command it runs):
+# the batch is released failed and requeued at once with all its attempts,
+# and run stops without taking the next batch
+($rc, $out, $err) = cli('run', 'typo', '--', 'sh', '-c', 'proces.sh');
+is($rc, 127, 'a command that exits 127: exit 127');
+like($out, qr/^batch (\d+) attempt 1: ids 1\.\.10, 10 assets: failed \(exit status 127: the command was not found\) in \S+ s, put back in line with its attempts\n1 batch: 0 succeeded, 1 failed$/m,
+	'exit 127: the batch is reported failed and put back in line');
+like($err, qr/stopping: the command cannot be executed/, 'exit 127: run stops at once');
+is(sql(q{SELECT count(*) || ' ' || string_agg(state || ' ' || attempts_left, ',')
+	FROM batchintory.batches WHERE job = 'typo'}),
+	'1 retry_pending 3', 'exit 127: one batch taken, in line again with all 3 attempts');
+($rc, $out, $err) = cli('run', 'typo', '--', 'sh', '-c', 'exit 126');
+is($rc, 126, 'a command that exits 126: exit 126');
+is(sql(q{SELECT string_agg(state || ' ' || attempts_left, ',') FROM batchintory.batches
+	WHERE job = 'typo'}), 'retry_pending 3', 'exit 126: the batch keeps its attempts');
+($rc, $out, $err) = cli('--json', 'run', 'typo', '--', 'sh', '-c', 'exit 127');
+is_deeply([ @{ json_lines($out)->[0] }{qw(attempt first_id status message state)} ],
+	[ 3, 1, 'failed', 'exit status 127: the command was not found', 'retry_pending' ],
+	'run --json: the batch of a command that exits 127');
+($rc, $out, $err) = cli('run', 'typo', '--', 'true');
+is($rc, 0, 'the command fixed: exit 0');
+like($out, qr/^batch \d+ attempt 4: ids 1\.\.10, 10 assets: succeeded/m,
+	'the command fixed: the batch it could not run is done first');
+
+# --- failures stop the line -----------------------------------------------------
+
+# --max-failures N (default 3): run stops after N failed batches in a row
+sql(q{CREATE TABLE five (id bigserial PRIMARY KEY);
+	INSERT INTO five SELECT FROM generate_series(1, 5);
+	SELECT batchintory_register('five', 'five', 'id', max_count => 1, max_attempts => 1)});
+($rc, $out, $err) = cli('run', 'five', '--', 'false');
+is($rc, 4, '3 failures in a row: exit 4');
+like($err, qr/^batchintory: stopping after 3 consecutive failed batches \(--max-failures 3\)$/m,
+	'3 failures in a row: run says why it stops');
+like($out, qr/^3 batches: 0 succeeded, 3 failed\nfailed for good \(no attempt left\): batch \d+ batch \d+ batch \d+; "batchintory requeue BATCH" puts one back in line$/m,
+	'3 failures in a row: the summary names the batches that failed for good');
+is(sql(q{SELECT count(*) FROM batchintory.batches WHERE job = 'five'}), '3',
+	'3 failures in a row: no fourth batch taken');
+($rc, $out, $err) = cli('run', 'five', '--max-failures', '1', '--', 'false');
+is($rc, 4, '--max-failures 1: exit 4');
+is(sql(q{SELECT count(*) FROM batchintory.batches WHERE job = 'five'}), '4',
+	'--max-failures 1: one batch taken');
+sql(q{SELECT batchintory_rewind('five', 1)});
+($rc, $out, $err) = cli('run', 'five', '--max-failures', '0', '--', 'false');
+is($rc, 4, '--max-failures 0: exit 4');
+like($out, qr/^5 batches: 0 succeeded, 5 failed$/m, '--max-failures 0: no limit');
+($rc, $out, $err) = cli('run', 'five', '--max-failures', '-1', '--', 'false');
+is($rc, 2, '--max-failures -1: usage error');
+# a success ends the run of failures: fail, succeed, fail, succeed, ...
+sql(q{SELECT batchintory_rewind('five', 1)});
+($rc, $out, $err) = cli('run', 'five', '--max-failures', '2', '--', 'sh', '-c',
+	'test $(($BATCHINTORY_FIRST_ID % 2)) = 0');
+is($rc, 4, 'failures not in a row: exit 4, some failed for good');
+like($out, qr/^5 batches: 2 succeeded, 3 failed$/m, 'failures not in a row: run goes on');
+
+# exit 0 when every batch that failed succeeded on a retry in the same run
+sql(q{SELECT batchintory_register('retry', 'files', 'id', max_count => 10, max_attempts => 2,
+	upper_bound => 20)});
+($rc, $out, $err) = cli('run', 'retry', '--', 'sh', '-c', 'test "$BATCHINTORY_ATTEMPT" = 2');
+is($rc, 0, 'each batch failed once, then succeeded on its retry: exit 0');
+like($out, qr/^batch \d+ attempt 1: .* failed \(exit status 1\) in \S+ s, to be retried$/m,
+	'a failure to be retried says so');
+like($out, qr/^4 batches: 2 succeeded, 2 failed$/m, 'the summary counts the attempts');
+unlike($out, qr/failed for good/, 'nothing failed for good');
+# exit 4 when one failed for good, even if others succeeded after it
+sql(q{SELECT batchintory_register('once', 'files', 'id', max_count => 10, max_attempts => 1,
+	upper_bound => 30)});
+($rc, $out, $err) = cli('run', 'once', '--', 'sh', '-c', 'test "$BATCHINTORY_FIRST_ID" != 1');
+is($rc, 4, 'a batch failed for good, the others succeeded: exit 4');
+like($out, qr/^batch (\d+) attempt 1: ids 1\.\.10, .* failed \(exit status 1\) in \S+ s, no attempt left: failed for good$/m,
+	'the batch that failed for good says so');
+like($out, qr/^3 batches: 2 succeeded, 1 failed\nfailed for good \(no attempt left\): batch \d+;/m,
+	'the summary names it');
 
 # --- the environment of the command ---------------------------------------
 
@@ -191,6 +287,21 @@ $rows = json_lines($out);
 is_deeply([ @{ $rows->[0] }{qw(status result)} ], [ 'succeeded', undef ],
 	'no result: a removed or blank file is no result');
 
+# --- standard output with --json ---------------------------------------------
+
+# JSON Lines only: the command's standard output goes to standard error
+sql(q{SELECT batchintory_register('quiet', 'files', 'id', max_count => 10)});
+($rc, $out, $err) = cli('--json', 'run', 'quiet', '--iterations', '2', '--', 'sh', '-c',
+	'echo "output of $BATCHINTORY_BATCH"; echo "{\"not\": \"a result\"}"');
+is($rc, 0, 'run --json: exit 0');
+my @lines = split /\n/, $out;
+is(scalar @lines, 2, 'run --json: two lines on stdout, one per batch');
+is(scalar(grep { my $o = eval { decode_json($_) }; $o && exists $o->{batch} } @lines), 2,
+	'run --json: stdout is JSON Lines of batches only');
+like($err, qr/^output of \d+$/m, 'run --json: the command\'s stdout is on stderr');
+($rc, $out, $err) = cli('run', 'quiet', '--iterations', '1', '--', 'sh', '-c', 'echo "plain output"');
+like($out, qr/^plain output$/m, 'run without --json: the command\'s stdout stays on stdout');
+
 # --- heartbeats and lost leases --------------------------------------------
 
 # Heartbeats keep a lease of 2 seconds alive while the command sleeps 5:
@@ -216,22 +327,48 @@ is(sql(q{SELECT string_agg(attempt || ' ' || status, ',') FROM batchintory.attem
 	WHERE job = 'slow' AND first_id = 1}),
 	'1 succeeded', 'heartbeats: one attempt, released as succeeded');
 
-# Without a heartbeat in time the lease runs out: another worker gets the
-# batch, and the next heartbeat of run is refused: it stops the command.
+# --heartbeat not shorter than the lease: run warns and heartbeats every
+# third of the lease instead, so the lease never runs out meanwhile
+sql(q{SELECT batchintory_register('beat', 'files', 'id', max_count => 1,
+	lease => '2 seconds')});
+($run_out, $run_err) = ('', '');
+$run = IPC::Run::start(
+	[ 'batchintory', 'run', 'beat', '--iterations', '1', '--heartbeat', '5', '--', 'sleep', '4' ],
+	'>', \$run_out, '2>', \$run_err);
+$node->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM batchintory.batches WHERE job = 'beat'})
+  or die 'run did not acquire a batch';
+sleep 3;
+($rc, $out, $err) = cli('--json', 'acquire', 'beat');
+is_deeply([ @{ json_lines($out)->[0] }{qw(attempt first_id)} ], [ 1, 2 ],
+	'--heartbeat 5 with a lease of 2 s: the batch stays with run');
+$run->finish;
+is($run->full_result(0) >> 8, 0, '--heartbeat longer than the lease: run exits 0');
+like($run_err, qr/^batchintory: WARNING: --heartbeat 5 is not shorter than the lease of job "beat" \(\d\.\d s\): sending one every 0\.\d s instead \(a third of the lease\)$/m,
+	'--heartbeat longer than the lease: a warning');
+is(sql(q{SELECT string_agg(attempt || ' ' || status, ',') FROM batchintory.attempts
+	WHERE job = 'beat' AND first_id = 1}), '1 succeeded',
+	'--heartbeat longer than the lease: one attempt, succeeded');
+
+# Without a heartbeat in time the lease runs out (run stopped by SIGSTOP, a
+# worker that hangs): another worker gets the batch, and the next heartbeat
+# of run is refused: it stops the command.
 sql(q{SELECT batchintory_register('lost', 'files', 'id', max_count => 1,
 	lease => '1 second')});
 ($run_out, $run_err) = ('', '');
 $run = IPC::Run::start(
-	[ 'batchintory', 'run', 'lost', '--heartbeat', '3', '--', 'sleep', '30' ],
+	[ 'batchintory', 'run', 'lost', '--heartbeat', '0.2', '--', 'sleep', '30' ],
 	'>', \$run_out, '2>', \$run_err);
 $node->poll_query_until('postgres', q{
 	SELECT count(*) = 1 FROM batchintory.batches WHERE job = 'lost'})
   or die 'run did not acquire a batch';
+$run->signal('STOP');
 sleep 2;
 ($rc, $out, $err) = cli('--json', 'acquire', 'lost');
 $rows = json_lines($out);
 is_deeply([ @{ $rows->[0] }{qw(attempt first_id)} ], [ 2, 1 ],
 	'lease ran out: a concurrent acquirer gets the batch again');
+$run->signal('CONT');
 $run->finish;
 is($run->full_result(0) >> 8, 3, 'lease lost: run exits 3');
 like($run_err, qr/ERROR: attempt 1 of batch \d+ is no longer current/,
@@ -410,10 +547,10 @@ cmp_ok($after_flood, '<=', 5, 'flood: new work taken within seconds after the fl
 # --- a job whose name starts with "-" ----------------------------------------
 
 sql(q{SELECT batchintory_register('-x', 'files', 'id', max_count => 5)});
-($rc, $out, $err) = cli('run', '-x', '--', 'true');
-is($rc, 2, 'run -x: an option, exit 2');
-like($err, qr/^batchintory: invalid option "-x"\nA job whose name starts with "-" is given as --job NAME\.$/m,
-	'run -x: the message says how to give such a job');
+($rc, $out, $err) = cli('run', '-nightly', '--', 'true');
+is($rc, 2, 'run -nightly: an option, exit 2');
+like($err, qr/^batchintory: invalid option "-nightly"\nA job whose name starts with "-" is given as --job NAME\.$/m,
+	'run -nightly: the message says how to give such a job');
 ($rc, $out, $err) = cli('run', '--job', '-x', '--iterations', '1', '--', 'sh', '-c',
 	'echo "job $BATCHINTORY_JOB"');
 is($rc, 0, 'run --job -x: exit 0');
