@@ -22,7 +22,8 @@ EXTRA_CLEAN = $(DATA_built)
 
 # pg_regress: sql/*.sql (tests only) against expected/*.out; isolation: test/specs/*.spec
 # against test/expected/*.out; TAP: test/t/*.pl
-REGRESS = core verify observe security hardening inventory notify pipeline walkthrough
+REGRESS = core verify observe security hardening inventory notify pipeline failures \
+	walkthrough
 ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit \
 	partition_guard register_race release_race reregister_race verify_race drop_race \
 	lock_tag

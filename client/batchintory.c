@@ -66,7 +66,9 @@ static const ArgSpec table_id_args[] = {
 	{"guard-timeout", "INTERVAL", ARG_TEXT, "guard_timeout", false, \
 	"longest wait for writers"}, \
 	{"notify", "on|off", ARG_TEXT, "notify", false, \
-	"NOTIFY waiting workers when assets are inserted"}
+	"NOTIFY waiting workers when assets are inserted"}, \
+	{"on-failure", "halt|skip", ARG_TEXT, "on_failure", false, \
+	"a batch failed for good stops the job, or is left as a hole"}
 
 static const ArgSpec register_options[] = {
 	{"table", "TABLE", ARG_TEXT, "source", true,
@@ -171,7 +173,7 @@ const CommandSpec commands[] = {
 		.notes = "Options left out take the defaults of batchintory_register: no weight,\n"
 		"filter, window or limits, --max-attempts 3, --lease '1 hour', --config\n"
 		"'{}', --retry-backoff 0, --late-commit-guard on, --guard-timeout\n"
-	"'10 seconds', --notify off.\n"},
+	"'10 seconds', --notify off, --on-failure halt.\n"},
 	{.name = "alter", .summary = "change the settings of a job",
 		.positional = job_arg, .options = alter_options, .func = cmd_alter,
 		.notes = "Options left out leave a setting unchanged; --reset clears settings\n"

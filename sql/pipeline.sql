@@ -31,23 +31,54 @@ CALL batchintory_run('daily', $$
 	max_batches => 1);
 SELECT count(*) AS left FROM batchintory_backlog('daily') WHERE asset_count > 0;
 
--- a failing command: its writes are rolled back, the batch is released
--- failed with the error, retried until its attempts run out; the loop
--- goes on (or stops at the first failure with stop_on_error)
+-- A failing command: its writes are rolled back and its batch released
+-- failed with the error, the other batches go on and commit, and the call
+-- ends with the error (pg_cron's run fails).  A batch that failed is not
+-- taken again in the same run: the next run retries it.  Failed for good
+-- (max_attempts), it halts the job (on_failure 'halt', the default): every
+-- run fails and nothing is handed out until it is requeued (or skipped or
+-- rewound).  Fixed and requeued, the summary holds every row once.
 CREATE TABLE audit (batch bigint, first_id bigint, last_id bigint);
+CREATE TABLE sums (total bigint);
+INSERT INTO sums VALUES (0);
 SELECT batchintory_register('fragile', 'events', 'id', max_count => 10, max_attempts => 2);
+CREATE FUNCTION check_amount(n bigint) RETURNS bigint LANGUAGE sql
+	AS $$ SELECT 1 / (n - 10) $$;
 CALL batchintory_run('fragile', $$
 	INSERT INTO audit VALUES ($3, $1, $2);
-	SELECT 1 / (count(*) FILTER (WHERE amount = 100) - 10) FROM events
+	UPDATE sums SET total = total + (SELECT sum(amount) FROM events WHERE id BETWEEN $1 AND $2);
+	SELECT check_amount(count(*) FILTER (WHERE amount = 100)) FROM events
 	WHERE id BETWEEN $1 AND $2$$);
 SELECT * FROM audit ORDER BY batch;
 SELECT batch, attempt, status, message FROM batchintory.attempts
 WHERE job = 'fragile' ORDER BY batch, attempt;
-SELECT batchintory_requeue(batch) FROM batchintory.batches
-WHERE job = 'fragile' AND status = 'failed';
-CALL batchintory_run('fragile', $$SELECT 1 / 0$$, stop_on_error => true);
-SELECT batch, attempt, status, message FROM batchintory.attempts
-WHERE job = 'fragile' AND attempt = 3;
+-- the next run retries it once: failed for good, the job halts
+CALL batchintory_run('fragile', $$
+	INSERT INTO audit VALUES ($3, $1, $2);
+	UPDATE sums SET total = total + (SELECT sum(amount) FROM events WHERE id BETWEEN $1 AND $2);
+	SELECT check_amount(count(*) FILTER (WHERE amount = 100)) FROM events
+	WHERE id BETWEEN $1 AND $2$$);
+SELECT job, failed, halted_by, halt_reason FROM batchintory.jobs WHERE job = 'fragile';
+SELECT asset_count FROM batchintory_backlog('fragile');
+-- halted, every run fails and nothing is handed out
+INSERT INTO events (day, amount) VALUES ('2026-01-01', 1);
+CALL batchintory_run('fragile', 'SELECT 1');
+SELECT count(*) AS handed_out FROM batchintory_acquire('fragile');
+-- the cause fixed, the batch requeued: the run takes it, then the new row
+CREATE OR REPLACE FUNCTION check_amount(n bigint) RETURNS bigint LANGUAGE sql
+	AS $$ SELECT n $$;
+SELECT batchintory_requeue(halted_by) FROM batchintory.jobs WHERE job = 'fragile';
+CALL batchintory_run('fragile', $$
+	INSERT INTO audit VALUES ($3, $1, $2);
+	UPDATE sums SET total = total + (SELECT sum(amount) FROM events WHERE id BETWEEN $1 AND $2);
+	SELECT check_amount(count(*) FILTER (WHERE amount = 100)) FROM events
+	WHERE id BETWEEN $1 AND $2$$);
+SELECT total = (SELECT sum(amount) FROM events) AS every_row_once FROM sums;
+SELECT count(*) AS ranges, count(DISTINCT batch) AS batches FROM audit;
+-- stop_on_error stops at the first failure
+SELECT batchintory_register('fragile2', 'events', 'id', max_count => 10, on_failure => 'skip');
+CALL batchintory_run('fragile2', $$SELECT 1 / 0$$, stop_on_error => true);
+SELECT count(*) AS attempts FROM batchintory.attempts WHERE job = 'fragile2';
 
 -- the command runs as the job's owner, not as the caller
 CREATE ROLE regress_pipe_owner;
@@ -68,7 +99,7 @@ SELECT * FROM whoami;
 -- attempt per batch).
 CREATE SCHEMA regress_pipe_trap AUTHORIZATION regress_pipe_owner;
 SET ROLE regress_pipe_owner;
-SELECT batchintory_register('trap', 'owned', 'id', max_attempts => 1);
+SELECT batchintory_register('trap', 'owned', 'id', max_attempts => 1, on_failure => 'skip');
 SELECT batchintory_release(batch, attempt, 'succeeded') FROM batchintory_acquire('trap');
 CREATE FUNCTION regress_pipe_trap.escalate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -158,8 +189,9 @@ CALL batchintory_run('daily', 'SELECT 1');
 RESET ROLE;
 \set VERBOSITY default
 
-SELECT batchintory_drop(job) FROM unnest(ARRAY['daily', 'fragile', 'owned', 'trap']) job;
+SELECT batchintory_drop(job) FROM unnest(ARRAY['daily', 'fragile', 'fragile2', 'owned', 'trap']) job;
 DROP SCHEMA regress_pipe_trap CASCADE;
-DROP TABLE events, daily, audit, owned, whoami;
+DROP TABLE events, daily, audit, sums, owned, whoami;
+DROP FUNCTION check_amount(bigint);
 DROP EXTENSION batchintory;
 DROP ROLE regress_pipe_owner, regress_pipe_stranger;

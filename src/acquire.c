@@ -12,11 +12,13 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(batchintory_acquire);
 PG_FUNCTION_INFO_V1(batchintory_peek);
+PG_FUNCTION_INFO_V1(batchintory_acquire_excluding);
 
 /* columns of the result of acquire and peek */
 enum
@@ -44,6 +46,9 @@ typedef struct Acquisition
 	BiLimits	limits;
 	BiAttemptBy by;				/* acquire: who takes the batches */
 	TimestampTz now;			/* when the job's state was read */
+	Datum	   *excluded;		/* batches not to hand out again (int8) */
+	int			nexcluded;
+	int64		halted_by;		/* a batch failed for good that stops the job */
 	bool		has_retry;		/* a retry candidate in retry */
 	BiRetry		retry;
 	int			handed;			/* batches found so far */
@@ -112,6 +117,30 @@ serve_retry(Acquisition *acq)
 }
 
 /*
+ * The oldest batch due for a retry at now (after key after, with
+ * has_after) that the caller did not exclude, into acq->retry; false if
+ * none
+ */
+static bool
+find_retry(Acquisition *acq, TimestampTz now, bool has_after, int64 after)
+{
+	while (bi_inventory_next_retry(acq->job, now, acq->take, has_after, after,
+								   &acq->retry))
+	{
+		int			i;
+
+		for (i = 0; i < acq->nexcluded; i++)
+			if (DatumGetInt64(acq->excluded[i]) == acq->retry.batch_id)
+				break;
+		if (i == acq->nexcluded)
+			return true;
+		has_after = true;
+		after = acq->retry.first_id;
+	}
+	return false;
+}
+
+/*
  * Hand out the next retry candidate after the one served last (so that a
  * batch whose short lease ran out during this call is not handed out twice
  * by it); false if none
@@ -119,8 +148,7 @@ serve_retry(Acquisition *acq)
 static bool
 next_retry(Acquisition *acq)
 {
-	if (!bi_inventory_next_retry(acq->job, GetCurrentTimestamp(), true, true,
-								 acq->last_retry, &acq->retry))
+	if (!find_retry(acq, GetCurrentTimestamp(), true, acq->last_retry))
 		return false;
 	serve_retry(acq);
 	return true;
@@ -146,7 +174,7 @@ retry_due(void *arg)
 	BiJobState	state;
 	bool		may_retry;
 
-	return bi_inventory_job_state(acq->job->job_id, GetCurrentTimestamp(),
+	return bi_inventory_job_state(acq->job->job_id, GetCurrentTimestamp(), false,
 								  &state, &may_retry) && may_retry;
 }
 
@@ -239,17 +267,18 @@ read_job_state(Acquisition *acq)
 
 	acq->has_retry = false;
 	acq->now = GetCurrentTimestamp();
-	if (!bi_inventory_job_state(acq->job->job_id, acq->now, &state, &may_retry) ||
+	if (!bi_inventory_job_state(acq->job->job_id, acq->now, acq->job->halt_on_failure,
+								&state, &may_retry) ||
 		!bi_job_apply_row(acq->job, state.revision, state.name, state.owner))
 		return false;
 	acq->job->frontier = state.frontier;
 	acq->job->has_frontier = state.has_frontier;
-	if (may_retry)
+	acq->halted_by = state.halted_by;
+	if (acq->halted_by == 0 && may_retry)
 	{
 		if (acq->take)
 			bi_inventory_give_up_exhausted(acq->job, acq->now);
-		acq->has_retry = bi_inventory_next_retry(acq->job, acq->now, acq->take,
-												 false, 0, &acq->retry);
+		acq->has_retry = find_retry(acq, acq->now, false, 0);
 	}
 	return true;
 }
@@ -285,9 +314,51 @@ open_job(Acquisition *acq, const BiCall *call, const char *name,
 	}
 }
 
-/* Common part of acquire and peek */
+/*
+ * A job whose on_failure is 'halt' has a batch failed for good: say which,
+ * why, and how to go on, as a warning (acquire and peek hand out nothing)
+ * or an error (level)
+ */
 static void
-acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches)
+report_halted(BiJob *job, int64 batch, int level)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(batch)};
+	bool		isnull;
+	int64		first_id = 0;
+	int64		last_id = 0;
+	char	   *message = NULL;
+
+	if (bi_exec("SELECT b.first_id, b.last_id, a.message FROM batchintory.batch b"
+				" LEFT JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id"
+				"  AND a.attempt OPERATOR(pg_catalog.=) b.attempt"
+				" WHERE b.batch_id OPERATOR(pg_catalog.=) $1",
+				1, argtypes, args, NULL, SPI_OK_SELECT) > 0)
+	{
+		first_id = bi_get_int64(0, 1, &isnull);
+		last_id = bi_get_int64(0, 2, &isnull);
+		message = bi_get_text(0, 3);
+	}
+	ereport(level,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("job \"%s\" is halted: batch " INT64_FORMAT " (keys " INT64_FORMAT
+					" to " INT64_FORMAT ") failed for good", job->name, batch,
+					first_id, last_id),
+			 message ? errdetail("Its last attempt ended with: %s", message) :
+			 errdetail("Its last attempt left no message."),
+			 errhint("Fix the cause, then go on with batchintory_requeue(" INT64_FORMAT
+					 ") to try it again, batchintory_skip(" INT64_FORMAT
+					 ") to leave it out, or batchintory_rewind(%s, " INT64_FORMAT ").",
+					 batch, batch, quote_literal_cstr(job->name), first_id)));
+}
+
+/*
+ * Common part of acquire and peek: hand out (take) or show up to batches
+ * batches, none of those in excluded (an int8[]; NULL: none)
+ */
+static void
+acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches,
+				ArrayType *excluded)
 {
 	const char *name = bi_text_arg(fcinfo, 0, "job name");
 	Datum		limit_args[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
@@ -298,6 +369,9 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches)
 	acq.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	acq.take = take;
 	acq.batches = batches;
+	if (excluded != NULL)
+		deconstruct_array(excluded, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE,
+						  &acq.excluded, NULL, &acq.nexcluded);
 	bi_materialize(fcinfo);
 	bi_call_begin(&call);
 
@@ -310,15 +384,24 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches)
 	}
 	open_job(&acq, &call, name, limit_args, limit_nulls);
 
-	/* retries first: the one read with the job's state, then the next ones */
-	if (acq.has_retry)
+	/*
+	 * a job halted by a batch failed for good hands out nothing: a warning,
+	 * for batchintory_run (which excludes batches) an error
+	 */
+	if (acq.halted_by != 0)
+		report_halted(acq.job, acq.halted_by, excluded != NULL ? ERROR : WARNING);
+	else
 	{
-		serve_retry(&acq);
-		while (take && acq.handed < batches && next_retry(&acq))
-			;
+		/* retries first: the one read with the job's state, then the next ones */
+		if (acq.has_retry)
+		{
+			serve_retry(&acq);
+			while (take && acq.handed < batches && next_retry(&acq))
+				;
+		}
+		if (acq.handed < batches)
+			serve_new_batches(&acq, batches - acq.handed);
 	}
-	if (acq.handed < batches)
-		serve_new_batches(&acq, batches - acq.handed);
 
 	bi_call_end(&call);
 }
@@ -349,7 +432,7 @@ batchintory_acquire(PG_FUNCTION_ARGS)
 						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
 				 errdetail("Batches other workers committed meanwhile would stay invisible to this transaction's snapshot."),
 				 errhint("Call batchintory_acquire() in a READ COMMITTED transaction.")));
-	acquire_or_peek(fcinfo, true, batches);
+	acquire_or_peek(fcinfo, true, batches, NULL);
 	return (Datum) 0;
 }
 
@@ -361,6 +444,24 @@ batchintory_acquire(PG_FUNCTION_ARGS)
 Datum
 batchintory_peek(PG_FUNCTION_ARGS)
 {
-	acquire_or_peek(fcinfo, false, 1);
+	acquire_or_peek(fcinfo, false, 1, NULL);
+	return (Datum) 0;
+}
+
+/*
+ * batchintory.acquire_excluding(job text, max_count bigint, max_weight
+ *		numeric, worker text, excluded bigint[])
+ *		batchintory_acquire of one batch that is not one of excluded: for
+ *		batchintory_run, which does not take a batch that failed in the same
+ *		run again (one transient error costs one attempt, not all of them).
+ *		A halted job is an error here, not a warning: each scheduled run of
+ *		it fails until the job is resumed.
+ */
+Datum
+batchintory_acquire_excluding(PG_FUNCTION_ARGS)
+{
+	if (IsolationUsesXactSnapshot())
+		elog(ERROR, "batchintory.acquire_excluding needs READ COMMITTED");
+	acquire_or_peek(fcinfo, true, 1, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
 	return (Datum) 0;
 }

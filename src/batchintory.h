@@ -121,6 +121,7 @@ typedef struct BiJob
 	Datum		guard_timeout;	/* interval */
 	Datum		config;			/* jsonb */
 	bool		notify;
+	bool		halt_on_failure;	/* on_failure 'halt' (else 'skip') */
 	/* as last read from the job's row */
 	bool		has_frontier;
 	int64		frontier;

@@ -26,11 +26,6 @@ PG_FUNCTION_INFO_V1(batchintory_alter);
 PG_FUNCTION_INFO_V1(batchintory_drop);
 PG_FUNCTION_INFO_V1(batchintory_analyze_filter);
 
-/* alter's arguments that are not settings */
-#define ALTER_RESET_ARG (1 + S_NOTIFY)
-#define ALTER_NOTIFY_ARG (ALTER_RESET_ARG + 1)
-#define ALTER_OWNER_ARG (ALTER_RESET_ARG + 2)
-
 static void
 not_null(BiSettings *s, int setting)
 {
@@ -87,6 +82,8 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 	not_null(s, S_CONFIG);
 	not_null(s, S_LATE_COMMIT_GUARD);
 	not_null(s, S_NOTIFY);
+	not_null(s, S_ON_FAILURE);
+	(void) bi_halts_on_failure(s->values[S_ON_FAILURE]);
 	bi_source_check(DatumGetObjectId(s->values[S_SOURCE]),
 					name_setting(s, S_ID_COLUMN), name_setting(s, S_WEIGHT_COLUMN));
 
@@ -278,6 +275,7 @@ settings_of_job(BiSettings *s, BiJob *job)
 	s->values[S_LATE_COMMIT_GUARD] = BoolGetDatum(job->late_commit_guard);
 	s->values[S_GUARD_TIMEOUT] = job->guard_timeout;
 	s->values[S_NOTIFY] = BoolGetDatum(job->notify);
+	s->values[S_ON_FAILURE] = CStringGetTextDatum(job->halt_on_failure ? "halt" : "skip");
 }
 
 /*
@@ -313,7 +311,7 @@ batchintory_alter(PG_FUNCTION_ARGS)
 	BiCall		call;
 	int			i;
 
-	bi_check_nargs(fcinfo, ALTER_OWNER_ARG + 1);
+	bi_check_nargs(fcinfo, ALTER_NARGS);
 	name = bi_text_arg(fcinfo, 0, "job name");
 	bi_call_begin(&call);
 	job = bi_job_open(&call, name, true);
@@ -322,7 +320,7 @@ batchintory_alter(PG_FUNCTION_ARGS)
 	old_notify = job->notify;
 	for (i = 0; i < N_SETTINGS; i++)
 	{
-		int			arg = i == S_NOTIFY ? ALTER_NOTIFY_ARG : i + 1;
+		int			arg = bi_alter_arg((BiSetting) i);
 
 		if (!PG_ARGISNULL(arg))
 		{
@@ -359,7 +357,7 @@ batchintory_alter(PG_FUNCTION_ARGS)
 	settings_check(&s, job->has_frontier, job->frontier);
 
 	/* a new filter (or table) is analyzed as the caller wrote it */
-	if (!PG_ARGISNULL(1 + S_FILTER) || !PG_ARGISNULL(1 + S_SOURCE))
+	if (!PG_ARGISNULL(bi_alter_arg(S_FILTER)) || !PG_ARGISNULL(bi_alter_arg(S_SOURCE)))
 		analyze_filter(&call, &s);
 	else if (!s.isnull[S_FILTER])
 		set_filter(&s, bi_filter_stored(job->source, job->filter, job->filter_expr));
@@ -409,27 +407,41 @@ batchintory_drop(PG_FUNCTION_ARGS)
  *		search_path, and store it (its analyzed expression and deparse),
  *		nothing else of the job changed.  For update scripts, which must
  *		not call batchintory_alter: an update runs the scripts of every
- *		version it passes with the library of the last one, whose alter
- *		may take other arguments.  Takes the job's lock.
+ *		version it passes with the library of the last one, whose alter may
+ *		take other arguments -- and whose job cache reads columns the
+ *		inventory does not have yet halfway through.  So this reads only the
+ *		columns every version since 0.2.0 has (name, job_id, source, owner)
+ *		and writes only the filter.  Takes the job's lock.
  */
 Datum
 batchintory_analyze_filter(PG_FUNCTION_ARGS)
 {
 	const char *name = bi_text_arg(fcinfo, 0, "job name");
 	const char *filter = bi_text_arg(fcinfo, 1, "filter");
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
 	BiSettings	s = {0};
 	BiAsRole	as_caller;
 	BiCall		call;
-	BiJob	   *job;
+	bool		isnull;
+	int32		job_id;
+	Oid			source;
 
 	bi_call_begin(&call);
-	job = bi_job_open(&call, name, true);
-	s.values[S_SOURCE] = ObjectIdGetDatum(job->source);
+	if (bi_exec("SELECT job_id, source::pg_catalog.oid, owner::pg_catalog.oid"
+				" FROM batchintory.job WHERE name OPERATOR(pg_catalog.=) $1",
+				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+		bi_job_not_found(name);
+	job_id = DatumGetInt32(bi_get(0, 1, &isnull));
+	source = DatumGetObjectId(bi_get(0, 2, &isnull));
+	bi_check_may_use(&call, name, DatumGetObjectId(bi_get(0, 3, &isnull)));
+	bi_job_lock(job_id);
+	s.values[S_SOURCE] = ObjectIdGetDatum(source);
 	bi_as_caller_begin(&call, &as_caller);
-	set_filter(&s, bi_filter_analyze(job->source, filter));
+	set_filter(&s, bi_filter_analyze(source, filter));
 	bi_as_role_end(&as_caller);
-	bi_inventory_job_set_filter(job->job_id, s.filter_deparse, s.filter_expr);
-	bi_job_forget(job->job_id);
+	bi_inventory_job_set_filter(job_id, s.filter_deparse, s.filter_expr);
+	bi_job_forget(job_id);
 	bi_call_end(&call);
 	PG_RETURN_VOID();
 }

@@ -34,7 +34,8 @@ static Oid	job_cache_inventory = InvalidOid;
 	"SELECT j.job_id, j.name, j.revision, j.owner, j.source, j.id_column," \
 	" j.weight_column, j.filter, f.expr, j.lower_bound, j.upper_bound," \
 	" j.max_count, j.max_weight, j.max_attempts, j.lease, j.retry_backoff," \
-	" j.late_commit_guard, j.guard_timeout, j.config, j.notify, j.frontier" \
+	" j.late_commit_guard, j.guard_timeout, j.config, j.notify, j.frontier," \
+	" j.on_failure OPERATOR(pg_catalog.=) 'halt'" \
 	" FROM batchintory.job j LEFT JOIN batchintory.job_filter f" \
 	" ON f.job_id OPERATOR(pg_catalog.=) j.job_id"
 
@@ -60,7 +61,8 @@ enum
 	J_GUARD_TIMEOUT,
 	J_CONFIG,
 	J_NOTIFY,
-	J_FRONTIER
+	J_FRONTIER,
+	J_HALT_ON_FAILURE
 };
 
 /* The advisory lock tag of one of a job's locks (BI_LOCK_JOB, BI_LOCK_CHANGE) */
@@ -252,6 +254,7 @@ job_from_row(void)
 	job->notify = DatumGetBool(bi_get(0, J_NOTIFY, &isnull));
 	job->frontier = bi_get_int64(0, J_FRONTIER, &isnull);
 	job->has_frontier = !isnull;
+	job->halt_on_failure = DatumGetBool(bi_get(0, J_HALT_ON_FAILURE, &isnull));
 	MemoryContextSwitchTo(oldcontext);
 	return job;
 }

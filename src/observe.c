@@ -116,7 +116,9 @@ after_frontier(BiJob *job, int64 *first, int64 *last)
 
 /*
  * The job's backlog.  Exact: the matching assets of every range of the
- * window no live batch covers, counted through the key index (O(backlog)).
+ * window no live batch covers, counted through the key index (O(backlog)),
+ * and, for a job that halts on failure, those of its batches failed for
+ * good.
  * Estimated: the planner's estimate for the keys after the frontier (assets
  * inserted under the frontier later are left to exact counts and to
  * batchintory_verify), with the weight scaled from the job's counters.
@@ -160,6 +162,23 @@ job_backlog(BiJob *job, bool exact, Backlog *backlog)
 		backlog->has_keys = true;
 		(void) bi_last_key(job, key, last[i], &backlog->last_id);
 		backlog->asset_count = bi_estimate_count(job, key, backlog->last_id);
+	}
+
+	/* a job halted by batches failed for good has their assets to do too */
+	if (job->halt_on_failure)
+	{
+		Oid			argtypes[1] = {INT4OID};
+		Datum		args[1] = {Int32GetDatum(job->job_id)};
+		bool		isnull;
+
+		bi_exec("SELECT COALESCE(pg_catalog.sum(asset_count), 0)::pg_catalog.int8,"
+				" COALESCE(pg_catalog.sum(weight), 0) FROM batchintory.batch"
+				" WHERE job_id OPERATOR(pg_catalog.=) $1"
+				" AND status OPERATOR(pg_catalog.=) 'failed' AND retry_after IS NULL",
+				1, argtypes, args, NULL, SPI_OK_SELECT);
+		backlog->asset_count += bi_get_int64(0, 1, &isnull);
+		if (exact && backlog->has_weight)
+			backlog->weight = bi_numeric_add(backlog->weight, bi_get(0, 2, &isnull));
 	}
 
 	if (!exact && backlog->has_weight)

@@ -16,6 +16,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -39,21 +40,22 @@ typedef struct PipelineBatch
 	int64		last_id;
 } PipelineBatch;
 
-/* Acquire one batch of job and commit; false if there is none */
+/*
+ * Acquire one batch of the job and commit, none of the batches that failed
+ * in this run (acquire_args[4]); false if there is none
+ */
 static bool
-acquire_one(const char *schema, Datum *acquire_args, char *acquire_nulls,
-			PipelineBatch *pb)
+acquire_one(Datum *acquire_args, char *acquire_nulls, PipelineBatch *pb)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
-	Oid			argtypes[4] = {TEXTOID, INT8OID, NUMERICOID, TEXTOID};
+	Oid			argtypes[5] = {TEXTOID, INT8OID, NUMERICOID, TEXTOID, INT8ARRAYOID};
 	bool		isnull;
 	bool		found;
 	int			rc;
 
-	rc = SPI_execute_with_args(psprintf("SELECT batch, attempt, first_id, last_id"
-										" FROM %s.batchintory_acquire($1, max_count => $2,"
-										" max_weight => $3, worker => $4)", schema),
-							   4, argtypes, acquire_args, acquire_nulls, false, 0);
+	rc = SPI_execute_with_args("SELECT batch, attempt, first_id, last_id"
+							   " FROM batchintory.acquire_excluding($1, $2, $3, $4, $5)",
+							   5, argtypes, acquire_args, acquire_nulls, false, 0);
 	/* SPI leaves us in its procedure context, which lives as long as the CALL */
 	MemoryContextSwitchTo(caller_context);
 	if (rc != SPI_OK_SELECT)
@@ -223,8 +225,11 @@ batchintory_run(PG_FUNCTION_ARGS)
 	bool		stop_on_error = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
 	bool		atomic = fcinfo->context && IsA(fcinfo->context, CallContext) &&
 		((CallContext *) fcinfo->context)->atomic;
-	Datum		acquire_args[4];
-	char		acquire_nulls[5] = "    ";
+	Datum		acquire_args[5];
+	char		acquire_nulls[6] = "     ";
+	Datum	   *failed_batches = palloc(sizeof(Datum));
+	ErrorData	last_error = {0};	/* of the last batch that failed */
+	int64		last_failed = 0;
 	MemoryContext round_context;
 	MemoryContext oldcontext;
 	TupleDesc	tupdesc;
@@ -256,6 +261,7 @@ batchintory_run(PG_FUNCTION_ARGS)
 	acquire_nulls[2] = PG_ARGISNULL(4) ? 'n' : ' ';
 	acquire_args[3] = PG_ARGISNULL(5) ? CStringGetTextDatum("batchintory_run") :
 		PG_GETARG_DATUM(5);
+	acquire_args[4] = PointerGetDatum(construct_empty_array(INT8OID));
 
 	/* who may run the job is checked first; the command runs as its owner */
 	{
@@ -279,7 +285,7 @@ batchintory_run(PG_FUNCTION_ARGS)
 
 		CHECK_FOR_INTERRUPTS();
 		oldcontext = MemoryContextSwitchTo(round_context);
-		if (!acquire_one(schema, acquire_args, acquire_nulls, &pb))
+		if (!acquire_one(acquire_args, acquire_nulls, &pb))
 		{
 			MemoryContextSwitchTo(oldcontext);
 			break;
@@ -300,7 +306,6 @@ batchintory_run(PG_FUNCTION_ARGS)
 			 * views show to pg_monitor.  The caller, who may use the job,
 			 * gets the whole error as a warning.
 			 */
-			failed++;
 			ereport(WARNING,
 					(errcode(error->sqlerrcode),
 					 errmsg("batch " INT64_FORMAT " of job \"%s\" failed: %s",
@@ -308,6 +313,18 @@ batchintory_run(PG_FUNCTION_ARGS)
 					 error->detail ? errdetail("%s", error->detail) : 0,
 					 error->hint ? errhint("%s", error->hint) : 0));
 			release(schema, &pb, "failed", error->message, NULL);
+			/* kept for the end of the run; not taken again in it */
+			oldcontext = MemoryContextSwitchTo(PortalContext);
+			last_error.sqlerrcode = error->sqlerrcode;
+			last_error.message = pstrdup(error->message);
+			last_error.detail = error->detail ? pstrdup(error->detail) : NULL;
+			last_failed = pb.batch;
+			failed_batches = repalloc(failed_batches, (failed + 1) * sizeof(Datum));
+			failed_batches[failed++] = Int64GetDatum(pb.batch);
+			acquire_args[4] = PointerGetDatum(construct_array(failed_batches, failed,
+															  INT8OID, sizeof(int64),
+															  true, TYPALIGN_DOUBLE));
+			MemoryContextSwitchTo(round_context);
 		}
 		SPI_commit();
 		MemoryContextSwitchTo(oldcontext);
@@ -317,6 +334,23 @@ batchintory_run(PG_FUNCTION_ARGS)
 	}
 	MemoryContextDelete(round_context);
 	SPI_finish();
+
+	/*
+	 * A batch failed: an error for the scheduler (pg_cron's
+	 * job_run_details says failed), after everything that succeeded was
+	 * committed
+	 */
+	if (failed > 0)
+		ereport(ERROR,
+				(errcode(last_error.sqlerrcode),
+				 failed == 1 ?
+				 errmsg("batch " INT64_FORMAT " of job \"%s\" failed: %s",
+						last_failed, job, last_error.message) :
+				 errmsg("%d of the %d batches of job \"%s\" run failed; the last, batch "
+						INT64_FORMAT ": %s", failed, batches, job, last_failed,
+						last_error.message),
+				 last_error.detail ? errdetail("%s", last_error.detail) : 0,
+				 errhint("The batches that succeeded are committed.  A failed batch is taken again by the next run while it has attempts left; see batchintory.jobs and batchintory.attempts.")));
 
 	values[0] = Int32GetDatum(batches);
 	values[1] = Int32GetDatum(failed);

@@ -2,7 +2,7 @@
  * release.c
  *	  Ending and steering attempts: batchintory_release and
  *	  batchintory_heartbeat (fenced by the attempt number),
- *	  batchintory_requeue and batchintory_rewind.
+ *	  batchintory_requeue, batchintory_skip and batchintory_rewind.
  */
 #include "postgres.h"
 
@@ -15,6 +15,7 @@
 PG_FUNCTION_INFO_V1(batchintory_release);
 PG_FUNCTION_INFO_V1(batchintory_heartbeat);
 PG_FUNCTION_INFO_V1(batchintory_requeue);
+PG_FUNCTION_INFO_V1(batchintory_skip);
 PG_FUNCTION_INFO_V1(batchintory_rewind);
 
 /*
@@ -172,7 +173,44 @@ batchintory_requeue(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot requeue batch " INT64_FORMAT " while it is %s",
 						batch, status),
-				 errhint("Only failed or succeeded batches can be requeued.")));
+				 errhint("Only failed, skipped or succeeded batches can be requeued.")));
+	bi_call_end(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * batchintory_skip(batch bigint)
+ *		Leave out a batch failed for good: it becomes skipped, a hole that
+ *		the views and verify show, and no longer stops a job whose
+ *		on_failure is 'halt'.  batchintory_requeue takes it back.  Locks the
+ *		batch's row.
+ */
+Datum
+batchintory_skip(PG_FUNCTION_ARGS)
+{
+	int64		batch = PG_GETARG_INT64(0);
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(batch)};
+	int64		first_id;
+	int64		last_id;
+	BiCall		call;
+
+	bi_call_begin(&call);
+	(void) bi_job_of_batch(&call, batch, &first_id, &last_id);
+	if (!bi_inventory_skip(batch))
+	{
+		/* gone if its job was dropped meanwhile; else say what it is */
+		if (bi_exec("SELECT pg_catalog.concat_ws(' ', status, CASE WHEN retry_after"
+					"  IS NOT NULL THEN 'with attempts left' END)"
+					" FROM batchintory.batch WHERE batch_id OPERATOR(pg_catalog.=) $1",
+					1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+			bi_batch_not_found(batch);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot skip batch " INT64_FORMAT " while it is %s",
+						batch, bi_get_text(0, 1)),
+				 errhint("Only batches failed for good (no attempt left) can be skipped.")));
+	}
 	bi_call_end(&call);
 	PG_RETURN_VOID();
 }

@@ -31,7 +31,37 @@ const BiSettingDef bi_settings[N_SETTINGS] = {
 	[S_LATE_COMMIT_GUARD] = {"late_commit_guard", BOOLOID, "true", false, false},
 	[S_GUARD_TIMEOUT] = {"guard_timeout", INTERVALOID, "'00:00:10'::interval", false, false},
 	[S_NOTIFY] = {"notify", BOOLOID, "false", false, false},
+	[S_ON_FAILURE] = {"on_failure", TEXTOID, "'halt'::text", false, false},
 };
+
+/* The argument of batchintory_alter (0-based) that sets setting */
+int
+bi_alter_arg(BiSetting setting)
+{
+	if (setting < S_NOTIFY)
+		return 1 + setting;
+	if (setting == S_NOTIFY)
+		return ALTER_RESET_ARG + 1;
+	return ALTER_OWNER_ARG + (setting - S_NOTIFY);
+}
+
+/*
+ * on_failure: 'halt' (a batch failed for good stops the job until it is
+ * requeued, skipped or rewound: true) or 'skip' (the job goes on past it:
+ * false); anything else is an error
+ */
+bool
+bi_halts_on_failure(Datum on_failure)
+{
+	char	   *value = TextDatumGetCString(on_failure);
+
+	if (strcmp(value, "halt") != 0 && strcmp(value, "skip") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid on_failure \"%s\"", value),
+				 errhint("A job's on_failure is \"halt\" (a batch failed for good stops the job) or \"skip\" (the job goes on past it).")));
+	return strcmp(value, "halt") == 0;
+}
 
 /* The setting of that name, or -1 */
 int

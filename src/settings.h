@@ -28,8 +28,18 @@ typedef enum BiSetting
 	S_LATE_COMMIT_GUARD,
 	S_GUARD_TIMEOUT,
 	S_NOTIFY,
+	/* from 0.3.0; alter takes these after its owner */
+	S_ON_FAILURE,
 	N_SETTINGS
 } BiSetting;
+
+/* batchintory_alter's arguments: the job, the settings to S_NOTIFY, reset,
+ * notify, owner, then the settings after S_NOTIFY */
+#define ALTER_RESET_ARG (1 + S_NOTIFY)
+#define ALTER_OWNER_ARG (ALTER_RESET_ARG + 2)
+#define ALTER_NARGS (1 + N_SETTINGS + 2)
+
+extern int	bi_alter_arg(BiSetting setting);
 
 /* One setting: its name (the argument's and the job's column's), type, default */
 typedef struct BiSettingDef
@@ -54,6 +64,7 @@ typedef struct BiSettings
 } BiSettings;
 
 extern int	bi_setting_by_name(const char *name);
+extern bool bi_halts_on_failure(Datum on_failure);
 extern void bi_check_max_count(int64 max_count);
 extern void bi_check_max_weight(Datum max_weight);
 extern void bi_check_interval(Datum value, bool isnull, BiSetting setting,

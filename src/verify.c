@@ -46,10 +46,11 @@ typedef struct Audit
 } Audit;
 
 /*
- * Recount the succeeded batch (batch_id, first_id, last_id, asset_count,
- * weight) in row `row` of batches and report it if its assets changed or
- * hold a bad weight.  A recorded weight of NULL (no weight column when the
- * batch was taken) is not compared.
+ * Recount the batch (batch_id, first_id, last_id, asset_count, weight, hole)
+ * in row `row` of batches: a succeeded one is reported if its assets
+ * changed or hold a bad weight (a recorded weight of NULL -- no weight
+ * column when the batch was taken -- is not compared); a hole, a batch
+ * failed for good or skipped, always, as not processed.
  */
 static void
 verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
@@ -61,6 +62,8 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 	bool		nulls[N_VERIFY] = {0};
 	BiRange		actual;
 	bool		changed;
+	bool		hole;
+	bool		isnull;
 
 	values[V_BATCH] = SPI_getbinval(tuple, desc, 1, &nulls[V_BATCH]);
 	values[V_FIRST_ID] = SPI_getbinval(tuple, desc, 2, &nulls[V_FIRST_ID]);
@@ -69,6 +72,7 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 											 &nulls[V_RECORDED_COUNT]);
 	values[V_RECORDED_WEIGHT] = SPI_getbinval(tuple, desc, 5,
 											  &nulls[V_RECORDED_WEIGHT]);
+	hole = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
 
 	if (!bi_scan_range(audit->job, DatumGetInt64(values[V_FIRST_ID]),
 					   DatumGetInt64(values[V_LAST_ID]), false, &no_limits,
@@ -78,6 +82,15 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 	values[V_ACTUAL_WEIGHT] = actual.weight;
 	nulls[V_ACTUAL_WEIGHT] = !actual.has_weight;
 
+	/* a batch failed for good or skipped: a hole, shown as it is */
+	if (hole)
+	{
+		values[V_REASON] = CStringGetTextDatum("not processed");
+		values[V_REQUEUED] = BoolGetDatum(false);
+		tuplestore_putvalues(audit->rsinfo->setResult, audit->rsinfo->setDesc,
+							 values, nulls);
+		return;
+	}
 	changed = actual.asset_count != DatumGetInt64(values[V_RECORDED_COUNT]);
 	if (!nulls[V_RECORDED_WEIGHT] && actual.has_weight &&
 		bi_numeric_cmp(values[V_RECORDED_WEIGHT], actual.weight) != 0)
@@ -217,10 +230,12 @@ batchintory_verify(PG_FUNCTION_ARGS)
 
 	args[0] = Int32GetDatum(audit.job->job_id);
 	portal = SPI_cursor_open(NULL,
-							 bi_plan("SELECT batch_id, first_id, last_id, asset_count, weight"
+							 bi_plan("SELECT batch_id, first_id, last_id, asset_count, weight,"
+									 " status OPERATOR(pg_catalog.<>) 'succeeded'"
 									 " FROM batchintory.batch"
 									 " WHERE job_id OPERATOR(pg_catalog.=) $1"
-									 " AND status OPERATOR(pg_catalog.=) 'succeeded'"
+									 " AND (status OPERATOR(pg_catalog.=) ANY ('{succeeded,skipped}')"
+									 "  OR (status OPERATOR(pg_catalog.=) 'failed' AND retry_after IS NULL))"
 									 " ORDER BY first_id",
 									 1, argtypes),
 							 args, NULL, false);

@@ -58,6 +58,7 @@ _ARG_TYPES = {
     "late_commit_guard": "bool",
     "guard_timeout": "interval",
     "notify": "bool",
+    "on_failure": "text",
     "owner": "regrole",
     "reset": "text[]",
 }

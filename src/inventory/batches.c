@@ -368,9 +368,10 @@ bi_inventory_give_up_exhausted(BiJob *job, TimestampTz now)
 
 /*
  * bi_inventory_requeue
- *		Put a failed or succeeded batch back in line for a retry, with the
- *		job's full number of attempts again (a succeeded batch no longer
- *		counts as done); false if the batch is in neither state (or gone).
+ *		Put a failed, skipped or succeeded batch back in line for a retry,
+ *		with the job's full number of attempts again (a succeeded batch no
+ *		longer counts as done); false if the batch is in none of these
+ *		states (or gone).
  *		Locks the batch's row.
  */
 bool
@@ -386,7 +387,8 @@ bi_inventory_requeue(int64 batch)
 	if (lock_batch(&writer, &change, batch))
 	{
 		batch_from_slot(writer.found, &row);
-		requeued = row.status == STATUS_FAILED || row.status == STATUS_SUCCEEDED;
+		requeued = row.status == STATUS_FAILED || row.status == STATUS_SUCCEEDED ||
+			row.status == STATUS_SKIPPED;
 	}
 	if (requeued)
 	{
@@ -405,6 +407,39 @@ bi_inventory_requeue(int64 batch)
 	inv_writer_close(&writer);
 	inv_change_end(&change);
 	return requeued;
+}
+
+/*
+ * bi_inventory_skip
+ *		Leave out a batch failed for good: it becomes skipped (a hole the
+ *		views and verify show), and no longer stops a job whose on_failure
+ *		is 'halt'.  false if the batch is not failed for good (or gone).
+ *		Locks the batch's row.
+ */
+bool
+bi_inventory_skip(int64 batch)
+{
+	InvChange	change;
+	InvWriter	writer;
+	BatchRow	row;
+	bool		skipped = false;
+
+	inv_change_begin(&change, "batchintory_skip()");
+	inv_writer_open(&writer, &change, INV_BATCH);
+	if (lock_batch(&writer, &change, batch))
+	{
+		batch_from_slot(writer.found, &row);
+		skipped = row.status == STATUS_FAILED && !row.has_retry;
+	}
+	if (skipped)
+	{
+		inv_row_from_found(&writer);
+		inv_set(&writer, BATCH_STATUS, inv_status_datum(STATUS_SKIPPED), false);
+		inv_write(&writer, &change, true);
+	}
+	inv_writer_close(&writer);
+	inv_change_end(&change);
+	return skipped;
 }
 
 /*

@@ -20,8 +20,9 @@
 #include "utils/timestamp.h"
 
 /*
- * The status of a batch (processing, succeeded, failed, superseded) or of an
- * attempt (the same, and abandoned: its lease ran out), as stored
+ * The status of a batch (processing, succeeded, failed, superseded,
+ * skipped) or of an attempt (processing, succeeded, failed, superseded, and
+ * abandoned: its lease ran out), as stored
  */
 typedef enum BiStatus
 {
@@ -29,7 +30,8 @@ typedef enum BiStatus
 	STATUS_SUCCEEDED,
 	STATUS_FAILED,
 	STATUS_SUPERSEDED,
-	STATUS_ABANDONED
+	STATUS_ABANDONED,
+	STATUS_SKIPPED				/* a batch failed for good, left out by hand */
 } BiStatus;
 
 extern const char *bi_status_name(BiStatus status);
@@ -42,6 +44,7 @@ typedef struct BiJobState
 	Oid			owner;
 	bool		has_frontier;
 	int64		frontier;
+	int64		halted_by;		/* its oldest batch failed for good, or 0 */
 } BiJobState;
 
 /* who takes a batch: the worker's name (text) and the calling role's (name) */
@@ -84,7 +87,7 @@ typedef struct BiRetry
 
 /* jobs.c: a job's row */
 extern Oid	bi_inventory_job_table(void);
-extern bool bi_inventory_job_state(int32 job_id, TimestampTz now,
+extern bool bi_inventory_job_state(int32 job_id, TimestampTz now, bool halts,
 								   BiJobState *state, bool *may_retry);
 extern int32 bi_inventory_job_create(const char *name, const BiSettings *s);
 extern void bi_inventory_job_change(int32 job_id, const BiSettings *s);
@@ -108,6 +111,7 @@ extern bool bi_inventory_next_retry(BiJob *job, TimestampTz now, bool lock,
 									BiRetry *retry);
 extern void bi_inventory_give_up_exhausted(BiJob *job, TimestampTz now);
 extern bool bi_inventory_requeue(int64 batch);
+extern bool bi_inventory_skip(int64 batch);
 extern int64 bi_inventory_cover(int32 job_id, const BiRange *range, int64 last);
 
 /* attempts.c: the end or extension of an attempt */

@@ -89,16 +89,38 @@ job_may_retry(Relation batch, Snapshot snapshot, int32 job_id, TimestampTz now)
 	return found;
 }
 
+/* The job's oldest batch failed for good (batch_job_failed), or 0 */
+static int64
+job_halted_by(Relation batch, Snapshot snapshot, int32 job_id)
+{
+	ScanKeyData key;
+	InvProbe	probe;
+	int64		halted_by = 0;
+
+	inv_key(&key, INDEX_BATCH_JOB_FAILED, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
+	inv_probe_begin(&probe, INDEX_BATCH_JOB_FAILED, batch, snapshot, &key, 1);
+	if (inv_probe_next(&probe))
+	{
+		bool		isnull;
+
+		halted_by = DatumGetInt64(inv_get(INV_BATCH, probe.slot, BATCH_BATCH_ID, &isnull));
+	}
+	inv_probe_end(&probe);
+	return halted_by;
+}
+
 /*
  * bi_inventory_job_state
  *		The job's row as a statement starting now would see it (revision,
  *		name, owner and frontier into *state); false if it is gone.
  *		*may_retry says whether a batch of the job may be due for another
  *		attempt at now (see job_may_retry): then the caller looks for it.
+ *		With halts (the job's on_failure is 'halt'), state->halted_by is
+ *		its oldest batch failed for good, which stops it (0: none).
  */
 bool
-bi_inventory_job_state(int32 job_id, TimestampTz now, BiJobState *state,
-					   bool *may_retry)
+bi_inventory_job_state(int32 job_id, TimestampTz now, bool halts,
+					   BiJobState *state, bool *may_retry)
 {
 	Relation	job = inv_table_open(INV_JOB, AccessShareLock);
 	Relation	batch = inv_table_open(INV_BATCH, AccessShareLock);
@@ -119,6 +141,7 @@ bi_inventory_job_state(int32 job_id, TimestampTz now, BiJobState *state,
 		state->owner = DatumGetObjectId(inv_get(INV_JOB, probe.slot, JOB_OWNER, &isnull));
 		state->frontier = DatumGetInt64(inv_get(INV_JOB, probe.slot, JOB_FRONTIER, &isnull));
 		state->has_frontier = !isnull;
+		state->halted_by = halts ? job_halted_by(batch, snapshot, job_id) : 0;
 		*may_retry = job_may_retry(batch, snapshot, job_id, now);
 	}
 	inv_probe_end(&probe);
@@ -382,7 +405,10 @@ bi_inventory_job_change(int32 job_id, const BiSettings *s)
 /*
  * bi_inventory_job_set_filter
  *		Store a job's filter (its deparse and analyzed expression), nothing
- *		else changed; its revision moves on.  The caller holds the job's lock.
+ *		else changed; its revision moves on.  The caller holds the job's
+ *		lock.  For update scripts (batchintory.analyze_filter): it touches
+ *		only columns every version since 0.2.0 has, and does not resolve
+ *		the inventory's columns (an update halfway may lack the newest).
  */
 void
 bi_inventory_job_set_filter(int32 job_id, const char *deparse, const char *expr)
@@ -390,7 +416,6 @@ bi_inventory_job_set_filter(int32 job_id, const char *deparse, const char *expr)
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		args[2] = {Int32GetDatum(job_id), CStringGetTextDatum(deparse)};
 
-	inv_check_writable(INV_JOB);
 	bi_exec("UPDATE batchintory.job SET filter = $2, revision = revision OPERATOR(pg_catalog.+) 1"
 			" WHERE job_id OPERATOR(pg_catalog.=) $1",
 			2, types, args, NULL, SPI_OK_UPDATE);

@@ -65,6 +65,8 @@ static const InvIndexDef index_defs[INV_NINDEXES] = {
 	{BATCH_JOB_ID, BATCH_LEASE_UNTIL}},
 	[INDEX_BATCH_JOB_RETRY] = {"batch_job_retry", INV_BATCH, 2,
 	{BATCH_JOB_ID, BATCH_FIRST_ID}},
+	[INDEX_BATCH_JOB_FAILED] = {"batch_job_failed", INV_BATCH, 2,
+	{BATCH_JOB_ID, BATCH_FIRST_ID}},
 	[INDEX_ATTEMPT_PKEY] = {"attempt_pkey", INV_ATTEMPT, 2,
 	{ATTEMPT_BATCH_ID, ATTEMPT_ATTEMPT}},
 	[INDEX_PROGRESS_JOB] = {"progress_job", INV_PROGRESS, 1, {PROGRESS_JOB_ID}},
@@ -590,6 +592,7 @@ static const char *const status_names[] = {
 	[STATUS_FAILED] = "failed",
 	[STATUS_SUPERSEDED] = "superseded",
 	[STATUS_ABANDONED] = "abandoned",
+	[STATUS_SKIPPED] = "skipped",
 };
 
 const char *

@@ -165,6 +165,7 @@ typedef enum InvIndex
 	INDEX_BATCH_PKEY,			/* batch (batch_id) */
 	INDEX_BATCH_JOB_LEASED,		/* batch (job_id, lease_until), processing */
 	INDEX_BATCH_JOB_RETRY,		/* batch (job_id, first_id), failed to retry */
+	INDEX_BATCH_JOB_FAILED,		/* batch (job_id, first_id), failed for good */
 	INDEX_ATTEMPT_PKEY,			/* attempt (batch_id, attempt) */
 	INDEX_PROGRESS_JOB,			/* progress (job_id) */
 	INV_NINDEXES

@@ -22,44 +22,44 @@ use warnings;
 our %valid_jobs = (
 	j1 => [
 		q{'assets'},
-		q{'assets', 'id', 'bytes', max_count => 7, lease => '1.5s', max_attempts => 3, guard_timeout => '100ms', config => '{"job": "j1"}'},
-		q{weight_column => 'bytes', max_count => 7, lease => '1.5s', max_attempts => 3, guard_timeout => '100ms', retry_backoff => '0', late_commit_guard => true, config => '{"job": "j1"}'},
+		q{'assets', 'id', 'bytes', max_count => 7, lease => '1.5s', max_attempts => 3, guard_timeout => '100ms', config => '{"job": "j1"}', on_failure => 'skip'},
+		q{weight_column => 'bytes', max_count => 7, lease => '1.5s', max_attempts => 3, guard_timeout => '100ms', retry_backoff => '0', late_commit_guard => true, config => '{"job": "j1"}', on_failure => 'skip'},
 		q{'{filter,max_weight,lower_bound,upper_bound}'}
 	],
 	j2 => [
 		q{'assets'},
-		q{'assets', 'id', filter => 'bytes % 3 <> 0', max_count => 25, lease => '2s', retry_backoff => '10ms', guard_timeout => '100ms'},
-		q{filter => 'bytes % 3 <> 0', max_count => 25, lease => '2s', max_attempts => 3, retry_backoff => '10ms', guard_timeout => '100ms', late_commit_guard => true, config => '{}'},
+		q{'assets', 'id', filter => 'bytes % 3 <> 0', max_count => 25, lease => '2s', retry_backoff => '10ms', guard_timeout => '100ms', on_failure => 'skip'},
+		q{filter => 'bytes % 3 <> 0', max_count => 25, lease => '2s', max_attempts => 3, retry_backoff => '10ms', guard_timeout => '100ms', late_commit_guard => true, config => '{}', on_failure => 'skip'},
 		q{'{weight_column,max_weight,lower_bound,upper_bound}'}
 	],
 	j3 => [
 		q{'assets'},
-		q{'assets', 'id', 'bytes', lower_bound => 10, upper_bound => 400, max_weight => 300, lease => '1s', guard_timeout => '100ms'},
-		q{weight_column => 'bytes', upper_bound => 400, max_weight => 300, lease => '1s', max_attempts => 3, retry_backoff => '0', guard_timeout => '100ms', late_commit_guard => true, config => '{}'},
+		q{'assets', 'id', 'bytes', lower_bound => 10, upper_bound => 400, max_weight => 300, lease => '1s', guard_timeout => '100ms', on_failure => 'skip'},
+		q{weight_column => 'bytes', upper_bound => 400, max_weight => 300, lease => '1s', max_attempts => 3, retry_backoff => '0', guard_timeout => '100ms', late_commit_guard => true, config => '{}', on_failure => 'skip'},
 		q{'{filter,max_count}'}
 	],
 	j4 => [
 		q{'parts'},
-		q{'parts', 'id', 'bytes', max_count => 9, lease => '1s', guard_timeout => '100ms'},
-		q{weight_column => 'bytes', max_count => 9, lease => '1s', max_attempts => 3, retry_backoff => '0', guard_timeout => '100ms', late_commit_guard => true, config => '{}'},
+		q{'parts', 'id', 'bytes', max_count => 9, lease => '1s', guard_timeout => '100ms', on_failure => 'skip'},
+		q{weight_column => 'bytes', max_count => 9, lease => '1s', max_attempts => 3, retry_backoff => '0', guard_timeout => '100ms', late_commit_guard => true, config => '{}', on_failure => 'skip'},
 		q{'{filter,max_weight,lower_bound,upper_bound}'}
 	],
 	j5 => [
 		q{'explicit'},
-		q{'explicit', 'id', 'w', max_count => 4, max_weight => 20, late_commit_guard => false, lease => '1s'},
-		q{weight_column => 'w', max_count => 4, max_weight => 20, lease => '1s', max_attempts => 3, retry_backoff => '0', late_commit_guard => false, config => '{}'},
+		q{'explicit', 'id', 'w', max_count => 4, max_weight => 20, late_commit_guard => false, lease => '1s', on_failure => 'skip'},
+		q{weight_column => 'w', max_count => 4, max_weight => 20, lease => '1s', max_attempts => 3, retry_backoff => '0', late_commit_guard => false, config => '{}', on_failure => 'skip'},
 		q{'{filter,lower_bound,upper_bound}'}
 	],
 	j6 => [
 		q{'"odd ""name"" ✓"'},
-		q{'"odd ""name"" ✓"', 'key col', 'weight col', max_count => 3, max_attempts => 2, retry_backoff => '1ms', lease => '1s', guard_timeout => '100ms'},
-		q{weight_column => 'weight col', max_count => 3, max_attempts => 2, retry_backoff => '1ms', lease => '1s', guard_timeout => '100ms', late_commit_guard => true, config => '{}'},
+		q{'"odd ""name"" ✓"', 'key col', 'weight col', max_count => 3, max_attempts => 2, retry_backoff => '1ms', lease => '1s', guard_timeout => '100ms', on_failure => 'skip'},
+		q{weight_column => 'weight col', max_count => 3, max_attempts => 2, retry_backoff => '1ms', lease => '1s', guard_timeout => '100ms', late_commit_guard => true, config => '{}', on_failure => 'skip'},
 		q{'{filter,max_weight,lower_bound,upper_bound}'}
 	],
 	j7 => [
 		q{'assets2'},
-		q{'assets2', 'id', 'w', lease => '1s', guard_timeout => '100ms', config => '{"whole": true}'},
-		q{weight_column => 'w', lease => '1s', max_attempts => 3, retry_backoff => '0', guard_timeout => '100ms', late_commit_guard => true},
+		q{'assets2', 'id', 'w', lease => '1s', guard_timeout => '100ms', config => '{"whole": true}', on_failure => 'skip'},
+		q{weight_column => 'w', lease => '1s', max_attempts => 3, retry_backoff => '0', guard_timeout => '100ms', late_commit_guard => true, on_failure => 'skip'},
 		q{'{filter,max_count,max_weight,lower_bound,upper_bound}'}
 	],
 );
@@ -257,7 +257,8 @@ my @job_settings = (
 	[ config => \&jsonb_val ],
 	[ retry_backoff => \&interval_val ],
 	[ late_commit_guard => \&bool_val ],
-	[ guard_timeout => \&interval_val ]);
+	[ guard_timeout => \&interval_val ],
+	[ on_failure => sub { pick("'halt'", "'skip'", "'stop'", 'NULL', "''") } ]);
 
 #
 # the calls; each returns a list of lines (statements)
@@ -403,7 +404,7 @@ sub op_batch_functions
 sub op_requeue
 {
 	my $k = int(rand($slots));
-	return "SELECT batchintory_requeue(" . batch_val($k) . ")";
+	return "SELECT batchintory_" . pick('requeue', 'requeue', 'skip') . "(" . batch_val($k) . ")";
 }
 
 sub op_rewind

@@ -69,7 +69,7 @@ my ($rc, $out, $err, $rows);
 # --- exit status, report, summary ----------------------------------------
 
 sql(q{SELECT batchintory_register('inc', 'files', 'id', 'bytes',
-	max_count => 10, max_attempts => 2, config => '{"n": 1}')});
+	max_count => 10, max_attempts => 2, config => '{"n": 1}', on_failure => 'skip')});
 my $show = 'echo "env $BATCHINTORY_JOB $BATCHINTORY_BATCH $BATCHINTORY_ATTEMPT'
   . ' $BATCHINTORY_FIRST_ID $BATCHINTORY_LAST_ID $BATCHINTORY_ASSET_COUNT'
   . ' $BATCHINTORY_WEIGHT $BATCHINTORY_CONFIG"';
@@ -165,7 +165,8 @@ like($out, qr/^batch \d+ attempt 4: ids 1\.\.10, 10 assets: succeeded/m,
 # --max-failures N (default 3): run stops after N failed batches in a row
 sql(q{CREATE TABLE five (id bigserial PRIMARY KEY);
 	INSERT INTO five SELECT FROM generate_series(1, 5);
-	SELECT batchintory_register('five', 'five', 'id', max_count => 1, max_attempts => 1)});
+	SELECT batchintory_register('five', 'five', 'id', max_count => 1, max_attempts => 1,
+		on_failure => 'skip')});
 ($rc, $out, $err) = cli('run', 'five', '--', 'false');
 is($rc, 4, '3 failures in a row: exit 4');
 like($err, qr/^batchintory: stopping after 3 consecutive failed batches \(--max-failures 3\)$/m,
@@ -202,13 +203,30 @@ like($out, qr/^4 batches: 2 succeeded, 2 failed$/m, 'the summary counts the atte
 unlike($out, qr/failed for good/, 'nothing failed for good');
 # exit 4 when one failed for good, even if others succeeded after it
 sql(q{SELECT batchintory_register('once', 'files', 'id', max_count => 10, max_attempts => 1,
-	upper_bound => 30)});
+	upper_bound => 30, on_failure => 'skip')});
 ($rc, $out, $err) = cli('run', 'once', '--', 'sh', '-c', 'test "$BATCHINTORY_FIRST_ID" != 1');
 is($rc, 4, 'a batch failed for good, the others succeeded: exit 4');
 like($out, qr/^batch (\d+) attempt 1: ids 1\.\.10, .* failed \(exit status 1\) in \S+ s, no attempt left: failed for good$/m,
 	'the batch that failed for good says so');
 like($out, qr/^3 batches: 2 succeeded, 1 failed\nfailed for good \(no attempt left\): batch \d+;/m,
 	'the summary names it');
+
+# a job that halts on failure (the default): the batch failed for good stops
+# it; run says so, exits 4, and takes nothing more until it is requeued
+sql(q{SELECT batchintory_register('halting', 'files', 'id', max_count => 10, max_attempts => 1,
+	upper_bound => 30)});
+($rc, $out, $err) = cli('run', 'halting', '--', 'sh', '-c', 'test "$BATCHINTORY_FIRST_ID" != 11');
+is($rc, 4, 'a halting job: exit 4');
+like($out, qr/^2 batches: 1 succeeded, 1 failed\nfailed for good/m,
+	'a halting job: the batch after the failed one is not taken');
+like($err, qr/job "halting" is halted: batch \d+ \(keys 11 to 20\) failed for good/,
+	'a halting job: run shows why no batch comes');
+($rc, $out, $err) = cli('run', 'halting', '--', 'true');
+like($err, qr/job "halting" is halted/, 'a halting job: the next run says it is halted');
+sql(q{SELECT batchintory_requeue(halted_by) FROM batchintory.jobs WHERE job = 'halting'});
+($rc, $out, $err) = cli('run', 'halting', '--', 'true');
+is($rc, 0, 'a halting job requeued: the run goes on');
+like($out, qr/^2 batches: 2 succeeded, 0 failed$/m, 'a halting job requeued: the rest is done');
 
 # --- the environment of the command ---------------------------------------
 
@@ -236,7 +254,7 @@ is(sql(qq{SELECT string_agg(id::text, ',' ORDER BY id) FROM files WHERE $predica
 # --- results --------------------------------------------------------------
 
 sql(q{SELECT batchintory_register('res', 'files', 'id', max_count => 5, upper_bound => 30,
-	max_attempts => 1)});
+	max_attempts => 1, on_failure => 'skip')});
 my $tmp = tempdir(CLEANUP => 1);
 
 ($rc, $out, $err) = cli('run', 'res', '--iterations', '1', '--', 'sh', '-c',

@@ -69,7 +69,7 @@ sub survive_setup
 			filter => $$label IS NOT NULL AND path COLLATE "C" < 's3://lake/c'$$,
 			max_count => 5, notify => true);
 		SELECT batchintory_register('backfill', 'lake.files', 'id', 'bytes',
-			upper_bound => 45, max_weight => 100, max_attempts => 2);
+			upper_bound => 45, max_weight => 100, max_attempts => 2, on_failure => 'skip');
 	});
 	return;
 }

@@ -91,13 +91,13 @@ RETURNS TABLE (invariant text, violations bigint) LANGUAGE sql AS $$
 	UNION ALL
 	SELECT 'current attempt does not match its batch',
 		(SELECT count(*) FROM attempts WHERE attempt = current AND (asset_count <> batch_count
-		 OR NOT (status = batch_status OR (batch_status = 'failed' AND status = 'abandoned'))))
+		 OR NOT (status = batch_status OR (batch_status IN ('failed', 'skipped') AND status IN ('failed', 'abandoned')))))
 	UNION ALL
 	SELECT 'earlier attempt neither failed nor abandoned',
 		(SELECT count(*) FROM attempts WHERE attempt < current AND status NOT IN ('failed', 'abandoned'))
 	UNION ALL
 	SELECT 'succeeded batch whose assets changed (batchintory_verify)',
-		(SELECT count(*) FROM batchintory_verify(job_name))
+		(SELECT count(*) FROM batchintory_verify(job_name) WHERE reason <> 'not processed')
 	UNION ALL
 	SELECT 'refused release of an attempt that was still current',
 		(SELECT count(*) FROM refused r JOIN batchintory.batch b ON b.batch_id = r.batch

@@ -32,6 +32,9 @@ CREATE TABLE batchintory.job (
 	guard_timeout interval NOT NULL DEFAULT '10 seconds',
 	config jsonb NOT NULL DEFAULT '{}',
 	notify boolean NOT NULL DEFAULT false,
+	-- what a batch failed for good does: 'halt' stops the job (no batch is
+	-- handed out) until it is requeued, skipped or rewound; 'skip' goes on
+	on_failure text NOT NULL DEFAULT 'halt',
 	-- last key covered by a batch of this job; NULL before the first batch
 	frontier bigint,
 	-- bumped by every change of the settings: backends cache a job's
@@ -71,7 +74,8 @@ CREATE TABLE batchintory.batch (
 	weight numeric,
 	-- max_count, max_weight, window, no_more_assets or verify
 	ended_by text NOT NULL,
-	-- processing, succeeded, failed or superseded
+	-- processing, succeeded, failed, superseded, or skipped (failed for
+	-- good, left out by batchintory_skip)
 	status text NOT NULL,
 	-- number of the current (latest) attempt; 0 for a batch batchintory_verify
 	-- created over assets no batch covered, not handed out yet
@@ -96,6 +100,9 @@ CREATE INDEX batch_job_retry ON batchintory.batch (job_id, first_id)
 	WHERE status = 'failed' AND retry_after IS NOT NULL;
 CREATE INDEX batch_job_failed ON batchintory.batch (job_id, first_id)
 	WHERE status = 'failed' AND retry_after IS NULL;
+-- batches failed for good and left out by hand (batchintory_skip)
+CREATE INDEX batch_job_skipped ON batchintory.batch (job_id, first_id)
+	WHERE status = 'skipped';
 -- asset id -> the batches covering it, in O(log B): the live batches of a
 -- job never overlap, so the one covering a key is the last live one that
 -- starts at or before it, a backward probe of batch_job_live (whose

@@ -29,11 +29,12 @@ CREATE OR REPLACE FUNCTION batchintory_register(
 	retry_backoff interval DEFAULT '0',
 	late_commit_guard boolean DEFAULT true,
 	guard_timeout interval DEFAULT '10 seconds',
-	notify boolean DEFAULT false)
+	notify boolean DEFAULT false,
+	on_failure text DEFAULT 'halt')
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_register';
-COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean)
+COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text)
 	IS 'create a job over a metadata table, owned by the calling role; error if the job exists';
 
 CREATE OR REPLACE FUNCTION batchintory_alter(
@@ -54,11 +55,12 @@ CREATE OR REPLACE FUNCTION batchintory_alter(
 	guard_timeout interval DEFAULT NULL,
 	reset text[] DEFAULT NULL,
 	notify boolean DEFAULT NULL,
-	owner regrole DEFAULT NULL)
+	owner regrole DEFAULT NULL,
+	on_failure text DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_alter';
-COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole)
+COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text)
 	IS 'change a job: NULL leaves a setting unchanged, reset lists settings to clear, owner transfers it';
 
 -- For update scripts: a job's filter analyzed (under the caller's
@@ -91,6 +93,18 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1
 AS 'MODULE_PATHNAME', 'batchintory_acquire';
 COMMENT ON FUNCTION batchintory_acquire(text, bigint, numeric, text, integer)
 	IS 'take the next batches of a job: retries first, then new assets in key order; zero rows = no work';
+
+-- batchintory_acquire of one batch but those excluded: for batchintory_run,
+-- which does not take a batch that failed in the same run again.
+CREATE OR REPLACE FUNCTION batchintory.acquire_excluding(job text,
+	max_count bigint, max_weight numeric, worker text, excluded bigint[])
+RETURNS TABLE (batch bigint, attempt integer, job text, first_id bigint,
+	last_id bigint, asset_count bigint, weight numeric, ended_by text,
+	lease_until timestamptz, config jsonb)
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1
+AS 'MODULE_PATHNAME', 'batchintory_acquire_excluding';
+COMMENT ON FUNCTION batchintory.acquire_excluding(text, bigint, numeric, text, bigint[])
+	IS 'acquire one batch, none of those excluded (internal: used by batchintory_run)';
 
 CREATE OR REPLACE FUNCTION batchintory_peek(
 	job text,
@@ -129,6 +143,13 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_requeue';
 COMMENT ON FUNCTION batchintory_requeue(bigint)
 	IS 'put a failed or succeeded batch back in line, with a fresh budget of attempts';
+
+CREATE OR REPLACE FUNCTION batchintory_skip(batch bigint)
+RETURNS void
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'batchintory_skip';
+COMMENT ON FUNCTION batchintory_skip(bigint)
+	IS 'leave out a batch failed for good: it stops a job with on_failure ''halt'' no more (requeue takes it back)';
 
 CREATE OR REPLACE FUNCTION batchintory_rewind(job text, id bigint)
 RETURNS bigint

@@ -215,7 +215,11 @@ SELECT j.name AS job,
 	j.owner,
 	j.notify,
 	e.backlog AS backlog_estimate,
-	e.problem
+	e.problem,
+	j.on_failure,
+	h.batch_id AS halted_by,
+	h.message AS halt_reason,
+	o.skipped
 FROM batchintory.job j
 CROSS JOIN LATERAL (
 	SELECT COALESCE(pg_catalog.sum(d.batches), 0)::pg_catalog.int8 AS batches,
@@ -246,13 +250,24 @@ CROSS JOIN LATERAL (
 			AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NOT NULL),
 		(SELECT pg_catalog.min(b.first_id) FROM batchintory.batch b
 			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-			AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NULL)) AS oldest_open) o
+			AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NULL)) AS oldest_open,
+		(SELECT pg_catalog.count(*) FROM batchintory.batch b
+			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
+			AND b.status OPERATOR(pg_catalog.=) 'skipped') AS skipped) o
+LEFT JOIN LATERAL (
+	SELECT b.batch_id, a.message FROM batchintory.batch b
+	LEFT JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id
+		AND a.attempt OPERATOR(pg_catalog.=) b.attempt
+	WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
+	AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NULL
+	AND j.on_failure OPERATOR(pg_catalog.=) 'halt'
+	ORDER BY b.first_id LIMIT 1) h ON true
 CROSS JOIN LATERAL batchintory.job_estimate(j.job_id) e
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN j.upper_bound IS NOT NULL
 		THEN j.cut_assets OPERATOR(pg_catalog.+) e.backlog END AS total) t
 WHERE batchintory.may_see(j.owner);
 COMMENT ON VIEW batchintory.jobs IS
-	'every job: owner, window, frontier, backfill progress, batches by state, last success, oldest unprocessed key, estimated backlog, and what is wrong with it if anything';
+	'every job: owner, window, frontier, backfill progress, batches by state, last success, oldest unprocessed key, estimated backlog, what is wrong with it if anything, and the batch failed for good that halts it';
 
 GRANT SELECT ON batchintory.jobs, batchintory.batches, batchintory.attempts TO PUBLIC;

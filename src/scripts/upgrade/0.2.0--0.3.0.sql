@@ -1,3 +1,18 @@
 -- batchintory 0.2.0 -> 0.3.0, first part: the inventory's tables.  The
 -- functions and views of 0.3.0 follow (src/scripts/install/10..30).
 \echo Use "ALTER EXTENSION batchintory UPDATE TO '0.3.0'" to load this file. \quit
+
+-- a job's on_failure: jobs of 0.2.0 go on past a batch failed for good, as
+-- they did ('skip'); new jobs stop there ('halt', the default)
+ALTER TABLE batchintory.job ADD COLUMN on_failure text NOT NULL DEFAULT 'skip';
+ALTER TABLE batchintory.job ALTER COLUMN on_failure SET DEFAULT 'halt';
+
+-- functions whose arguments changed: dropped, then made again below
+DROP FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint,
+	bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean);
+DROP FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint,
+	numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole);
+
+-- batches failed for good and left out by hand (batchintory_skip)
+CREATE INDEX batch_job_skipped ON batchintory.batch (job_id, first_id)
+	WHERE status = 'skipped';
