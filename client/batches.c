@@ -151,16 +151,13 @@ cmd_release(Session *session, const Invocation *inv)
 }
 
 /*
- * requeue BATCH
- *		batchintory_requeue, then the batch as batchintory.batches shows it
- *		(in a statement of its own, which sees the change).
+ * Change a batch with call (taking the batch as $1), then show the batch as
+ * batchintory.batches does (in a statement of its own, which sees the change)
  */
-int
-cmd_requeue(Session *session, const Invocation *inv)
+static int
+change_batch(Session *session, const Invocation *inv, const char *call)
 {
-	PGresult   *res = session_exec(session,
-								   "SELECT @extschema@.batchintory_requeue(batch => $1)",
-								   1, inv->positional);
+	PGresult   *res = session_exec(session, call, 1, inv->positional);
 
 	if (res == NULL)
 		return EXIT_SERVER;
@@ -170,4 +167,20 @@ cmd_requeue(Session *session, const Invocation *inv)
 					   " attempts_left, retry_after FROM batchintory.batches"
 					   " WHERE batch OPERATOR(pg_catalog.=) $1",
 					   1, inv->positional, print_result);
+}
+
+/* requeue BATCH: batchintory_requeue */
+int
+cmd_requeue(Session *session, const Invocation *inv)
+{
+	return change_batch(session, inv,
+						"SELECT @extschema@.batchintory_requeue(batch => $1)");
+}
+
+/* skip BATCH: batchintory_skip */
+int
+cmd_skip(Session *session, const Invocation *inv)
+{
+	return change_batch(session, inv,
+						"SELECT @extschema@.batchintory_skip(batch => $1)");
 }

@@ -205,8 +205,11 @@ const CommandSpec commands[] = {
 		" attempt => $2) AS h (lease_until)",
 	.print = print_result},
 	{.name = "requeue",
-		.summary = "put a failed or succeeded batch back in line",
+		.summary = "put a failed, skipped or succeeded batch back in line",
 	.positional = batch_arg, .func = cmd_requeue},
+	{.name = "skip",
+		.summary = "leave out a batch failed for good: a halted job goes on",
+	.positional = batch_arg, .func = cmd_skip},
 	{.name = "rewind",
 		.summary = "hand out key ID and everything after it again",
 		.positional = job_id_args,
@@ -270,7 +273,7 @@ const CommandSpec commands[] = {
 		"Exit status: 0 every batch succeeded (a batch that failed and succeeded\n"
 		"on a retry in this run too) or there was nothing to do; 4 a batch failed\n"
 		"and did not succeed later in the run (waiting for a retry, or failed for\n"
-		"good); 126, 127 COMMAND cannot be executed or was not found: run stops at\n"
+		"good), or the job is halted by a batch failed for good; 126, 127 COMMAND cannot be executed or was not found: run stops at\n"
 		"once, charges no attempt (it checks COMMAND before the first acquire, and\n"
 	"requeues a batch whose COMMAND exits 126 or 127); 3 server error.\n"},
 	{NULL}

@@ -289,6 +289,7 @@ extern int	cmd_acquire(Session *session, const Invocation *inv);
 extern int	cmd_peek(Session *session, const Invocation *inv);
 extern int	cmd_release(Session *session, const Invocation *inv);
 extern int	cmd_requeue(Session *session, const Invocation *inv);
+extern int	cmd_skip(Session *session, const Invocation *inv);
 
 /* inspect.c */
 extern void print_lookup(const Session *session, const PGresult *res);

@@ -32,6 +32,27 @@ typedef struct RunState
 	bool		heartbeat_warned;
 } RunState;
 
+/*
+ * The batch failed for good that stops the job (on_failure 'halt'), or 0:
+ * acquire then hands out nothing, and its warning has said why
+ */
+static long long
+halting_batch(Session *session, const char *job)
+{
+	const char *params[1] = {job};
+	PGresult   *res = session_exec(session,
+								   "SELECT halted_by FROM batchintory.jobs"
+								   " WHERE job OPERATOR(pg_catalog.=) $1"
+								   " AND halted_by IS NOT NULL",
+								   1, params);
+	long long	batch = 0;
+
+	if (res != NULL && PQntuples(res) > 0)
+		batch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return batch;
+}
+
 /* Record the outcome of batch: failed (for good or not) or succeeded */
 static void
 note_outcome(RunState *state, long long batch, bool succeeded, bool for_good)
@@ -283,6 +304,7 @@ cmd_run(Session *session, const Invocation *inv)
 	const char *term;
 	int			rc = EXIT_OK;
 	int			for_good = 0;
+	long long	halted_by = 0;
 	int			i;
 
 	if (iterations)
@@ -346,6 +368,10 @@ cmd_run(Session *session, const Invocation *inv)
 		if (PQntuples(res) == 0)
 		{
 			PQclear(res);
+			/* waiting would be waiting for an operator: say so, and fail */
+			halted_by = halting_batch(session, job);
+			if (halted_by != 0)
+				break;
 			if (!follow)
 				break;
 			/* the live line says it on a terminal */
@@ -377,7 +403,12 @@ cmd_run(Session *session, const Invocation *inv)
 	}
 
 	progress_end();
-	if (state.done == 0 && !follow && rc == EXIT_OK && !stop_signal())
+	if (halted_by != 0)
+		fprintf(stderr, "batchintory: stopping: job \"%s\" is halted by batch %lld,"
+				" failed for good; \"batchintory requeue %lld\" tries it again,"
+				" \"batchintory skip %lld\" leaves it out\n",
+				job, halted_by, halted_by, halted_by);
+	else if (state.done == 0 && !follow && rc == EXIT_OK && !stop_signal())
 		fprintf(stderr, "no batch available for job \"%s\"\n", job);
 	for (i = 0; i < state.nopen; i++)
 		for_good += state.for_good[i];
@@ -404,5 +435,5 @@ cmd_run(Session *session, const Invocation *inv)
 	free(state.for_good);
 	if (rc != EXIT_OK)
 		return rc;
-	return state.nopen > 0 ? EXIT_BATCH_FAILED : EXIT_OK;
+	return state.nopen > 0 || halted_by != 0 ? EXIT_BATCH_FAILED : EXIT_OK;
 }

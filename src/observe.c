@@ -170,15 +170,28 @@ job_backlog(BiJob *job, bool exact, Backlog *backlog)
 		Oid			argtypes[1] = {INT4OID};
 		Datum		args[1] = {Int32GetDatum(job->job_id)};
 		bool		isnull;
+		int64		halted_first;
 
 		bi_exec("SELECT COALESCE(pg_catalog.sum(asset_count), 0)::pg_catalog.int8,"
-				" COALESCE(pg_catalog.sum(weight), 0) FROM batchintory.batch"
+				" COALESCE(pg_catalog.sum(weight), 0), pg_catalog.min(first_id),"
+				" pg_catalog.max(last_id) FROM batchintory.batch"
 				" WHERE job_id OPERATOR(pg_catalog.=) $1"
 				" AND status OPERATOR(pg_catalog.=) 'failed' AND retry_after IS NULL",
 				1, argtypes, args, NULL, SPI_OK_SELECT);
 		backlog->asset_count += bi_get_int64(0, 1, &isnull);
 		if (exact && backlog->has_weight)
 			backlog->weight = bi_numeric_add(backlog->weight, bi_get(0, 2, &isnull));
+		halted_first = bi_get_int64(0, 3, &isnull);
+		if (!isnull)
+		{
+			int64		halted_last = bi_get_int64(0, 4, &isnull);
+
+			if (!backlog->has_keys || halted_first < backlog->first_id)
+				backlog->first_id = halted_first;
+			if (!backlog->has_keys || halted_last > backlog->last_id)
+				backlog->last_id = halted_last;
+			backlog->has_keys = true;
+		}
 	}
 
 	if (!exact && backlog->has_weight)

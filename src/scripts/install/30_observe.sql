@@ -215,7 +215,9 @@ SELECT j.name AS job,
 	j.owner,
 	j.notify,
 	e.backlog AS backlog_estimate,
-	e.problem,
+	COALESCE(e.problem, CASE WHEN h.batch_id IS NOT NULL THEN
+		pg_catalog.format('halted: batch %s (keys %s to %s) failed for good: %s', h.batch_id,
+			h.first_id, h.last_id, COALESCE(h.message, 'no message')) END) AS problem,
 	j.on_failure,
 	h.batch_id AS halted_by,
 	h.message AS halt_reason,
@@ -255,7 +257,7 @@ CROSS JOIN LATERAL (
 			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
 			AND b.status OPERATOR(pg_catalog.=) 'skipped') AS skipped) o
 LEFT JOIN LATERAL (
-	SELECT b.batch_id, a.message FROM batchintory.batch b
+	SELECT b.batch_id, b.first_id, b.last_id, a.message FROM batchintory.batch b
 	LEFT JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id
 		AND a.attempt OPERATOR(pg_catalog.=) b.attempt
 	WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
