@@ -68,7 +68,13 @@ static const ArgSpec table_id_args[] = {
 	{"notify", "on|off", ARG_TEXT, "notify", false, \
 	"NOTIFY waiting workers when assets are inserted"}, \
 	{"on-failure", "halt|skip", ARG_TEXT, "on_failure", false, \
-	"a batch failed for good stops the job, or is left as a hole"}
+	"a batch failed for good stops the job, or is left as a hole"}, \
+	{"command", "SQL", ARG_TEXT, "command", false, \
+	"stored pipeline: SQL run over each batch ($1, $2 ids, $3 batch)"}, \
+	{"schedule", "CRON", ARG_TEXT, "schedule", false, \
+	"pg_cron schedule of the stored pipeline, e.g. '*/5 * * * *'"}, \
+	{"paused", "on|off", ARG_TEXT, "paused", false, \
+	"hand out no batch, pg_cron entry off"}
 
 static const ArgSpec register_options[] = {
 	{"table", "TABLE", ARG_TEXT, "source", true,
@@ -173,11 +179,13 @@ const CommandSpec commands[] = {
 		.notes = "Options left out take the defaults of batchintory_register: no weight,\n"
 		"filter, window or limits, --max-attempts 3, --lease '1 hour', --config\n"
 		"'{}', --retry-backoff 0, --late-commit-guard on, --guard-timeout\n"
-	"'10 seconds', --notify off, --on-failure halt.\n"},
+	"'10 seconds', --notify off, --on-failure halt, no --command or --schedule,\n"
+	"--paused off.\n"},
 	{.name = "alter", .summary = "change the settings of a job",
 		.positional = job_arg, .options = alter_options, .func = cmd_alter,
 		.notes = "Options left out leave a setting unchanged; --reset clears settings\n"
-		"(weight_column, filter, lower_bound, upper_bound, max_count, max_weight).\n",
+		"(weight_column, filter, lower_bound, upper_bound, max_count, max_weight,\n"
+		"command, schedule).\n",
 	.needs_option = true},
 	{.name = "drop", .summary = "delete a job with its batches and attempts",
 		.positional = job_arg,
@@ -210,6 +218,17 @@ const CommandSpec commands[] = {
 	{.name = "skip",
 		.summary = "leave out a batch failed for good: a halted job goes on",
 	.positional = batch_arg, .func = cmd_skip},
+	{.name = "pause",
+		.summary = "hand out no batch of a job, its pg_cron entry off",
+		.positional = job_arg,
+		.sql = "SELECT $1::pg_catalog.text AS job, 'paused' AS status"
+		" FROM @extschema@.batchintory_pause(job => $1)",
+	.print = print_result},
+	{.name = "resume", .summary = "resume a paused job",
+		.positional = job_arg,
+		.sql = "SELECT $1::pg_catalog.text AS job, 'resumed' AS status"
+		" FROM @extschema@.batchintory_resume(job => $1)",
+	.print = print_result},
 	{.name = "rewind",
 		.summary = "hand out key ID and everything after it again",
 		.positional = job_id_args,

@@ -59,16 +59,20 @@ _ARG_TYPES = {
     "guard_timeout": "interval",
     "notify": "bool",
     "on_failure": "text",
+    "command": "text",
+    "schedule": "text",
+    "paused": "bool",
     "owner": "regrole",
     "reset": "text[]",
+    "batch": "int8",
 }
 
 # The named arguments the client passes to batchintory_register and
 # batchintory_alter as keywords (the others are positional or fixed): an
 # unknown keyword is a TypeError naming it, before any SQL
 _REGISTER_SETTINGS = frozenset(_ARG_TYPES) - {"job", "source", "id_column", "weight_column",
-                                               "owner", "reset"}
-_ALTER_SETTINGS = frozenset(_ARG_TYPES) - {"job"}
+                                               "owner", "reset", "batch"}
+_ALTER_SETTINGS = frozenset(_ARG_TYPES) - {"job", "batch"}
 
 # errors of a statement that calls the extension where it is not (any more)
 _MISSING = (
@@ -574,14 +578,20 @@ class Client:
             return cur.fetchone()
 
     def requeue(self, batch: int) -> None:
-        """`batchintory_requeue`: put a failed or succeeded batch back in line."""
-        with self._sql():
-            self.connection.execute(
-                sql.SQL("SELECT {}(%s::pg_catalog.int8)").format(
-                    self._function("batchintory_requeue")
-                ),
-                (batch,),
-            )
+        """`batchintory_requeue`: put a failed, skipped or succeeded batch back in line."""
+        self._call("batchintory_requeue", {"batch": batch})
+
+    def skip(self, batch: int) -> None:
+        """`batchintory_skip`: leave out a batch failed for good; a job it halted goes on."""
+        self._call("batchintory_skip", {"batch": batch})
+
+    def pause(self, job: str) -> None:
+        """`batchintory_pause`: hand out no batch of ``job``; its pg_cron entry is removed."""
+        self._call("batchintory_pause", {"job": job})
+
+    def resume(self, job: str) -> None:
+        """`batchintory_resume`: resume a paused job (its pg_cron entry made again)."""
+        self._call("batchintory_resume", {"job": job})
 
     def rewind(self, job: str, id: int) -> int:
         """`batchintory_rewind`: hand out key ``id`` of ``job`` and everything after it again.

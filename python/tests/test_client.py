@@ -102,6 +102,28 @@ def test_failure_is_released_failed_and_retried(client: Client, table, insert, j
     assert [a["status"] for a in client.lookup(job, 1)] == ["failed", "succeeded"]
 
 
+def test_halted_job_skip_pause_resume(client: Client, table, insert, job) -> None:
+    insert(6)
+    client.register(job, table, "id", max_count=2, max_attempts=1)
+    with pytest.raises(ValueError):
+        with client.batch(job):
+            raise ValueError("corrupt file f1")
+    # halted (on_failure 'halt', the default): nothing is handed out
+    assert client.acquire(job) == []
+    (row,) = [r for r in client.jobs() if r["job"] == job]
+    assert row["halted_by"] is not None and row["halt_reason"] == "ValueError: corrupt file f1"
+    client.skip(row["halted_by"])
+    with client.batch(job) as b:
+        assert (b.first_id, b.last_id) == (3, 4)
+    # paused: nothing handed out until resumed
+    client.pause(job)
+    assert client.acquire(job) == []
+    assert [r["paused"] for r in client.jobs() if r["job"] == job] == [True]
+    client.resume(job)
+    with client.batch(job) as b:
+        assert (b.first_id, b.last_id) == (5, 6)
+
+
 def test_explicit_release(client: Client, table, insert, job) -> None:
     insert(4)
     client.register(job, table, "id", max_count=2)

@@ -381,7 +381,10 @@ $node->poll_query_until('postgres', q{
 	SELECT count(*) = 1 FROM batchintory.batches WHERE job = 'lost'})
   or die 'run did not acquire a batch';
 $run->signal('STOP');
-sleep 2;
+# (a heartbeat sent just before the stop extends the lease by a second)
+$node->poll_query_until('postgres', q{
+	SELECT lease_until < now() FROM batchintory.batches WHERE job = 'lost'})
+  or die 'the lease did not run out';
 ($rc, $out, $err) = cli('--json', 'acquire', 'lost');
 $rows = json_lines($out);
 is_deeply([ @{ $rows->[0] }{qw(attempt first_id)} ], [ 2, 1 ],

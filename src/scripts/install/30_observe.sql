@@ -221,7 +221,11 @@ SELECT j.name AS job,
 	j.on_failure,
 	h.batch_id AS halted_by,
 	h.message AS halt_reason,
-	o.skipped
+	o.skipped,
+	j.command,
+	j.command_search_path,
+	j.schedule,
+	j.paused
 FROM batchintory.job j
 CROSS JOIN LATERAL (
 	SELECT COALESCE(pg_catalog.sum(d.batches), 0)::pg_catalog.int8 AS batches,
