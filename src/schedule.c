@@ -110,7 +110,11 @@ schedule_entry(const char *schema, const char *job, Oid owner, const char *sched
 	bi_as_role_end(&as_owner);
 }
 
-/* Remove job's entry of owner, if there is one (pg_cron may be gone) */
+/*
+ * Remove job's entry of owner, if there is one (pg_cron may be gone).  An
+ * owner role that was dropped, or lost USAGE on pg_cron's schema, cannot:
+ * its entry is left, with a warning saying so.
+ */
 static void
 unschedule_entry(const char *job, Oid owner)
 {
@@ -120,6 +124,17 @@ unschedule_entry(const char *job, Oid owner)
 
 	if (!pg_cron_installed())
 		return;
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)) ||
+		BI_NAMESPACE_ACLCHECK(get_namespace_oid(CRON_SCHEMA, false), owner,
+							  ACL_USAGE) != ACLCHECK_OK)
+	{
+		ereport(WARNING,
+				(errmsg("the pg_cron entry \"%s\" of job \"%s\" was left in place",
+						entry_name(job), job),
+				 errdetail("Its owner role no longer exists or may no longer use pg_cron."),
+				 errhint("Remove it with cron.unschedule(jobid), as a superuser.")));
+		return;
+	}
 	bi_as_owner_begin(&as_owner, owner);
 	bi_exec("SELECT " CRON_SCHEMA ".unschedule(j.jobid) FROM " CRON_SCHEMA ".job j"
 			" WHERE j.jobname OPERATOR(pg_catalog.=) $1::pg_catalog.name"

@@ -128,5 +128,19 @@ is(join(' / ', map { (split /\n/)[-1] } @lifecycle),
 	'batchintory daily */5 * * * * / none / batchintory daily */5 * * * * / none',
 	'alter changes the entry, pause removes it, resume makes it again, drop removes it');
 
+# an owner that may no longer use pg_cron cannot remove its entry: the job
+# is dropped all the same, the entry left with a warning
+$node->safe_psql('postgres', q{
+	SET ROLE rollup;
+	SELECT batchintory_register('leftover', 'events', 'id', command => 'SELECT $1',
+		schedule => '0 4 * * *');
+	RESET ROLE;
+	REVOKE USAGE ON SCHEMA cron FROM rollup});
+($rc, $out, $err) = $node->psql('postgres', q{SELECT batchintory_drop('leftover')});
+is($rc, 0, 'a job whose owner lost pg_cron can be dropped');
+like($err, qr/WARNING:  the pg_cron entry "batchintory leftover" of job "leftover" was left in place/,
+	'its entry is left, with a warning');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cron.job}), '1', 'the entry is there');
+
 $node->stop;
 done_testing();
