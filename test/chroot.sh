@@ -1,5 +1,6 @@
 # test/chroot.sh: Debian chroots with another PostgreSQL major version, for
-# test/run --pg N and --all (sourced by test/run; needs root).
+# test/run --pg N and --all (sourced by test/run, whose bi_apt_get it uses
+# on the machine itself; needs root).
 #
 #   bi_chroot_suite N          the Debian suite that ships PostgreSQL N
 #   bi_chroot_ensure N         make (first use), refresh (stale) or reuse the
@@ -109,8 +110,8 @@ bi_chroot_ensure() {
 		if [ ! -f "$dir/.batchintory-ready" ]; then
 			command -v debootstrap >/dev/null || {
 				echo "== installing debootstrap" >&2
-				DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >>"$log" 2>&1 ||
-					{ apt-get update -qq >>"$log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >>"$log" 2>&1; } ||
+				DEBIAN_FRONTEND=noninteractive bi_apt_get install -y -qq debootstrap >>"$log" 2>&1 ||
+					{ bi_apt_get update -qq >>"$log" 2>&1 && DEBIAN_FRONTEND=noninteractive bi_apt_get install -y -qq debootstrap >>"$log" 2>&1; } ||
 					{ echo "could not install debootstrap on this machine (apt-get install debootstrap failed; see $log)" >&2; exit 1; }
 			}
 			# a half-made chroot (an interrupted making) goes; never
