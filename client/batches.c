@@ -29,11 +29,11 @@ print_batches(const Session *session, const PGresult *res, const char *job)
  *		[--wait[=SECONDS]] [--recheck SECONDS]
  *		batchintory_acquire in a transaction of its own; exit status 1 when
  *		no batch is available, 75 when the late-commit guard timed out
- *		(with --wait: the last acquire's).  With --wait, LISTEN on the job's channel
- *		first and acquire again whenever a notification arrives (after a
- *		back-off if the last one brought no batch: wait.c) or --recheck
- *		seconds passed, until a batch comes, SECONDS passed, or SIGINT or
- *		SIGTERM arrives.
+ *		(with --wait: the last acquire's).  With --wait, LISTEN on the
+ *		job's channel first and acquire again whenever a notification
+ *		arrives (after a back-off if the last one brought no batch: wait.c)
+ *		or --recheck seconds passed, until a batch comes, SECONDS passed, or
+ *		SIGINT or SIGTERM arrives.
  */
 int
 cmd_acquire(Session *session, const Invocation *inv)
