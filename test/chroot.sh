@@ -49,7 +49,7 @@ bi_chroot_packages() {
 	echo "postgresql-$v postgresql-server-dev-$v libpq-dev make gcc libc6-dev" \
 		"libipc-run-perl python3 python3-psycopg python3-pytest python3-distributed" \
 		"python3-pandas python3-setuptools python3-wheel python3-pip python3-venv" \
-		"tmux binutils iproute2 procps"
+		"tmux binutils groff-base iproute2 procps"
 }
 
 # bi_chroot_mount DIR / bi_chroot_umount DIR
