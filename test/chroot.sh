@@ -11,6 +11,8 @@
 #                              BI_CHROOT_NONET=1, in a network namespace of
 #                              its own (loopback only: its clusters' ports
 #                              meet no one else's)
+#   bi_chroot_locked N CMD...  CMD holding the run lock of PostgreSQL N's
+#                              chroot
 #
 # Chroots live under $BATCHINTORY_CHROOTS (default
 # /var/cache/batchintory-chroots), one per suite, outside the repository.
@@ -86,6 +88,20 @@ bi_chroot_run() (
 			LANG=C.UTF-8 HOME=/root TERM="${TERM:-dumb}" DEBIAN_FRONTEND=noninteractive "$@"
 	fi
 )
+
+# bi_chroot_locked N CMD...: CMD while holding the run lock of the chroot of
+# PostgreSQL N.  A run there installs the extension into the chroot's
+# PostgreSQL: two runs at once (from two work trees) would test each
+# other's build.
+bi_chroot_locked() {
+	local lock
+	lock="$BI_CHROOTS/$(bi_chroot_suite "$1").run.lock"
+	shift
+	(
+		flock -n 8 || { echo "== waiting for another test run in the same chroot ($lock)"; flock 8; }
+		"$@"
+	) 8>"$lock"
+}
 
 # bi_chroot_apt DIR ARGS...: apt-get inside the chroot, quietly
 bi_chroot_apt() {
