@@ -197,7 +197,11 @@ const CommandSpec commands[] = {
 		.func = cmd_acquire,
 		.notes = "--wait alone waits until a batch comes or the client is interrupted;\n"
 		"--wait=SECONDS gives up after SECONDS (exit status 1). A job registered\n"
-	"with --notify on wakes waiting clients as soon as assets are inserted.\n"},
+		"with --notify on wakes waiting clients as soon as assets are inserted.\n\n"
+		"Exit status: 0 batches printed; 1 no batch; 75 no batch now because the\n"
+		"late-commit guard timed out (a transaction that may still commit keys of\n"
+		"the job's table was running after the job's guard_timeout, with a\n"
+	"WARNING): there may be work, try again later; 3 server error.\n"},
 	{.name = "peek",
 		.summary = "show the batch acquire would hand out now, without taking it",
 	.positional = job_arg, .options = peek_options, .func = cmd_peek},
@@ -292,7 +296,10 @@ const CommandSpec commands[] = {
 		"Exit status: 0 every batch succeeded (a batch that failed and succeeded\n"
 		"on a retry in this run too) or there was nothing to do; 4 a batch failed\n"
 		"and did not succeed later in the run (waiting for a retry, or failed for\n"
-		"good), or the job is halted by a batch failed for good; 126, 127 COMMAND cannot be executed or was not found: run stops at\n"
+		"good), or the job is halted by a batch failed for good; 75 (and no\n"
+		"batch failed) run stopped because the late-commit guard timed out:\n"
+		"there may be work, run again later (with --follow it waits instead);\n"
+		"126, 127 COMMAND cannot be executed or was not found: run stops at\n"
 		"once, charges no attempt (it checks COMMAND before the first acquire, and\n"
 	"requeues a batch whose COMMAND exits 126 or 127); 3 server error.\n"},
 	{NULL}

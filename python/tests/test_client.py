@@ -12,7 +12,15 @@ import psycopg
 import pytest
 from psycopg.rows import namedtuple_row
 
-from batchintory import Backlog, Batch, BatchintoryError, Client, LeaseLost, NoWork
+from batchintory import (
+    Backlog,
+    Batch,
+    BatchintoryError,
+    Client,
+    GuardTimeout,
+    LeaseLost,
+    NoWork,
+)
 
 
 def test_batch_normal_use(client: Client, db, table, insert, job) -> None:
@@ -78,6 +86,39 @@ def test_no_work(client: Client, table, insert, job) -> None:
     with client.batch(job, wait=10) as b:
         assert (b.first_id, b.last_id) == (1, 2)
     timer.join()
+
+
+def test_guard_timeout_is_not_no_work(client: Client, dsn, table, insert, job) -> None:
+    insert(1)
+    client.register(job, table, "id", guard_timeout=0.1)
+    with client.batch(job) as b:
+        assert (b.first_id, b.last_id) == (1, 1)
+    with psycopg.connect(dsn) as writer:
+        # an open transaction that only updated old rows drew no key: no wait
+        writer.execute(f"UPDATE {table} SET bytes = 0")
+        insert(1)
+        with client.batch(job) as b:
+            assert (b.first_id, b.last_id) == (2, 2)
+        # once it drew key 3 (and key 4 was committed), the guard waits for it
+        writer.execute(f"INSERT INTO {table} (path) VALUES ('late')")
+        insert(1)
+        with pytest.raises(GuardTimeout) as info:
+            client.batch(job)
+        assert info.value.job == job
+        assert info.value.message == (
+            f'no new batch for job "{job}": a transaction that used sequence '
+            f'"{table}_id_seq" is still running after the guard timeout'
+        )
+        assert info.value.detail == f'It may still commit keys up to 4 into table "{table}".'
+        with pytest.raises(GuardTimeout):
+            client.acquire(job)
+        with pytest.raises(GuardTimeout):
+            list(client.batches(job))
+        with pytest.raises(GuardTimeout):
+            client.batch(job, wait=0.3)
+        writer.commit()
+    with client.batch(job) as b:
+        assert (b.first_id, b.last_id, b.asset_count) == (3, 4, 2)
 
 
 def test_unknown_job_is_a_database_error(client: Client) -> None:
