@@ -13,15 +13,25 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
 
 from .errors import LeaseLost, is_fencing
 
-if TYPE_CHECKING:
-    from .batch import Batch
+
+class Beating(Protocol):
+    """What the heartbeater needs of a batch (`Batch` is one): its key in the
+    inventory, and where to say that its lease moved or was lost."""
+
+    batch: int
+    attempt: int
+
+    def _set_lost(self, lost: LeaseLost) -> None: ...
+
+    def _set_lease_until(self, when: datetime) -> None: ...
+
 
 log = logging.getLogger("batchintory")
 
@@ -41,12 +51,12 @@ class Heartbeater:
         self._connect = connect
         self._function = function  # the extension's function, schema-qualified
         self._cond = threading.Condition()
-        self._due: dict[Batch, tuple[float, float]] = {}  # batch: (next, interval)
+        self._due: dict[Beating, tuple[float, float]] = {}  # batch: (next, interval)
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._stopping = False
 
-    def add(self, batch: Batch, interval: float) -> None:
+    def add(self, batch: Beating, interval: float) -> None:
         """Heartbeat ``batch`` every ``interval`` seconds until `remove`."""
         with self._cond:
             if self._stopping:
@@ -59,7 +69,7 @@ class Heartbeater:
                 self._thread.start()
             self._cond.notify()
 
-    def remove(self, batch: Batch) -> None:
+    def remove(self, batch: Beating) -> None:
         """Stop heartbeating ``batch``; a heartbeat in flight is ignored."""
         with self._cond:
             self._due.pop(batch, None)
@@ -100,7 +110,7 @@ class Heartbeater:
                 self._due[batch] = (time.monotonic() + interval, interval)
             self._beat(batch, interval)
 
-    def _beat(self, batch: Batch, interval: float) -> None:
+    def _beat(self, batch: Beating, interval: float) -> None:
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = self._connect()

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
@@ -17,8 +17,25 @@ from psycopg.types.json import Jsonb
 
 from .errors import BatchintoryError, LeaseLost, is_fencing, one_row
 
-if TYPE_CHECKING:
-    from .client import Client
+
+class Owner(Protocol):
+    """What a batch uses of the client that handed it out (`Client` is one)."""
+
+    @property
+    def connection(self) -> psycopg.Connection[Any]: ...
+
+    def _sql(self) -> AbstractContextManager[None]: ...
+
+    def _function(self, name: str) -> sql.Identifier: ...
+
+    def _extra(self) -> psycopg.Connection[Any]: ...
+
+    def _source_of(self, job: str) -> str: ...
+
+    def _require_result_support(self) -> None: ...
+
+    def _heartbeater_remove(self, batch: Batch) -> None: ...
+
 
 log = logging.getLogger("batchintory")
 
@@ -60,7 +77,7 @@ class Batch:
 
     def __init__(
         self,
-        client: Client,
+        client: Owner,
         row: dict[str, Any],
         source: str | None,
         transaction: bool,
