@@ -87,6 +87,27 @@ bi_inventory_owner(void)
 	return inventory_owner;
 }
 
+/* Whether dotted version a ("0.2.0") comes before b, number by number */
+static bool
+version_older(const char *a, const char *b)
+{
+	while (*a != '\0' || *b != '\0')
+	{
+		char	   *a_end;
+		char	   *b_end;
+		unsigned long a_part = strtoul(a, &a_end, 10);
+		unsigned long b_part = strtoul(b, &b_end, 10);
+
+		if (a_part != b_part)
+			return a_part < b_part;
+		a = *a_end == '.' ? a_end + 1 : a_end;
+		b = *b_end == '.' ? b_end + 1 : b_end;
+		if (a == a_end && b == b_end)
+			return strcmp(a, b) < 0;	/* not numbers: by their text */
+	}
+	return false;
+}
+
 /*
  * The extension's SQL must be of this library's version: between the
  * installation of a new library and ALTER EXTENSION UPDATE, the old SQL
@@ -126,10 +147,15 @@ check_installed_version(void)
 	if (installed != NULL && strcmp(installed, BI_EXTVERSION) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the SQL of extension batchintory is older than its library"),
+				 version_older(installed, BI_EXTVERSION) ?
+				 errmsg("the SQL of extension batchintory is older than its library") :
+				 errmsg("the library of extension batchintory is older than its SQL"),
 				 errdetail("The database has batchintory %s; the library installed is %s.",
 						   installed, BI_EXTVERSION),
-				 errhint("Run ALTER EXTENSION batchintory UPDATE.")));
+				 version_older(installed, BI_EXTVERSION) ?
+				 errhint("Run ALTER EXTENSION batchintory UPDATE.") :
+				 errhint("Install the library of batchintory %s (make install in its sources).",
+						 installed)));
 	matched = true;
 }
 

@@ -104,6 +104,18 @@ is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extn
 is(picture($_), $before{$_}, "every row of batchintory.$_ is kept as 0.2.0 left it")
   for sort keys %order;
 
+# the other way round, a library older than the database's SQL (a package
+# downgraded): versions compare number by number, 0.10.0 after 0.3.0
+my $version = $node->safe_psql('postgres',
+	q{SELECT extversion FROM pg_extension WHERE extname = 'batchintory'});
+$node->safe_psql('postgres',
+	q{UPDATE pg_extension SET extversion = '0.10.0' WHERE extname = 'batchintory'});
+($rc, $out, $err) = $node->psql('postgres', q{SELECT * FROM batchintory.jobs});
+like($err, qr/the library of extension batchintory is older than its SQL.*DETAIL:  The database has batchintory 0\.10\.0; the library installed is \Q$version\E\..*HINT:  Install the library of batchintory 0\.10\.0/s,
+	'a library older than the SQL says to install the newer library, not to update');
+$node->safe_psql('postgres',
+	qq{UPDATE pg_extension SET extversion = '$version' WHERE extname = 'batchintory'});
+
 # the notify trigger is still there and still notifies
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM pg_trigger WHERE tgrelid = 'files'::regclass
