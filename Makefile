@@ -42,6 +42,12 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# a change of one of our headers rebuilds every object and bitcode file
+# (PGXS tracks header dependencies only for a server built with
+# --enable-depend, which Debian's is not): a tree updated by git pull must
+# not link objects compiled against the old layout of a struct
+$(OBJS) $(OBJS:.o=.bc): $(wildcard src/*.h src/inventory/*.h)
+
 # the regression suite once more with every function of the extension run
 # under a hostile search_path (sql/hostile_setup.sql)
 installcheck-hostile:

@@ -154,4 +154,19 @@ for my $code (0, 1, 2, 3, 4, 5, 126, 127)
 	like($plain, qr/^\.SH EXIT STATUS\n(?s:.*)^\.B \Q$code\E$/m, "manual page: exit status $code");
 }
 
+# a header of the extension changed (a git pull): make rebuilds every object
+# of the library, not only those whose .c file changed -- objects compiled
+# against the old layout of a struct handed out overlapping batches
+(undef, my $database) = make('-p', '-q', 'src/module.o');
+my ($objs) = $database =~ /^OBJS = (.*)$/m;
+my @objects = split ' ', $objs // '';
+ok(@objects > 10, 'the Makefile lists the library\'s objects') or diag(scalar @objects);
+for my $header (glob("$top/src/*.h"), glob("$top/src/inventory/*.h"))
+{
+	my $name = substr($header, length($top) + 1);
+	($rc, $out, $err) = make('-n', '-W', $name, @objects);
+	my @rebuilt = grep { $out =~ /-o \Q$_\E / } @objects;
+	is(scalar @rebuilt, scalar @objects, "a change of $name rebuilds every object");
+}
+
 done_testing();
