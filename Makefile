@@ -23,7 +23,7 @@ EXTRA_CLEAN = $(DATA_built)
 # pg_regress: sql/*.sql (tests only) against expected/*.out; isolation: test/specs/*.spec
 # against test/expected/*.out; TAP: test/t/*.pl
 REGRESS = core verify observe security hardening inventory notify pipeline failures \
-	stored_pipelines \
+	stored_pipelines key_ranges \
 	walkthrough
 ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit \
 	partition_guard register_race release_race reregister_race verify_race drop_race \

@@ -53,6 +53,8 @@ static const ArgSpec table_id_args[] = {
 	"at most N assets per batch"}, \
 	{"max-weight", "W", ARG_TEXT, "max_weight", false, \
 	"at most weight W per batch"}, \
+	{"max-keys", "N", ARG_INT, "max_keys", false, \
+	"cut by key range alone: at most N key values per batch"}, \
 	{"max-attempts", "N", ARG_INT, "max_attempts", false, \
 	"attempts per batch before it stays failed"}, \
 	{"lease", "INTERVAL", ARG_TEXT, "lease", false, \
@@ -185,7 +187,7 @@ const CommandSpec commands[] = {
 		.positional = job_arg, .options = alter_options, .func = cmd_alter,
 		.notes = "Options left out leave a setting unchanged; --reset clears settings\n"
 		"(weight_column, filter, lower_bound, upper_bound, max_count, max_weight,\n"
-		"command, schedule).\n",
+		"command, schedule, max_keys).\n",
 	.needs_option = true},
 	{.name = "drop", .summary = "delete a job with its batches and attempts",
 		.positional = job_arg,

@@ -148,8 +148,17 @@ report_batch(const Session *session, const PGresult *batch,
 	}
 	else
 	{
-		const char *count = PQgetvalue(batch, 0, PQfnumber(batch, "asset_count"));
+		int			count_col = PQfnumber(batch, "asset_count");
+		const char *count = PQgetvalue(batch, 0, count_col);
+		char		assets[64];
 		const char *after = "";
+
+		/* a batch cut by key range alone (max_keys) has no asset count */
+		if (PQgetisnull(batch, 0, count_col))
+			snprintf(assets, sizeof(assets), "assets not counted");
+		else
+			snprintf(assets, sizeof(assets), "%s asset%s", count,
+					 strcmp(count, "1") == 0 ? "" : "s");
 
 		if (outcome->cannot_run)
 			after = ", put back in line with its attempts";
@@ -157,13 +166,12 @@ report_batch(const Session *session, const PGresult *batch,
 			after = ", no attempt left: failed for good";
 		else if (!outcome->succeeded && state && strcmp(state, "retry_pending") == 0)
 			after = ", to be retried";
-		printf("batch %s attempt %s: ids %s..%s, %s asset%s: %s%s%s%s in %.1f s%s%s%s\n",
+		printf("batch %s attempt %s: ids %s..%s, %s: %s%s%s%s in %.1f s%s%s%s\n",
 			   PQgetvalue(batch, 0, PQfnumber(batch, "batch")),
 			   PQgetvalue(batch, 0, PQfnumber(batch, "attempt")),
 			   PQgetvalue(batch, 0, PQfnumber(batch, "first_id")),
 			   PQgetvalue(batch, 0, PQfnumber(batch, "last_id")),
-			   count, strcmp(count, "1") == 0 ? "" : "s",
-			   outcome->succeeded ? "succeeded" : "failed",
+			   assets, outcome->succeeded ? "succeeded" : "failed",
 			   message ? " (" : "", message ? message : "", message ? ")" : "",
 			   seconds, outcome->result ? ", result " : "",
 			   outcome->result ? outcome->result : "", after);

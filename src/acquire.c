@@ -10,6 +10,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -73,6 +74,7 @@ emit_batch(Acquisition *acq, bool has_batch, int64 batch, int32 attempt,
 	values[R_FIRST_ID] = Int64GetDatum(range->first_id);
 	values[R_LAST_ID] = Int64GetDatum(range->last_id);
 	values[R_ASSET_COUNT] = Int64GetDatum(range->asset_count);
+	nulls[R_ASSET_COUNT] = !range->counted;
 	values[R_WEIGHT] = range->weight;
 	nulls[R_WEIGHT] = !range->has_weight;
 	values[R_ENDED_BY] = CStringGetTextDatum(range->ended_by);
@@ -93,10 +95,12 @@ serve_retry(Acquisition *acq)
 {
 	BiRetry    *retry = &acq->retry;
 	BiLimits	no_limits = {0};
-	BiRange		range;
+	BiRange		range = {0};
 
-	if (!bi_scan_range(acq->job, retry->first_id, retry->last_id, false, &no_limits,
-					   false, &range))
+	if (acq->job->has_max_keys)
+		range.counted = false;	/* cut by keys alone: nothing to count */
+	else if (!bi_scan_range(acq->job, retry->first_id, retry->last_id, false,
+							&no_limits, false, &range))
 		range.asset_count = 0;	/* its assets were deleted: an empty batch */
 	range.first_id = retry->first_id;
 	range.last_id = retry->last_id;
@@ -199,6 +203,37 @@ compute_limit(Acquisition *acq, bool may_defer)
 }
 
 /*
+ * Cut a batch of a job cut by key range alone: the keys from start (its
+ * sequence's first when start is PG_INT64_MIN), at most max_keys of them,
+ * up to limit, without reading the table; false if start is past limit.
+ */
+static bool
+cut_key_range(BiJob *job, int64 start, int64 limit, bool limit_is_window_end,
+			  BiRange *range)
+{
+	int64		last;
+	bool		by_keys;
+
+	if (start == PG_INT64_MIN)
+		start = bi_guard_first_key(job);
+	if (start > limit)
+		return false;
+	by_keys = !pg_add_s64_overflow(start, job->max_keys - 1, &last) && last <= limit;
+	if (!by_keys)
+		last = limit;
+	memset(range, 0, sizeof(BiRange));
+	range->counted = false;
+	range->first_id = range->first_key = start;
+	range->last_id = range->last_key = last;
+	range->weight = (Datum) 0;
+	if (last == limit && limit_is_window_end)
+		range->ended_by = "window";
+	else
+		range->ended_by = by_keys ? "max_keys" : "no_more_assets";
+	return true;
+}
+
+/*
  * Cut up to wanted new batches after the frontier.  With take, record the
  * batches and move the frontier; a backfill whose rest of window holds no
  * matching asset moves its frontier to the window's end.
@@ -226,8 +261,10 @@ serve_new_batches(Acquisition *acq, int wanted)
 
 	while (found < wanted)
 	{
-		if (!bi_scan_range(job, start, acq->limit, window_end, &acq->limits,
-						   false, &range))
+		if (!(job->has_max_keys ?
+			  cut_key_range(job, start, acq->limit, window_end, &range) :
+			  bi_scan_range(job, start, acq->limit, window_end, &acq->limits,
+							false, &range)))
 		{
 			if (acq->take && window_end && start <= acq->limit)
 			{

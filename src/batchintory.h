@@ -114,6 +114,8 @@ typedef struct BiJob
 	int64		max_count;
 	bool		has_max_weight;
 	Datum		max_weight;		/* numeric */
+	bool		has_max_keys;	/* cut by key range alone, the table not read */
+	int64		max_keys;
 	int32		max_attempts;
 	Datum		lease;			/* interval */
 	Datum		retry_backoff;	/* interval */
@@ -153,6 +155,7 @@ typedef struct BiRange
 	int64		last_id;
 	int64		first_key;		/* the first and last matching assets in it */
 	int64		last_key;
+	bool		counted;		/* false: cut by keys alone, no asset count */
 	int64		asset_count;
 	bool		has_weight;
 	Datum		weight;			/* numeric, valid if has_weight */
@@ -218,7 +221,7 @@ extern void bi_jobcache_init(void);
 
 /* source.c */
 extern void bi_source_check(Oid relid, const char *id_column,
-							const char *weight_column);
+							const char *weight_column, bool unique_index);
 extern Node *bi_filter_analyze(Oid relid, const char *filter);
 extern char *bi_filter_deparse(Node *expr, Oid relid);
 extern Node *bi_filter_stored(Oid relid, const char *deparse, const char *expr);
@@ -258,6 +261,9 @@ extern BiGuard bi_guard_limit(BiJob *job, bool wait, int64 *limit,
 							  BiGuardDefer defer, void *defer_arg);
 extern void bi_guard_no_new_work(BiJob *job, int64 limit, bool has_limit);
 extern void bi_guard_check_sequence(Oid relid, const char *column, Oid role);
+extern void bi_guard_check_key_range(Oid relid, const char *column);
+extern bool bi_guard_last_drawn(BiJob *job, int64 *key);
+extern int64 bi_guard_first_key(BiJob *job);
 
 /* release.c */
 extern BiJob *bi_job_open_with_batches(const BiCall *call, const char *name,

@@ -31,18 +31,18 @@
 /* longest sleep between two looks at a writer that is still running */
 #define GUARD_MAX_SLEEP_MS 10
 
-/* A sequence's CACHE setting, from the syscache */
-static int64
-sequence_cache(Oid seq)
+/* A sequence's parameters (START, INCREMENT, MINVALUE, CACHE...), from the syscache */
+static FormData_pg_sequence
+sequence_parameters(Oid seq)
 {
 	HeapTuple	tuple = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seq));
-	int64		cache;
+	FormData_pg_sequence parameters;
 
 	if (!HeapTupleIsValid(tuple))
-		return 1;
-	cache = ((Form_pg_sequence) GETSTRUCT(tuple))->seqcache;
+		elog(ERROR, "cache lookup failed for sequence %u", seq);
+	parameters = *(Form_pg_sequence) GETSTRUCT(tuple);
 	ReleaseSysCache(tuple);
-	return cache;
+	return parameters;
 }
 
 static void
@@ -86,6 +86,33 @@ bi_guard_check_sequence(Oid relid, const char *column, Oid role)
 				 errmsg("permission denied for sequence %s", get_rel_name(seq)),
 				 errdetail("The late-commit guard reads the last value of the key's sequence."),
 				 errhint("Grant SELECT on the sequence, or register the job with late_commit_guard => false.")));
+}
+
+/*
+ * bi_guard_check_key_range
+ *		For a job cut by key range alone (max_keys): refuse a key column no
+ *		sequence feeds, or one that counts down.  The caller must be
+ *		connected to SPI.
+ */
+void
+bi_guard_check_key_range(Oid relid, const char *column)
+{
+	int64		cache;
+	Oid			seq = bi_key_sequence(relid, column, &cache);
+
+	if (!OidIsValid(seq))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("key column \"%s\" of relation \"%s\" draws no keys from a sequence",
+						column, get_rel_name(relid)),
+				 errdetail("A job cut by key range alone (max_keys) learns which keys were drawn, and which may still commit, from the key's sequence."),
+				 errhint("Give the column a sequence (bigserial, or GENERATED ... AS IDENTITY), or cut batches by count with max_count.")));
+	if (sequence_parameters(seq).seqincrement < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sequence \"%s\" of key column \"%s\" counts down",
+						get_rel_name(seq), column),
+				 errdetail("A job cut by key range alone hands out the keys a sequence drew in increasing order.")));
 }
 
 /*
@@ -139,6 +166,35 @@ is_vacuum(VirtualTransactionId vxid)
 	if (proc == NULL)
 		return false;
 	return (proc->statusFlags & (PROC_IS_AUTOVACUUM | PROC_IN_VACUUM)) != 0;
+}
+
+/* The key's sequence of a job cut by key range alone (its reader has one) */
+static Oid
+job_sequence(BiJob *job)
+{
+	return bi_job_reader(job)->sequence;
+}
+
+/*
+ * bi_guard_last_drawn
+ *		For a job cut by key range alone: the last key its sequence drew,
+ *		read as the job's owner; false if it drew none yet.
+ */
+bool
+bi_guard_last_drawn(BiJob *job, int64 *key)
+{
+	return sequence_last_value(job, job_sequence(job), key);
+}
+
+/*
+ * bi_guard_first_key
+ *		For a job cut by key range alone, without a lower bound: where its
+ *		first batch starts, the smallest key its sequence can draw.
+ */
+int64
+bi_guard_first_key(BiJob *job)
+{
+	return sequence_parameters(job_sequence(job)).seqmin;
 }
 
 /*
@@ -267,7 +323,7 @@ bi_guard_limit(BiJob *job, bool wait, int64 *limit, BiGuardDefer defer,
 
 	if (job->late_commit_guard && wait && OidIsValid(reader->sequence))
 	{
-		int64		cache = sequence_cache(reader->sequence);
+		int64		cache = sequence_parameters(reader->sequence).seqcache;
 
 		if (cache > 1)
 			ereport(WARNING,
@@ -325,7 +381,7 @@ bi_guard_no_new_work(BiJob *job, int64 limit, bool has_limit)
 	BiReader   *reader = bi_job_reader(job);
 	int64		newest;
 
-	if (!job->late_commit_guard || !OidIsValid(reader->sequence))
+	if (!job->late_commit_guard || !OidIsValid(reader->sequence) || job->has_max_keys)
 		return;
 	if (!bi_newest_key(job, &newest) || (has_limit && newest <= limit))
 		return;

@@ -70,6 +70,33 @@ check_owner_reads(BiSettings *s)
 }
 
 /*
+ * A job cut by key range alone (max_keys) does not read its table: no count
+ * or weight limit, and the late-commit guard on over a key drawn from a
+ * sequence, which alone says which keys exist or may still commit.
+ */
+static void
+check_key_range(BiSettings *s)
+{
+	if (DatumGetInt64(s->values[S_MAX_KEYS]) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_keys must be greater than zero")));
+	if (!s->isnull[S_MAX_COUNT] || !s->isnull[S_MAX_WEIGHT] || !s->isnull[S_WEIGHT_COLUMN])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_keys cannot be combined with max_count, max_weight or weight_column"),
+				 errdetail("A job cut by key range alone does not read its table: its batches are neither counted nor weighed."),
+				 errhint("Cut by key range with max_keys alone, or by count and weight without it.")));
+	if (!DatumGetBool(s->values[S_LATE_COMMIT_GUARD]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_keys needs the late-commit guard"),
+				 errdetail("A job cut by key range alone hands out the keys its sequence drew once the transactions that drew them ended; without the guard it would skip keys that commit late.")));
+	bi_guard_check_key_range(DatumGetObjectId(s->values[S_SOURCE]),
+							 name_setting(s, S_ID_COLUMN));
+}
+
+/*
  * settings_check
  *		Check a complete set of job settings.  has_frontier tells whether
  *		the job already handed out work (then the upper bound cannot go
@@ -93,7 +120,8 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 				 errmsg("a schedule needs a command"),
 				 errhint("Store the command the schedule runs with command => '...'.")));
 	bi_source_check(DatumGetObjectId(s->values[S_SOURCE]),
-					name_setting(s, S_ID_COLUMN), name_setting(s, S_WEIGHT_COLUMN));
+					name_setting(s, S_ID_COLUMN), name_setting(s, S_WEIGHT_COLUMN),
+					s->isnull[S_MAX_KEYS]);
 
 	if (!s->isnull[S_LOWER_BOUND] && DatumGetInt64(s->values[S_LOWER_BOUND]) == PG_INT64_MIN)
 		ereport(ERROR,
@@ -124,6 +152,8 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_weight needs a weight column"),
 				 errhint("Name the column that holds each asset's weight in weight_column.")));
+	if (!s->isnull[S_MAX_KEYS])
+		check_key_range(s);
 	if (DatumGetInt32(s->values[S_MAX_ATTEMPTS]) < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -330,6 +360,8 @@ settings_of_job(BiSettings *s, BiJob *job)
 	if (job->schedule)
 		s->values[S_SCHEDULE] = CStringGetTextDatum(job->schedule);
 	s->values[S_PAUSED] = BoolGetDatum(job->paused);
+	s->isnull[S_MAX_KEYS] = !job->has_max_keys;
+	s->values[S_MAX_KEYS] = Int64GetDatum(job->max_keys);
 }
 
 /*

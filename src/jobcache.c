@@ -36,7 +36,7 @@ static Oid	job_cache_inventory = InvalidOid;
 	" j.max_count, j.max_weight, j.max_attempts, j.lease, j.retry_backoff," \
 	" j.late_commit_guard, j.guard_timeout, j.config, j.notify, j.frontier," \
 	" j.on_failure OPERATOR(pg_catalog.=) 'halt', j.command, j.command_search_path," \
-	" j.schedule, j.paused" \
+	" j.schedule, j.paused, j.max_keys" \
 	" FROM batchintory.job j LEFT JOIN batchintory.job_filter f" \
 	" ON f.job_id OPERATOR(pg_catalog.=) j.job_id"
 
@@ -67,7 +67,8 @@ enum
 	J_COMMAND,
 	J_COMMAND_SEARCH_PATH,
 	J_SCHEDULE,
-	J_PAUSED
+	J_PAUSED,
+	J_MAX_KEYS
 };
 
 /* The advisory lock tag of one of a job's locks (BI_LOCK_JOB, BI_LOCK_CHANGE) */
@@ -264,6 +265,8 @@ job_from_row(void)
 	job->command_search_path = bi_get_text(0, J_COMMAND_SEARCH_PATH);
 	job->schedule = bi_get_text(0, J_SCHEDULE);
 	job->paused = DatumGetBool(bi_get(0, J_PAUSED, &isnull));
+	job->max_keys = bi_get_int64(0, J_MAX_KEYS, &isnull);
+	job->has_max_keys = !isnull;
 	MemoryContextSwitchTo(oldcontext);
 	return job;
 }
@@ -535,6 +538,18 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 		if (filter != NULL)
 			*problem = bi_source_problem(job, filter, reader, sqlstate);
 	}
+	if (*problem == NULL && job->late_commit_guard)
+	{
+		int64		cache;
+
+		reader->sequence = bi_key_sequence(job->source, job->id_column, &cache);
+		if (job->has_max_keys && !OidIsValid(reader->sequence))
+		{
+			*problem = psprintf("Its key column \"%s\" no longer draws its keys from a sequence, which a job cut by key range alone (max_keys) needs.",
+								job->id_column);
+			*sqlstate = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+		}
+	}
 	if (*problem != NULL)
 	{
 		MemoryContextSwitchTo(oldcontext);
@@ -545,13 +560,6 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 	reader->source_name = bi_source_name(job->source);
 	if (filter != NULL)
 		reader->filter_sql = bi_filter_deparse(filter, job->source);
-	if (job->late_commit_guard)
-	{
-		int64		cache;
-
-		reader->sequence = bi_key_sequence(job->source, job->id_column, &cache);
-	}
-
 	key = quote_identifier(job->id_column);
 	if (job->weight_column != NULL)
 		weight = psprintf(", %s::pg_catalog.%s", quote_identifier(job->weight_column),

@@ -99,12 +99,15 @@ uncovered_ranges(BiJob *job, int64 *first, int64 *last)
 
 /*
  * The range of keys after the frontier up to the window's end (or the newest
- * key); false if empty.
+ * key); false if empty.  A job cut by key range alone starts at its
+ * sequence's first key, and ends at its last drawn: the table is not read.
  */
 static bool
 after_frontier(BiJob *job, int64 *first, int64 *last)
 {
 	*first = bi_next_start(job);
+	if (*first == PG_INT64_MIN && job->has_max_keys)
+		*first = bi_guard_first_key(job);
 	if (job->has_frontier && job->frontier == PG_INT64_MAX)
 		return false;
 	if (job->has_upper_bound)
@@ -154,6 +157,15 @@ job_backlog(BiJob *job, bool exact, Backlog *backlog)
 				backlog->first_id = range.first_key;
 			backlog->last_id = range.last_key;
 			backlog->has_keys = true;
+			continue;
+		}
+		if (job->has_max_keys)
+		{
+			/* the keys drawn, not the assets found: the table is not read */
+			backlog->first_id = first[i];
+			backlog->last_id = last[i];
+			backlog->has_keys = true;
+			backlog->asset_count = bi_estimate_count(job, first[i], last[i]);
 			continue;
 		}
 		if (!bi_first_key(job, first[i], last[i], &key))

@@ -289,6 +289,7 @@ bi_scan_range(BiJob *job, int64 start, int64 limit, bool limit_is_window_end,
 	BiReader   *reader = bi_job_reader(job);
 	ScanReceiver receiver = {0};
 
+	range->counted = true;
 	if (start > limit)
 		return false;
 
@@ -386,10 +387,16 @@ bi_last_key(BiJob *job, int64 first, int64 last, int64 *key)
 	return one_key(job, bi_job_reader(job)->last_key, first, last, key);
 }
 
-/* The highest key in the metadata table now visible, matching or not */
+/*
+ * The highest key in the metadata table now visible, matching or not; for a
+ * job cut by key range alone, the last key its sequence drew (the table
+ * is not read)
+ */
 bool
 bi_newest_key(BiJob *job, int64 *key)
 {
+	if (job->has_max_keys)
+		return bi_guard_last_drawn(job, key);
 	return one_key(job, bi_job_reader(job)->newest_key, 0, 0, key);
 }
 
@@ -448,6 +455,13 @@ bi_limits_for(BiJob *job, Datum *args, bool *argnulls)
 {
 	BiLimits	limits;
 
+	if (job->has_max_keys && (!argnulls[0] || !argnulls[1]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("job \"%s\" is cut by key range alone: it takes no max_count or max_weight",
+						job->name),
+				 errdetail("Its batches hold at most " INT64_FORMAT " key values (max_keys); its table is not read to count them.",
+						   job->max_keys)));
 	limits.has_max_count = job->has_max_count || !argnulls[0];
 	limits.max_count = argnulls[0] ? job->max_count : DatumGetInt64(args[0]);
 	limits.has_max_weight = job->has_max_weight || !argnulls[1];

@@ -35,6 +35,7 @@ const BiSettingDef bi_settings[N_SETTINGS] = {
 	[S_COMMAND] = {"command", TEXTOID, NULL, false, true},
 	[S_SCHEDULE] = {"schedule", TEXTOID, NULL, false, true},
 	[S_PAUSED] = {"paused", BOOLOID, "false", false, false},
+	[S_MAX_KEYS] = {"max_keys", INT8OID, NULL, false, true},
 };
 
 /* The argument of batchintory_alter (0-based) that sets setting */

@@ -33,6 +33,7 @@ typedef enum BiSetting
 	S_COMMAND,
 	S_SCHEDULE,
 	S_PAUSED,
+	S_MAX_KEYS,
 	N_SETTINGS
 } BiSetting;
 

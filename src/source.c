@@ -122,11 +122,14 @@ live_column(Oid relid, const char *column)
  * bi_source_check
  *		Check, when a job is registered or changed, that relid is a
  *		permanent table or partitioned table whose id_column is an integer
- *		with a unique btree index leading with it, and whose weight_column
- *		(if not NULL) is another, numeric column.
+ *		with a unique btree index leading with it (unless !unique_index: a
+ *		job cut by key range alone, which does not read the table in key
+ *		order), and whose weight_column (if not NULL) is another, numeric
+ *		column.
  */
 void
-bi_source_check(Oid relid, const char *id_column, const char *weight_column)
+bi_source_check(Oid relid, const char *id_column, const char *weight_column,
+				bool unique_index)
 {
 	Relation	rel = try_relation_open(relid, AccessShareLock);
 	const char *relname;
@@ -164,13 +167,13 @@ bi_source_check(Oid relid, const char *id_column, const char *weight_column)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("key column \"%s\" must be of type smallint, integer or bigint, not %s",
 						id_column, format_type_be(type))));
-	if (!has_unique_key_index(rel, key))
+	if (unique_index && !has_unique_key_index(rel, key))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("key column \"%s\" of relation \"%s\" has no unique index",
 						id_column, relname),
 				 errdetail("Batches are cut in key order through a unique btree index on the key."),
-				 errhint("Make it the primary key or create a unique index on it.")));
+				 errhint("Make it the primary key or create a unique index on it, or cut batches by key range alone with max_keys.")));
 
 	if (weight_column != NULL)
 	{

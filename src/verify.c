@@ -49,8 +49,9 @@ typedef struct Audit
  * Recount the batch (batch_id, first_id, last_id, asset_count, weight, hole)
  * in row `row` of batches: a succeeded one is reported if its assets
  * changed or hold a bad weight (a recorded weight of NULL -- no weight
- * column when the batch was taken -- is not compared); a hole, a batch
- * failed for good or skipped, always, as not processed.
+ * column when the batch was taken -- is not compared, nor is a batch cut
+ * by keys alone, whose assets were not counted); a hole, a batch failed
+ * for good or skipped, always, as not processed.
  */
 static void
 verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
@@ -73,6 +74,8 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 	values[V_RECORDED_WEIGHT] = SPI_getbinval(tuple, desc, 5,
 											  &nulls[V_RECORDED_WEIGHT]);
 	hole = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
+	if (nulls[V_RECORDED_COUNT] && !hole)
+		return;
 
 	if (!bi_scan_range(audit->job, DatumGetInt64(values[V_FIRST_ID]),
 					   DatumGetInt64(values[V_LAST_ID]), false, &no_limits,

@@ -65,6 +65,7 @@ _ARG_TYPES = {
     "command": "text",
     "schedule": "text",
     "paused": "bool",
+    "max_keys": "int8",
     "owner": "regrole",
     "reset": "text[]",
     "batch": "int8",
@@ -553,7 +554,8 @@ class Client:
         ``lower_bound``, ``upper_bound``, ``max_count``, ``max_weight``,
         ``max_attempts``, ``lease`` (a ``timedelta`` or ``"30 seconds"``),
         ``config`` (a dict), ``retry_backoff``, ``late_commit_guard``,
-        ``guard_timeout``, ``notify`` (0.2.0)...; None leaves the default.  An
+        ``guard_timeout``, ``notify`` (0.2.0), ``on_failure``, ``command``,
+        ``schedule``, ``paused``, ``max_keys`` (0.3.0); None leaves the default.  An
         unknown setting is a `TypeError`, as for any Python function.
         """
         _check_settings("register", settings, _REGISTER_SETTINGS)

@@ -165,6 +165,16 @@ def test_halted_job_skip_pause_resume(client: Client, table, insert, job) -> Non
         assert (b.first_id, b.last_id) == (5, 6)
 
 
+def test_job_cut_by_key_range(client: Client, table, insert, job) -> None:
+    insert(5)
+    client.register(job, table, "id", max_keys=3)
+    with client.batch(job) as b:
+        assert (b.first_id, b.last_id, b.asset_count, b.ended_by) == (1, 3, None, "max_keys")
+        assert b.asset_ids() == [1, 2, 3]
+    (row,) = [r for r in client.jobs() if r["job"] == job]
+    assert (row["max_keys"], row["processed"]) == (3, None)
+
+
 def test_explicit_release(client: Client, table, insert, job) -> None:
     insert(4)
     client.register(job, table, "id", max_count=2)

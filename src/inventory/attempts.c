@@ -46,7 +46,7 @@ attempt_set(InvWriter *writer, const AttemptRow *row)
 	inv_set(writer, ATTEMPT_BATCH_ID, Int64GetDatum(row->batch_id), false);
 	inv_set(writer, ATTEMPT_ATTEMPT, Int32GetDatum(row->attempt), false);
 	inv_set(writer, ATTEMPT_STATUS, inv_status_datum(row->status), false);
-	inv_set(writer, ATTEMPT_ASSET_COUNT, Int64GetDatum(row->asset_count), false);
+	inv_set(writer, ATTEMPT_ASSET_COUNT, Int64GetDatum(row->asset_count), !row->counted);
 	inv_set(writer, ATTEMPT_WEIGHT, row->weight, !row->has_weight);
 	inv_set(writer, ATTEMPT_ACQUIRED_AT, TimestampTzGetDatum(row->acquired_at), false);
 	inv_set(writer, ATTEMPT_LEASE_UNTIL, TimestampTzGetDatum(row->lease_until), false);

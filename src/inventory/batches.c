@@ -43,6 +43,7 @@ batch_from_slot(TupleTableSlot *slot, BatchRow *row)
 	row->first_id = DatumGetInt64(inv_get(INV_BATCH, slot, BATCH_FIRST_ID, &isnull));
 	row->last_id = DatumGetInt64(inv_get(INV_BATCH, slot, BATCH_LAST_ID, &isnull));
 	row->asset_count = DatumGetInt64(inv_get(INV_BATCH, slot, BATCH_ASSET_COUNT, &isnull));
+	row->counted = !isnull;
 	row->weight = inv_get(INV_BATCH, slot, BATCH_WEIGHT, &isnull);
 	row->has_weight = !isnull;
 	row->ended_by = TextDatumGetCString(inv_get(INV_BATCH, slot, BATCH_ENDED_BY, &isnull));
@@ -64,7 +65,7 @@ batch_set(InvWriter *writer, const BatchRow *row)
 	inv_set(writer, BATCH_JOB_ID, Int32GetDatum(row->job_id), false);
 	inv_set(writer, BATCH_FIRST_ID, Int64GetDatum(row->first_id), false);
 	inv_set(writer, BATCH_LAST_ID, Int64GetDatum(row->last_id), false);
-	inv_set(writer, BATCH_ASSET_COUNT, Int64GetDatum(row->asset_count), false);
+	inv_set(writer, BATCH_ASSET_COUNT, Int64GetDatum(row->asset_count), !row->counted);
 	inv_set(writer, BATCH_WEIGHT, row->weight, !row->has_weight);
 	inv_set(writer, BATCH_ENDED_BY, CStringGetTextDatum(row->ended_by), false);
 	inv_set(writer, BATCH_STATUS, inv_status_datum(row->status), false);
@@ -110,6 +111,7 @@ record_attempt(InvChange *change, int64 batch, int32 attempt, BiJob *job,
 
 	row.batch_id = batch;
 	row.attempt = attempt;
+	row.counted = range->counted;
 	row.asset_count = range->asset_count;
 	row.has_weight = range->has_weight;
 	row.weight = range->weight;
@@ -150,6 +152,7 @@ bi_inventory_hand_out(BiJob *job, const BiRange *range, const BiAttemptBy *who,
 	batch.job_id = job->job_id;
 	batch.first_id = range->first_id;
 	batch.last_id = range->last_id;
+	batch.counted = range->counted;
 	batch.asset_count = range->asset_count;
 	batch.has_weight = range->has_weight;
 	batch.weight = range->weight;
@@ -208,7 +211,7 @@ bi_inventory_hand_out_again(BiJob *job, const BiRetry *retry, const BiRange *ran
 	inv_row_from_found(&writer);
 	inv_set(&writer, BATCH_STATUS, inv_status_datum(STATUS_PROCESSING), false);
 	inv_set(&writer, BATCH_ATTEMPT, Int32GetDatum(attempt), false);
-	inv_set(&writer, BATCH_ASSET_COUNT, Int64GetDatum(range->asset_count), false);
+	inv_set(&writer, BATCH_ASSET_COUNT, Int64GetDatum(range->asset_count), !range->counted);
 	inv_set(&writer, BATCH_WEIGHT, range->weight, !range->has_weight);
 	inv_set(&writer, BATCH_RETRY_AFTER, (Datum) 0, true);
 	inv_set(&writer, BATCH_LEASE_UNTIL, TimestampTzGetDatum(lease_until), false);
@@ -461,6 +464,7 @@ bi_inventory_cover(int32 job_id, const BiRange *range, int64 last)
 	batch.job_id = job_id;
 	batch.first_id = range->first_id;
 	batch.last_id = last;
+	batch.counted = range->counted;
 	batch.asset_count = range->asset_count;
 	batch.has_weight = range->has_weight;
 	batch.weight = range->weight;

@@ -103,6 +103,7 @@ typedef struct BatchRow
 	int32		job_id;
 	int64		first_id;
 	int64		last_id;
+	bool		counted;		/* false: asset_count is NULL (max_keys) */
 	int64		asset_count;
 	bool		has_weight;
 	Datum		weight;			/* numeric */
@@ -123,6 +124,7 @@ typedef struct AttemptRow
 	int64		batch_id;
 	int32		attempt;
 	BiStatus	status;
+	bool		counted;		/* false: asset_count is NULL (max_keys) */
 	int64		asset_count;
 	bool		has_weight;
 	Datum		weight;			/* numeric */

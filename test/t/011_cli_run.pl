@@ -628,5 +628,23 @@ is(json_lines($out)->[0]{first_id}, 6, 'run --job=-x: the next batch');
 is($rc, 2, 'run --job and JOB: exit 2');
 like($err, qr/too many arguments, starting with "files"/, 'run --job and JOB: message');
 
+# --- a job cut by key range alone (max_keys): no asset count --------------------
+
+sql(q{CREATE TABLE stream (id bigserial, payload text);
+	CREATE INDEX ON stream USING brin (id);
+	INSERT INTO stream (payload) SELECT 'e' FROM generate_series(1, 7);
+	SELECT batchintory_register('ranged', 'stream', 'id', max_keys => 5)});
+($rc, $out, $err) = cli('register', 'ranged2', '--table', 'stream', '--id-column', 'id',
+	'--max-keys', '4');
+is($rc, 0, 'register --max-keys: exit 0') or diag($err);
+is(sql(q{SELECT max_keys FROM batchintory.jobs WHERE job = 'ranged2'}), '4',
+	'register --max-keys: the job cuts by 4 keys');
+($rc, $out, $err) = cli('run', 'ranged', '--', 'sh', '-c', 'echo "count [$BATCHINTORY_ASSET_COUNT]"');
+is($rc, 0, 'run a job cut by key range: exit 0') or diag($err);
+like($out, qr/^count \[\]\nbatch \d+ attempt 1: ids 1\.\.5, assets not counted: succeeded in \d+\.\d s\ncount \[\]\nbatch \d+ attempt 1: ids 6\.\.7, assets not counted: succeeded/m,
+	'run a job cut by key range: batches of 5 keys, "assets not counted", an empty count');
+($rc, $out, $err) = cli('--json', 'acquire', 'ranged2');
+is(json_lines($out)->[0]{asset_count}, undef, 'acquire --json of a job cut by key range: asset_count null');
+
 $node->stop;
 done_testing();

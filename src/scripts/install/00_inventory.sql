@@ -25,6 +25,9 @@ CREATE TABLE batchintory.job (
 	upper_bound bigint,
 	max_count bigint,
 	max_weight numeric,
+	-- batches cut by key range alone: at most max_keys key values each,
+	-- the table not read (their assets are not counted)
+	max_keys bigint,
 	max_attempts integer NOT NULL DEFAULT 3,
 	lease interval NOT NULL DEFAULT '1 hour',
 	retry_backoff interval NOT NULL DEFAULT '0',
@@ -78,9 +81,10 @@ CREATE TABLE batchintory.batch (
 	job_id integer NOT NULL,
 	first_id bigint NOT NULL,
 	last_id bigint NOT NULL,
-	asset_count bigint NOT NULL,
+	-- NULL: not counted (a batch of a job cut by max_keys)
+	asset_count bigint,
 	weight numeric,
-	-- max_count, max_weight, window, no_more_assets or verify
+	-- max_count, max_weight, max_keys, window, no_more_assets or verify
 	ended_by text NOT NULL,
 	-- processing, succeeded, failed, superseded, or skipped (failed for
 	-- good, left out by batchintory_skip)
@@ -134,7 +138,8 @@ CREATE TABLE batchintory.attempt (
 	attempt integer NOT NULL,
 	-- processing, succeeded, failed, abandoned or superseded
 	status text NOT NULL,
-	asset_count bigint NOT NULL,
+	-- NULL: not counted (max_keys)
+	asset_count bigint,
 	weight numeric,
 	acquired_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	lease_until timestamptz NOT NULL,

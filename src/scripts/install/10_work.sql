@@ -33,11 +33,12 @@ CREATE OR REPLACE FUNCTION batchintory_register(
 	on_failure text DEFAULT 'halt',
 	command text DEFAULT NULL,
 	schedule text DEFAULT NULL,
-	paused boolean DEFAULT false)
+	paused boolean DEFAULT false,
+	max_keys bigint DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_register';
-COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text, text, text, boolean)
+COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text, text, text, boolean, bigint)
 	IS 'create a job over a metadata table, owned by the calling role; error if the job exists';
 
 CREATE OR REPLACE FUNCTION batchintory_alter(
@@ -62,11 +63,12 @@ CREATE OR REPLACE FUNCTION batchintory_alter(
 	on_failure text DEFAULT NULL,
 	command text DEFAULT NULL,
 	schedule text DEFAULT NULL,
-	paused boolean DEFAULT NULL)
+	paused boolean DEFAULT NULL,
+	max_keys bigint DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_alter';
-COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text, text, text, boolean)
+COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text, text, text, boolean, bigint)
 	IS 'change a job: NULL leaves a setting unchanged, reset lists settings to clear, owner transfers it';
 
 -- For update scripts: a job's filter analyzed (under the caller's

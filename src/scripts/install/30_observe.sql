@@ -184,7 +184,9 @@ COMMENT ON FUNCTION batchintory.job_estimate(integer)
 -- One row per job: its window, progress and the state of its batches, from
 -- the job's counters and its open batches -- no scan of the inventory or of
 -- the metadata table.  total (backfills) is the assets cut so far plus the
--- planner's estimate of the rest of the window; oldest_unprocessed is the
+-- planner's estimate of the rest of the window (processed and total are
+-- NULL for a job cut by key range alone, max_keys: its batches' assets are
+-- not counted); oldest_unprocessed is the
 -- first key of the oldest open batch, else the first key not handed out.
 CREATE OR REPLACE VIEW batchintory.jobs WITH (security_barrier) AS
 SELECT j.name AS job,
@@ -193,7 +195,8 @@ SELECT j.name AS job,
 	j.lower_bound,
 	j.upper_bound,
 	j.frontier,
-	j.done_assets OPERATOR(pg_catalog.+) p.assets AS processed,
+	CASE WHEN j.max_keys IS NULL
+		THEN j.done_assets OPERATOR(pg_catalog.+) p.assets END AS processed,
 	t.total,
 	CASE WHEN t.total OPERATOR(pg_catalog.=) 0 THEN 100.0
 		ELSE pg_catalog.round(100.0 OPERATOR(pg_catalog.*)
@@ -225,7 +228,8 @@ SELECT j.name AS job,
 	j.command,
 	j.command_search_path,
 	j.schedule,
-	j.paused
+	j.paused,
+	j.max_keys
 FROM batchintory.job j
 CROSS JOIN LATERAL (
 	SELECT COALESCE(pg_catalog.sum(d.batches), 0)::pg_catalog.int8 AS batches,
@@ -270,7 +274,7 @@ LEFT JOIN LATERAL (
 	ORDER BY b.first_id LIMIT 1) h ON true
 CROSS JOIN LATERAL batchintory.job_estimate(j.job_id) e
 CROSS JOIN LATERAL (
-	SELECT CASE WHEN j.upper_bound IS NOT NULL
+	SELECT CASE WHEN j.upper_bound IS NOT NULL AND j.max_keys IS NULL
 		THEN j.cut_assets OPERATOR(pg_catalog.+) e.backlog END AS total) t
 WHERE batchintory.may_see(j.owner);
 COMMENT ON VIEW batchintory.jobs IS

@@ -10,6 +10,10 @@ ALTER TABLE batchintory.job ALTER COLUMN on_failure SET DEFAULT 'halt';
 -- pg_cron schedule, a pause
 ALTER TABLE batchintory.job ADD COLUMN command text, ADD COLUMN command_search_path text,
 	ADD COLUMN schedule text, ADD COLUMN paused boolean NOT NULL DEFAULT false;
+-- batches cut by key range alone (max_keys), whose assets are not counted
+ALTER TABLE batchintory.job ADD COLUMN max_keys bigint;
+ALTER TABLE batchintory.batch ALTER COLUMN asset_count DROP NOT NULL;
+ALTER TABLE batchintory.attempt ALTER COLUMN asset_count DROP NOT NULL;
 
 -- functions whose arguments changed: dropped, then made again below
 DROP FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint,
