@@ -41,8 +41,14 @@ SELECT pg_stat_force_next_flush();
 SELECT COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0) - (SELECT scans FROM scans) AS count_scans
 FROM pg_stat_user_tables WHERE relid = 'events'::regclass;
 
--- the worker reads its range (through the BRIN index here)
+-- the worker reads its range: batchintory_assets through the BRIN index
+-- (a bitmap scan), not the whole table
+CREATE TEMP TABLE before_assets AS
+SELECT seq_scan, idx_scan FROM pg_stat_user_tables WHERE relid = 'events'::regclass;
 SELECT batchintory_assets(3);
+SELECT pg_stat_force_next_flush();
+SELECT s.seq_scan - b.seq_scan AS seq_scans, s.idx_scan - b.idx_scan AS index_scans
+FROM pg_stat_user_tables s, before_assets b WHERE s.relid = 'events'::regclass;
 SELECT batchintory_predicate(3);
 SELECT count(*) FROM events e WHERE e.id BETWEEN 21 AND 25;
 

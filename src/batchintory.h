@@ -168,6 +168,7 @@ extern void bi_security_init(void);
 extern void bi_call_begin(BiCall *call);
 extern void bi_call_end(BiCall *call);
 extern void bi_as_owner_begin(BiAsRole *state, Oid owner);
+extern void bi_as_reader_begin(BiAsRole *state, const BiJob *job);
 extern void bi_as_caller_begin(const BiCall *call, BiAsRole *state);
 extern void bi_as_role_end(BiAsRole *state);
 extern bool bi_may_use(Oid role, Oid owner);

@@ -258,7 +258,7 @@ bi_scan_into(BiJob *job, SPIPlanPtr plan, int64 first, int64 last,
 	options.params = params;
 	options.dest = dest;
 
-	bi_as_owner_begin(&as_owner, job->owner);
+	bi_as_reader_begin(&as_owner, job);
 	rc = SPI_execute_plan_extended(plan, &options);
 	bi_as_role_end(&as_owner);
 	MemoryContextSwitchTo(caller_context);
@@ -373,7 +373,7 @@ one_key(BiJob *job, SPIPlanPtr plan, int64 first, int64 last, int64 *key)
 	BiAsRole	as_owner;
 	bool		isnull = true;
 
-	bi_as_owner_begin(&as_owner, job->owner);
+	bi_as_reader_begin(&as_owner, job);
 	if (bi_exec_plan(plan, args, NULL, SPI_OK_SELECT) > 0)
 		*key = bi_get_int64(0, 1, &isnull);
 	bi_as_role_end(&as_owner);
@@ -419,7 +419,7 @@ bi_estimate_count(BiJob *job, int64 first, int64 last)
 
 	MemoryContext caller_context = CurrentMemoryContext;
 
-	bi_as_owner_begin(&as_owner, job->owner);
+	bi_as_reader_begin(&as_owner, job);
 	rc = SPI_execute_with_args(psprintf("EXPLAIN (FORMAT JSON) %s",
 										bi_reader_query(job, reader, "", "")),
 							   2, argtypes, args, NULL, false, 0);

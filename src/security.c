@@ -261,6 +261,21 @@ bi_as_owner_begin(BiAsRole *state, Oid owner)
 						   SECURITY_RESTRICTED_OPERATION);
 }
 
+/*
+ * bi_as_reader_begin
+ *		bi_as_owner_begin, to read the job's metadata table.  The table of a
+ *		job cut by key range alone (max_keys) may have no btree on its key,
+ *		only an index that serves bitmap scans (BRIN): its reads may use
+ *		them, which bi_call_begin turns off for the inventory's.
+ */
+void
+bi_as_reader_begin(BiAsRole *state, const BiJob *job)
+{
+	bi_as_owner_begin(state, job->owner);
+	if (job->has_max_keys)
+		set_guc("enable_bitmapscan", "on");
+}
+
 /* Back to who we were before bi_as_owner_begin or bi_as_caller_begin */
 void
 bi_as_role_end(BiAsRole *state)
