@@ -83,10 +83,11 @@ like($lines->[-1], qr/^\[-{20}\] 0\.0% 0 batches, 0 assets, ~\d+ left$/,
 
 open(my $fh, '>', "$dir/go.1") or die;
 close $fh;
-$lines = wait_for_screen(qr/^working on 6$/, 'batch 2 to start');
-like($lines->[-1],
-	qr/^\[#*-*\] \d+\.\d% 1 batch, 5 assets, [\d.]+ assets\/s, ~\d+ left, ETA \d+[hms]/,
-	'progress: updated after batch 1, with rate, backlog and ETA');
+wait_for_screen(qr/^working on 6$/, 'batch 2 to start');
+# the line is redrawn in place: read the screen until the redraw is whole
+my $after_1 = qr/^\[#*-*\] \d+\.\d% 1 batch, 5 assets, [\d.]+ assets\/s, ~\d+ left, ETA \d+[hms]/;
+$lines = wait_for_screen($after_1, 'the progress line after batch 1');
+like($lines->[-1], $after_1, 'progress: updated after batch 1, with rate, backlog and ETA');
 ok((grep { /^batch 1 attempt 1: ids 1\.\.5, 5 assets: succeeded/ } @$lines),
 	'progress: the report of batch 1 scrolls above it');
 is(scalar(grep { /assets\/s/ } @$lines), 1, 'progress: one progress line, not a trail of them');
