@@ -57,10 +57,17 @@ static HTAB *plan_cache = NULL;
 SPIPlanPtr
 bi_prepare_kept(const char *sql, int nargs, Oid *argtypes, int cursor_options)
 {
+	MemoryContext caller_context = CurrentMemoryContext;
 	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
 										  cursor_options |
 										  CURSOR_OPT_GENERIC_PLAN);
 
+	/*
+	 * SPI leaves us in its procedure context, freed at SPI_finish: back to
+	 * the caller's, where what it allocates next may have to live longer
+	 * (a job's reader, built around a statement prepared on first use)
+	 */
+	MemoryContextSwitchTo(caller_context);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
