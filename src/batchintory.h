@@ -28,6 +28,9 @@
 #define BATCHINTORY_LOCK_SPACE 0x62746368	/* "btch" */
 #define BI_LOCK_CHANGE 3
 #define BI_LOCK_JOB 4
+#define BI_SET_LOCKTAG_JOB(tag, job_id, which) \
+	SET_LOCKTAG_ADVISORY((tag), MyDatabaseId, BATCHINTORY_LOCK_SPACE, \
+						 (uint32) (job_id), (which))
 
 /* The longest lease, retry backoff or guard timeout a job accepts */
 #define BI_MAX_INTERVAL_USECS (INT64CONST(10) * 365 * USECS_PER_DAY)
@@ -203,6 +206,7 @@ extern BiJob *bi_job_of_batch(const BiCall *call, int64 batch,
 extern bool bi_job_apply_row(BiJob *job, int64 revision, const char *name,
 							 Oid owner);
 extern BiJob *bi_job_reload(int32 job_id);
+extern BiJob *bi_job_by_id(int32 job_id);
 extern void bi_job_lock(int32 job_id);
 extern void bi_job_unlock(int32 job_id);
 extern void bi_job_lock_changes(int32 job_id);

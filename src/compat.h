@@ -27,6 +27,20 @@
 #endif
 
 /*
+ * BI_MY_PROC_NUMBER: this backend's slot among the server's processes, at
+ * most MaxBackends and reused once it exits: 17 renamed MyBackendId to
+ * MyProcNumber.  BI_LOCK_HELD(tag, mode): does this backend hold the lock?
+ * 17 added LockHeldByMe's orstronger.  Both from storage/lock.h.
+ */
+#if PG_VERSION_NUM >= 170000
+#define BI_MY_PROC_NUMBER MyProcNumber
+#define BI_LOCK_HELD(tag, mode) LockHeldByMe((tag), (mode), false)
+#else
+#define BI_MY_PROC_NUMBER MyBackendId
+#define BI_LOCK_HELD(tag, mode) LockHeldByMe((tag), (mode))
+#endif
+
+/*
  * A heap update and its index entries (access/tableam.h,
  * executor/executor.h).  From 16 on simple_table_tuple_update says which
  * indexes need entries for the new version (none after a HOT update, only

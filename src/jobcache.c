@@ -65,14 +65,6 @@ enum
 	J_HALT_ON_FAILURE
 };
 
-/* The advisory lock tag of one of a job's locks (BI_LOCK_JOB, BI_LOCK_CHANGE) */
-static void
-job_lock_tag(LOCKTAG *tag, int32 job_id, uint16 which)
-{
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, BATCHINTORY_LOCK_SPACE,
-						 (uint32) job_id, which);
-}
-
 /*
  * Lock a job for the rest of the transaction: serializes acquire, alter,
  * rewind and drop of one job; other jobs are not affected.
@@ -82,7 +74,7 @@ bi_job_lock(int32 job_id)
 {
 	LOCKTAG		tag;
 
-	job_lock_tag(&tag, job_id, BI_LOCK_JOB);
+	BI_SET_LOCKTAG_JOB(tag, job_id, BI_LOCK_JOB);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
@@ -92,7 +84,7 @@ bi_job_unlock(int32 job_id)
 {
 	LOCKTAG		tag;
 
-	job_lock_tag(&tag, job_id, BI_LOCK_JOB);
+	BI_SET_LOCKTAG_JOB(tag, job_id, BI_LOCK_JOB);
 	(void) LockRelease(&tag, ExclusiveLock, false);
 }
 
@@ -106,7 +98,7 @@ bi_job_lock_changes(int32 job_id)
 {
 	LOCKTAG		tag;
 
-	job_lock_tag(&tag, job_id, BI_LOCK_CHANGE);
+	BI_SET_LOCKTAG_JOB(tag, job_id, BI_LOCK_CHANGE);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
@@ -381,6 +373,16 @@ BiJob *
 bi_job_reload(int32 job_id)
 {
 	bi_job_forget(job_id);
+	return job_load(job_id, NULL);
+}
+
+/*
+ * A job by id as cached, if it is still at the revision its row has now;
+ * NULL if it is gone.  The caller must be connected to SPI.
+ */
+BiJob *
+bi_job_by_id(int32 job_id)
+{
 	return job_load(job_id, NULL);
 }
 
