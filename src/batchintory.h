@@ -28,9 +28,6 @@
 #define BATCHINTORY_LOCK_SPACE 0x62746368	/* "btch" */
 #define BI_LOCK_CHANGE 3
 #define BI_LOCK_JOB 4
-#define BI_SET_LOCKTAG_JOB(tag, job_id, which) \
-	SET_LOCKTAG_ADVISORY((tag), MyDatabaseId, BATCHINTORY_LOCK_SPACE, \
-						 (uint32) (job_id), (which))
 
 /* The longest lease, retry backoff or guard timeout a job accepts */
 #define BI_MAX_INTERVAL_USECS (INT64CONST(10) * 365 * USECS_PER_DAY)

@@ -28,16 +28,13 @@
 
 /*
  * BI_MY_PROC_NUMBER: this backend's slot among the server's processes, at
- * most MaxBackends and reused once it exits: 17 renamed MyBackendId to
- * MyProcNumber.  BI_LOCK_HELD(tag, mode): does this backend hold the lock?
- * 17 added LockHeldByMe's orstronger.  Both from storage/lock.h.
+ * most MaxBackends and reused once it exits (storage/lock.h includes it):
+ * 17 renamed MyBackendId to MyProcNumber.
  */
 #if PG_VERSION_NUM >= 170000
 #define BI_MY_PROC_NUMBER MyProcNumber
-#define BI_LOCK_HELD(tag, mode) LockHeldByMe((tag), (mode), false)
 #else
 #define BI_MY_PROC_NUMBER MyBackendId
-#define BI_LOCK_HELD(tag, mode) LockHeldByMe((tag), (mode))
 #endif
 
 /*

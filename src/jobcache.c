@@ -65,6 +65,14 @@ enum
 	J_HALT_ON_FAILURE
 };
 
+/* The advisory lock tag of one of a job's locks (BI_LOCK_JOB, BI_LOCK_CHANGE) */
+static void
+job_lock_tag(LOCKTAG *tag, int32 job_id, uint16 which)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, BATCHINTORY_LOCK_SPACE,
+						 (uint32) job_id, which);
+}
+
 /*
  * Lock a job for the rest of the transaction: serializes acquire, alter,
  * rewind and drop of one job; other jobs are not affected.
@@ -74,7 +82,7 @@ bi_job_lock(int32 job_id)
 {
 	LOCKTAG		tag;
 
-	BI_SET_LOCKTAG_JOB(tag, job_id, BI_LOCK_JOB);
+	job_lock_tag(&tag, job_id, BI_LOCK_JOB);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
@@ -84,7 +92,7 @@ bi_job_unlock(int32 job_id)
 {
 	LOCKTAG		tag;
 
-	BI_SET_LOCKTAG_JOB(tag, job_id, BI_LOCK_JOB);
+	job_lock_tag(&tag, job_id, BI_LOCK_JOB);
 	(void) LockRelease(&tag, ExclusiveLock, false);
 }
 
@@ -98,7 +106,7 @@ bi_job_lock_changes(int32 job_id)
 {
 	LOCKTAG		tag;
 
-	BI_SET_LOCKTAG_JOB(tag, job_id, BI_LOCK_CHANGE);
+	job_lock_tag(&tag, job_id, BI_LOCK_CHANGE);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 

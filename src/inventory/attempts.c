@@ -346,7 +346,7 @@ bi_inventory_change_attempt(const BiCall *call, int64 batch, int32 attempt,
 	inv_writer_close(&attempt_row);
 
 	if (end != NULL)
-		inv_job_count(&change, found.job_id, &count, NULL);
+		inv_job_count(&change, found.job_id, &count);
 	inv_change_end(&change);
 	return ATTEMPT_CHANGED;
 }

@@ -159,7 +159,7 @@ bi_inventory_hand_out(BiJob *job, const BiRange *range, const BiAttemptBy *who,
 
 	inv_count_batch(&count, &batch, 1);
 	inv_count_cut(&count, &batch, 1);
-	inv_job_count(&change, job->job_id, &count, &range->last_id);
+	inv_job_cut(&change, job->job_id, &count, &range->last_id);
 	record_attempt(&change, batch.batch_id, 1, job, range, who, now, batch.lease_until);
 
 	inv_change_end(&change);
@@ -222,7 +222,7 @@ bi_inventory_hand_out_again(BiJob *job, const BiRetry *retry, const BiRange *ran
 	inv_count_cut(&count, &old, -1);
 	inv_count_batch(&count, &new, 1);
 	inv_count_cut(&count, &new, 1);
-	inv_job_count(&change, job->job_id, &count, NULL);
+	inv_job_cut(&change, job->job_id, &count, NULL);
 	record_attempt(&change, retry->batch_id, new.attempt, job, range, who, now,
 				   new.lease_until);
 
@@ -373,7 +373,7 @@ bi_inventory_give_up_exhausted(BiJob *job, TimestampTz now)
 	}
 	inv_writer_close(&writer);
 	if (exhausted != NIL)
-		inv_job_count(&change, job->job_id, &count, NULL);
+		inv_job_count(&change, job->job_id, &count);
 	inv_change_end(&change);
 }
 
@@ -401,7 +401,7 @@ change_batch(InvWriter *writer, InvChange *change, const BatchRow *row,
 	inv_write(writer, change, true);
 	inv_count_batch(&count, row, -1);
 	inv_count_batch(&count, &new, 1);
-	inv_job_count(change, row->job_id, &count, NULL);
+	inv_job_count(change, row->job_id, &count);
 }
 
 /*
@@ -499,7 +499,7 @@ bi_inventory_cover(int32 job_id, const BiRange *range, int64 last)
 	/* a batch cut, without moving the frontier */
 	inv_count_batch(&count, &batch, 1);
 	inv_count_cut(&count, &batch, 1);
-	inv_job_count(&change, job_id, &count, NULL);
+	inv_job_cut(&change, job_id, &count, NULL);
 	inv_change_end(&change);
 	return batch.batch_id;
 }
@@ -560,6 +560,6 @@ bi_inventory_reset_retries(int32 job_id, int32 max_attempts)
 		inv_count_batch(&count, &new, 1);
 	}
 	inv_writer_close(&writer);
-	inv_job_count(&change, job_id, &count, NULL);
+	inv_job_count(&change, job_id, &count);
 	inv_change_end(&change);
 }

@@ -509,31 +509,46 @@ bi_inventory_job_figures(int32 job_id, Snapshot snapshot, TimestampTz now,
 static void
 fold_progress(InvChange *change, InvWriter *job, int32 job_id)
 {
+	static const StrategyNumber others[] = {BTLessStrategyNumber, BTGreaterStrategyNumber};
+	bool		own = inv_wrote(INV_PROGRESS, job_id);
 	InvWriter	progress;
-	ScanKeyData key;
-	InvProbe	probe;
+	int			i;
 
 	inv_writer_open(&progress, change, INV_PROGRESS);
-	inv_key(&key, INDEX_PROGRESS_JOB, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
-	inv_probe_begin(&probe, INDEX_PROGRESS_JOB, progress.rel, change->snapshot, &key, 1);
-	while (inv_probe_next(&probe))
-	{
-		ItemPointerData tid = probe.slot->tts_tid;
-		InvCount	count = {0};
-		bool		isnull;
-		Datum		success;
 
-		if (!inv_lock_tid(&progress, change, &tid, true))
-			continue;
-		read_counts(INV_PROGRESS, progress.found, progress_counts, progress_weights,
-					&count);
-		add_counts(job, job_counts, job_weights, &count);
-		success = inv_found(&progress, PROGRESS_LAST_SUCCESS, &isnull);
-		if (!isnull)
-			keep_last_success(job, JOB_LAST_SUCCESS, success);
-		inv_delete_found(&progress, change);
+	/*
+	 * Every row, or the other backends' if this transaction wrote its own:
+	 * the versions it left of that row are not walked, and the row stays
+	 * for the next transaction to fold
+	 */
+	for (i = 0; i < (own ? (int) lengthof(others) : 1); i++)
+	{
+		ScanKeyData keys[2];
+		InvProbe	probe;
+
+		inv_key(&keys[0], INDEX_PROGRESS_JOB, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
+		inv_key(&keys[1], INDEX_PROGRESS_JOB, 2, others[i], Int32GetDatum(BI_MY_PROC_NUMBER));
+		inv_probe_begin(&probe, INDEX_PROGRESS_JOB, progress.rel, change->snapshot, keys,
+						own ? 2 : 1);
+		while (inv_probe_next(&probe))
+		{
+			ItemPointerData tid = probe.slot->tts_tid;
+			InvCount	count = {0};
+			bool		isnull;
+			Datum		success;
+
+			if (!inv_lock_tid(&progress, change, &tid, true))
+				continue;
+			read_counts(INV_PROGRESS, progress.found, progress_counts, progress_weights,
+						&count);
+			add_counts(job, job_counts, job_weights, &count);
+			success = inv_found(&progress, PROGRESS_LAST_SUCCESS, &isnull);
+			if (!isnull)
+				keep_last_success(job, JOB_LAST_SUCCESS, success);
+			inv_delete_found(&progress, change);
+		}
+		inv_probe_end(&probe);
 	}
-	inv_probe_end(&probe);
 	inv_writer_close(&progress);
 }
 
@@ -559,27 +574,16 @@ write_job(InvWriter *job, InvChange *change, int32 job_id)
 }
 
 /*
- * Does this transaction hold the job's lock?  Whoever writes the job's row
- * does (acquire, alter, rewind, drop, verify); a release in a transaction
- * that acquired from the job, too.
+ * inv_job_count
+ *		Count a change of the state of the job's batches (count: no batch
+ *		cut) in this backend's progress row of the job -- the one it wrote
+ *		last, or one no other transaction holds, else a new one -- for a new
+ *		batch to fold into the job's row.  Waits for no row and writes no
+ *		row another backend writes: releases do not wait for each other or
+ *		for acquire, and many in one transaction cost O(1) each.
  */
-static bool
-job_locked(int32 job_id)
-{
-	LOCKTAG		tag;
-
-	BI_SET_LOCKTAG_JOB(tag, job_id, BI_LOCK_JOB);
-	return BI_LOCK_HELD(&tag, ExclusiveLock);
-}
-
-/*
- * Count a change of the job's counters in this backend's progress row of
- * the job -- the one it wrote last, or one no other transaction holds, else
- * a new one -- for the next new batch to fold into the job's row.  Waits
- * for no row, so that releases do not wait for each other or for acquire.
- */
-static void
-count_in_progress(InvChange *change, int32 job_id, const InvCount *count)
+void
+inv_job_count(InvChange *change, int32 job_id, const InvCount *count)
 {
 	InvWriter	progress;
 	bool		found;
@@ -628,26 +632,19 @@ count_in_progress(InvChange *change, int32 job_id, const InvCount *count)
 }
 
 /*
- * inv_job_count
- *		Count a change of the job's batches: in the job's row if this
- *		transaction holds the job's lock, else in this backend's progress
- *		row of the job (count_in_progress).  Batches cut (count's cut_*)
- *		are counted under the job's lock only.  With frontier, a new batch
- *		after the frontier: the frontier moves to its end and the progress
- *		rows recorded since the last one are folded in.
+ * inv_job_cut
+ *		Count batches cut (a new one, or one cut again: count's cut_*) and
+ *		the change of their state in the job's row.  With frontier, a new
+ *		batch after the frontier: the frontier moves to its end and the
+ *		progress rows recorded since the last one are folded in.  The caller
+ *		holds the job's lock.
  */
 void
-inv_job_count(InvChange *change, int32 job_id, const InvCount *count,
-			  const int64 *frontier)
+inv_job_cut(InvChange *change, int32 job_id, const InvCount *count,
+			const int64 *frontier)
 {
 	InvWriter	job;
 
-	if (!job_locked(job_id))
-	{
-		Assert(count->cut_batches == 0 && count->cut_assets == 0 && frontier == NULL);
-		count_in_progress(change, job_id, count);
-		return;
-	}
 	inv_writer_open(&job, change, INV_JOB);
 	lock_job(&job, change, job_id);
 	if (frontier != NULL)
@@ -657,8 +654,6 @@ inv_job_count(InvChange *change, int32 job_id, const InvCount *count,
 	if (count->cut_weight != (Datum) 0)
 		inv_add_numeric(&job, JOB_CUT_WEIGHT, count->cut_weight);
 	add_counts(&job, job_counts, job_weights, count);
-	if (count->has_success)
-		keep_last_success(&job, JOB_LAST_SUCCESS, TimestampTzGetDatum(count->success));
 	if (frontier != NULL)
 		fold_progress(change, &job, job_id);
 	write_job(&job, change, job_id);

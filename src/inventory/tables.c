@@ -232,9 +232,25 @@ inv_get(InvTable table, TupleTableSlot *slot, int column, bool *isnull)
 	return slot_getattr(slot, resolved.attnum[table][column], isnull);
 }
 
+/* The comparisons of the types of the indexes' key columns */
+typedef struct KeyProcedures
+{
+	Oid			type;
+	RegProcedure equal;
+	RegProcedure less;
+	RegProcedure greater;
+} KeyProcedures;
+
+static const KeyProcedures key_procedures[] = {
+	{INT4OID, F_INT4EQ, F_INT4LT, F_INT4GT},
+	{INT8OID, F_INT8EQ, F_INT8LT, F_INT8GT},
+	{TIMESTAMPTZOID, F_TIMESTAMPTZ_EQ, F_TIMESTAMPTZ_LT, F_TIMESTAMPTZ_GT},
+};
+
 /*
  * A condition on the index's key column at position (1-based): equal to
- * value (BTEqualStrategyNumber) or less (BTLessStrategyNumber)
+ * value (BTEqualStrategyNumber), less (BTLessStrategyNumber) or greater
+ * (BTGreaterStrategyNumber)
  */
 void
 inv_key(ScanKey key, InvIndex index, int position, StrategyNumber strategy,
@@ -242,25 +258,24 @@ inv_key(ScanKey key, InvIndex index, int position, StrategyNumber strategy,
 {
 	const InvIndexDef *def = &index_defs[index];
 	Oid			type = table_defs[def->table].columns[def->keys[position - 1]].type;
-	bool		equal = strategy == BTEqualStrategyNumber;
-	RegProcedure procedure;
+	int			i;
 
-	Assert(equal || strategy == BTLessStrategyNumber);
-	switch (type)
+	Assert(strategy == BTEqualStrategyNumber || strategy == BTLessStrategyNumber ||
+		   strategy == BTGreaterStrategyNumber);
+	for (i = 0; i < (int) lengthof(key_procedures); i++)
 	{
-		case INT4OID:
-			procedure = equal ? F_INT4EQ : F_INT4LT;
-			break;
-		case INT8OID:
-			procedure = equal ? F_INT8EQ : F_INT8LT;
-			break;
-		case TIMESTAMPTZOID:
-			procedure = equal ? F_TIMESTAMPTZ_EQ : F_TIMESTAMPTZ_LT;
-			break;
-		default:
-			elog(ERROR, "no scan key for type %u", type);
+		const KeyProcedures *procedures = &key_procedures[i];
+
+		if (procedures->type != type)
+			continue;
+		ScanKeyInit(key, position, strategy,
+					strategy == BTEqualStrategyNumber ? procedures->equal :
+					strategy == BTLessStrategyNumber ? procedures->less :
+					procedures->greater,
+					value);
+		return;
 	}
-	ScanKeyInit(key, position, strategy, procedure, value);
+	elog(ERROR, "no scan key for type %u", type);
 }
 
 /* Start a scan of the table rel through index, with nkeys conditions */
@@ -526,6 +541,19 @@ inv_recall(InvTable table, int32 key, Relation rel, Snapshot snapshot,
 		return table_tuple_fetch_row_version(rel, &row->tid, snapshot, slot) &&
 			DatumGetInt32(inv_get(table, slot, remembered_key[table], &isnull)) == key;
 	}
+	return false;
+}
+
+/* Did this transaction write a row of table for the job key (inv_remember)? */
+bool
+inv_wrote(InvTable table, int32 key)
+{
+	TransactionId xid = GetTopTransactionIdIfAny();
+	int			i;
+
+	for (i = 0; i < REMEMBERED_ROWS; i++)
+		if (remembered[i].table == table && remembered[i].key == key)
+			return TransactionIdIsValid(xid) && remembered[i].xid == xid;
 	return false;
 }
 

@@ -245,6 +245,7 @@ extern bool inv_recall(InvTable table, int32 key, Relation rel,
 					   Snapshot snapshot, TupleTableSlot *slot);
 extern bool inv_lock_recalled(InvWriter *writer, InvChange *change, int32 key,
 							  bool skip_locked);
+extern bool inv_wrote(InvTable table, int32 key);
 extern int64 inv_next_batch_id(void);
 extern void inv_row_new(InvWriter *writer);
 extern void inv_row_from_found(InvWriter *writer);
@@ -297,8 +298,9 @@ typedef struct InvCount
 /* jobs.c: the job's row and its counters, for the other verbs */
 extern void inv_count_batch(InvCount *count, const BatchRow *batch, int sign);
 extern void inv_count_cut(InvCount *count, const BatchRow *batch, int sign);
-extern void inv_job_count(InvChange *change, int32 job_id, const InvCount *count,
-						  const int64 *frontier);
+extern void inv_job_cut(InvChange *change, int32 job_id, const InvCount *count,
+						const int64 *frontier);
+extern void inv_job_count(InvChange *change, int32 job_id, const InvCount *count);
 extern bool inv_job_find(Relation job, Snapshot snapshot, int32 job_id,
 						 TupleTableSlot *slot);
 

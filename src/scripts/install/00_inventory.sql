@@ -155,13 +155,13 @@ CREATE TABLE batchintory.attempt (
 	PRIMARY KEY (batch_id, attempt)
 );
 
--- Changes of a job's counters by releases, requeues and skips, which do
--- not take the job's lock: each backend adds its changes to a row of its
--- own (backend: its process slot, so that concurrent releases do not wait
--- for each other or for acquire), which the next new batch of the job
--- folds into batchintory.job.  A job has at most a row or two per backend
--- that released since: readers add them up in bounded time.  batches,
--- assets and weight are those of the done counters.
+-- Changes of a job's counters by releases, requeues, skips and acquire's
+-- give-ups: each backend adds its changes to a row of its own (backend: its
+-- process slot; -1 for rows from 0.2.0), so that concurrent releases do not
+-- wait for each other or for acquire; each new batch folds the rows of the
+-- job into batchintory.job (but its own transaction's).  A job has at most
+-- a row or two per backend that changed it since: readers add them up in
+-- bounded time.  batches, assets and weight are those of the done counters.
 CREATE TABLE batchintory.progress (
 	job_id integer NOT NULL,
 	batches bigint NOT NULL,
@@ -174,7 +174,7 @@ CREATE TABLE batchintory.progress (
 	failed_assets bigint NOT NULL DEFAULT 0,
 	failed_weight numeric NOT NULL DEFAULT 0,
 	skipped_batches bigint NOT NULL DEFAULT 0,
-	backend integer
+	backend integer NOT NULL
 );
 CREATE INDEX progress_job ON batchintory.progress (job_id, backend);
 

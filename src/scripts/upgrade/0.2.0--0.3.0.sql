@@ -54,7 +54,8 @@ ALTER TABLE batchintory.progress
 	ADD COLUMN failed_assets bigint NOT NULL DEFAULT 0,
 	ADD COLUMN failed_weight numeric NOT NULL DEFAULT 0,
 	ADD COLUMN skipped_batches bigint NOT NULL DEFAULT 0,
-	ADD COLUMN backend integer;
+	ADD COLUMN backend integer NOT NULL DEFAULT -1;
+ALTER TABLE batchintory.progress ALTER COLUMN backend DROP DEFAULT;
 DROP INDEX batchintory.progress_job;
 CREATE INDEX progress_job ON batchintory.progress (job_id, backend);
 CREATE INDEX batch_job_open ON batchintory.batch (job_id, first_id)
