@@ -123,22 +123,70 @@ record_attempt(InvChange *change, int64 batch, int32 attempt, BiJob *job,
 	inv_attempt_insert(change, &row);
 }
 
+struct BiCuts
+{
+	int32		job_id;
+	bool		counted;		/* something to count: */
+	InvCount	count;
+	bool		moved;			/* the frontier moved, to: */
+	int64		frontier;
+};
+
+/* Start counting what an acquire of the job cuts */
+BiCuts *
+bi_inventory_cuts_begin(int32 job_id)
+{
+	BiCuts	   *cuts = palloc0(sizeof(BiCuts));
+
+	cuts->job_id = job_id;
+	return cuts;
+}
+
+/*
+ * bi_inventory_cuts_end
+ *		Count what the acquire cut in the job's row: the batches, their
+ *		state, the frontier's move (folding in the releases recorded since
+ *		the last one).  The caller holds the job's lock.
+ */
+void
+bi_inventory_cuts_end(BiCuts *cuts)
+{
+	InvChange	change;
+
+	if (!cuts->counted)
+		return;
+	inv_change_begin(&change, "batchintory_acquire()");
+	inv_job_cut(&change, cuts->job_id, &cuts->count, cuts->moved ? &cuts->frontier : NULL);
+	inv_change_end(&change);
+}
+
+/*
+ * bi_inventory_set_frontier
+ *		Move the job's frontier (a backfill whose rest of window holds no
+ *		matching asset: to the window's end), at the end of the acquire.
+ */
+void
+bi_inventory_set_frontier(BiCuts *cuts, int64 frontier)
+{
+	cuts->counted = true;
+	cuts->moved = true;
+	cuts->frontier = frontier;
+}
+
 /*
  * bi_inventory_hand_out
  *		Record a new batch of the job over range, handed out as its first
- *		attempt to who with a lease of the job's lease from now, move the
- *		job's frontier to the range's end and count the batch in the job's
- *		counters, folding in the releases recorded since the last new batch.
- *		Returns the batch's number; *lease_until receives its lease end.
- *		The caller holds the job's lock.
+ *		attempt to who with a lease of the job's lease from now; the batch
+ *		and the frontier's move to its end are counted in the job at the end
+ *		of the acquire (cuts).  Returns the batch's number; *lease_until
+ *		receives its lease end.  The caller holds the job's lock.
  */
 int64
-bi_inventory_hand_out(BiJob *job, const BiRange *range, const BiAttemptBy *who,
-					  TimestampTz *lease_until)
+bi_inventory_hand_out(BiJob *job, BiCuts *cuts, const BiRange *range,
+					  const BiAttemptBy *who, TimestampTz *lease_until)
 {
 	InvChange	change;
 	BatchRow	batch = {0};
-	InvCount	count = {0};
 	TimestampTz now = GetCurrentTimestamp();
 
 	inv_change_begin(&change, "batchintory_acquire()");
@@ -156,13 +204,13 @@ bi_inventory_hand_out(BiJob *job, const BiRange *range, const BiAttemptBy *who,
 	batch.created_at = now;
 
 	insert_batch(&change, &batch);
-
-	inv_count_batch(&count, &batch, 1);
-	inv_count_cut(&count, &batch, 1);
-	inv_job_cut(&change, job->job_id, &count, &range->last_id);
 	record_attempt(&change, batch.batch_id, 1, job, range, who, now, batch.lease_until);
-
 	inv_change_end(&change);
+
+	inv_count_batch(&cuts->count, &batch, 1);
+	inv_count_cut(&cuts->count, &batch, 1);
+	bi_inventory_set_frontier(cuts, range->last_id);
+
 	*lease_until = batch.lease_until;
 	return batch.batch_id;
 }
@@ -181,19 +229,19 @@ lock_batch(InvWriter *writer, InvChange *change, int64 batch)
  * bi_inventory_hand_out_again
  *		Hand out a batch due for a retry (failed, or abandoned: its previous
  *		attempt, if still processing, becomes abandoned) as its next
- *		attempt over range (its assets counted again), leased for the job's
- *		lease from now, the job's counters corrected.  Returns the lease's
- *		end.  The caller holds the job's lock and the batch's row.
+ *		attempt over range (its assets counted again, in the job at the end
+ *		of the acquire: cuts), leased for the job's lease from now.  Returns
+ *		the lease's end.  The caller holds the job's lock and the batch's
+ *		row.
  */
 TimestampTz
-bi_inventory_hand_out_again(BiJob *job, const BiRetry *retry, const BiRange *range,
-							const BiAttemptBy *who)
+bi_inventory_hand_out_again(BiJob *job, BiCuts *cuts, const BiRetry *retry,
+							const BiRange *range, const BiAttemptBy *who)
 {
 	InvChange	change;
 	InvWriter	writer;
 	BatchRow	old;
 	BatchRow	new;
-	InvCount	count = {0};
 	TimestampTz now = GetCurrentTimestamp();
 
 	inv_change_begin(&change, "batchintory_acquire()");
@@ -217,16 +265,16 @@ bi_inventory_hand_out_again(BiJob *job, const BiRetry *retry, const BiRange *ran
 	inv_write(&writer, &change, true);
 	inv_writer_close(&writer);
 
-	/* its assets counted again */
-	inv_count_batch(&count, &old, -1);
-	inv_count_cut(&count, &old, -1);
-	inv_count_batch(&count, &new, 1);
-	inv_count_cut(&count, &new, 1);
-	inv_job_cut(&change, job->job_id, &count, NULL);
 	record_attempt(&change, retry->batch_id, new.attempt, job, range, who, now,
 				   new.lease_until);
-
 	inv_change_end(&change);
+
+	/* its assets counted again */
+	cuts->counted = true;
+	inv_count_batch(&cuts->count, &old, -1);
+	inv_count_cut(&cuts->count, &old, -1);
+	inv_count_batch(&cuts->count, &new, 1);
+	inv_count_cut(&cuts->count, &new, 1);
 	return new.lease_until;
 }
 

@@ -129,17 +129,27 @@ extern void bi_inventory_job_change(int32 job_id, const BiSettings *s);
 extern void bi_inventory_job_set_filter(int32 job_id, const char *deparse,
 										const char *expr);
 extern void bi_inventory_job_drop(int32 job_id);
-extern void bi_inventory_set_frontier(int32 job_id, int64 frontier);
 extern int64 bi_inventory_rewind(int32 job_id, int64 point, bool has_frontier,
 								 int64 frontier);
 
+/*
+ * What one call of acquire cut (batches, their assets and weight, where the
+ * frontier moved), counted in the job's row once, at the end of the call:
+ * one version of the row, however many batches it handed out
+ */
+typedef struct BiCuts BiCuts;
+
 /* batches.c: hand-outs and the state of batches */
-extern int64 bi_inventory_hand_out(BiJob *job, const BiRange *range,
+extern BiCuts *bi_inventory_cuts_begin(int32 job_id);
+extern void bi_inventory_cuts_end(BiCuts *cuts);
+extern int64 bi_inventory_hand_out(BiJob *job, BiCuts *cuts, const BiRange *range,
 								   const BiAttemptBy *who,
 								   TimestampTz *lease_until);
-extern TimestampTz bi_inventory_hand_out_again(BiJob *job, const BiRetry *retry,
+extern TimestampTz bi_inventory_hand_out_again(BiJob *job, BiCuts *cuts,
+											   const BiRetry *retry,
 											   const BiRange *range,
 											   const BiAttemptBy *who);
+extern void bi_inventory_set_frontier(BiCuts *cuts, int64 frontier);
 extern bool bi_inventory_next_retry(BiJob *job, TimestampTz now, bool lock,
 									bool has_after, int64 after,
 									BiRetry *retry);

@@ -511,10 +511,8 @@ fold_progress(InvChange *change, InvWriter *job, int32 job_id)
 {
 	static const StrategyNumber others[] = {BTLessStrategyNumber, BTGreaterStrategyNumber};
 	bool		own = inv_wrote(INV_PROGRESS, job_id);
-	InvWriter	progress;
+	Relation	progress = inv_table_open(INV_PROGRESS, RowExclusiveLock);
 	int			i;
-
-	inv_writer_open(&progress, change, INV_PROGRESS);
 
 	/*
 	 * Every row, or the other backends' if this transaction wrote its own:
@@ -528,28 +526,26 @@ fold_progress(InvChange *change, InvWriter *job, int32 job_id)
 
 		inv_key(&keys[0], INDEX_PROGRESS_JOB, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
 		inv_key(&keys[1], INDEX_PROGRESS_JOB, 2, others[i], Int32GetDatum(BI_MY_PROC_NUMBER));
-		inv_probe_begin(&probe, INDEX_PROGRESS_JOB, progress.rel, change->snapshot, keys,
+		inv_probe_begin(&probe, INDEX_PROGRESS_JOB, progress, change->snapshot, keys,
 						own ? 2 : 1);
 		while (inv_probe_next(&probe))
 		{
-			ItemPointerData tid = probe.slot->tts_tid;
 			InvCount	count = {0};
 			bool		isnull;
 			Datum		success;
 
-			if (!inv_lock_tid(&progress, change, &tid, true))
+			/* deleted as the snapshot sees it, unless it changed meanwhile */
+			if (!inv_delete_seen(progress, change, probe.slot))
 				continue;
-			read_counts(INV_PROGRESS, progress.found, progress_counts, progress_weights,
-						&count);
+			read_counts(INV_PROGRESS, probe.slot, progress_counts, progress_weights, &count);
 			add_counts(job, job_counts, job_weights, &count);
-			success = inv_found(&progress, PROGRESS_LAST_SUCCESS, &isnull);
+			success = inv_get(INV_PROGRESS, probe.slot, PROGRESS_LAST_SUCCESS, &isnull);
 			if (!isnull)
 				keep_last_success(job, JOB_LAST_SUCCESS, success);
-			inv_delete_found(&progress, change);
 		}
 		inv_probe_end(&probe);
 	}
-	inv_writer_close(&progress);
+	table_close(progress, NoLock);
 }
 
 /* Find and lock the job's row for an update; an error if it is gone */
@@ -633,11 +629,11 @@ inv_job_count(InvChange *change, int32 job_id, const InvCount *count)
 
 /*
  * inv_job_cut
- *		Count batches cut (a new one, or one cut again: count's cut_*) and
- *		the change of their state in the job's row.  With frontier, a new
- *		batch after the frontier: the frontier moves to its end and the
- *		progress rows recorded since the last one are folded in.  The caller
- *		holds the job's lock.
+ *		Count batches cut (new ones, or ones cut again: count's cut_*) and
+ *		the change of their state in the job's row.  With frontier, the
+ *		frontier moves there (the end of a new batch, or of a window) and
+ *		the progress rows recorded since the last time are folded in.  The
+ *		caller holds the job's lock.
  */
 void
 inv_job_cut(InvChange *change, int32 job_id, const InvCount *count,
@@ -658,27 +654,6 @@ inv_job_cut(InvChange *change, int32 job_id, const InvCount *count,
 		fold_progress(change, &job, job_id);
 	write_job(&job, change, job_id);
 	inv_writer_close(&job);
-}
-
-/*
- * bi_inventory_set_frontier
- *		Move the job's frontier (a backfill whose rest of window holds no
- *		matching asset: to the window's end).  The caller holds the job's
- *		lock.
- */
-void
-bi_inventory_set_frontier(int32 job_id, int64 frontier)
-{
-	InvChange	change;
-	InvWriter	job;
-
-	inv_change_begin(&change, "batchintory_acquire()");
-	inv_writer_open(&job, &change, INV_JOB);
-	lock_job(&job, &change, job_id);
-	inv_set(&job, JOB_FRONTIER, Int64GetDatum(frontier), false);
-	write_job(&job, &change, job_id);
-	inv_writer_close(&job);
-	inv_change_end(&change);
 }
 
 /*

@@ -709,12 +709,19 @@ inv_write(InvWriter *writer, InvChange *change, bool update)
 									  update, update_indexes);
 }
 
-/* Delete the row found */
-void
-inv_delete_found(InvWriter *writer, InvChange *change)
+/*
+ * Delete the row of rel in slot, the version the change's snapshot sees, if
+ * it is still the latest one and no transaction holds it (not waiting);
+ * false if it is not
+ */
+bool
+inv_delete_seen(Relation rel, InvChange *change, TupleTableSlot *slot)
 {
-	simple_table_tuple_delete(writer->rel, &writer->found->tts_tid,
-							  change->snapshot);
+	TM_FailureData failure;
+
+	return table_tuple_delete(rel, &slot->tts_tid, change->estate->es_output_cid,
+							  change->snapshot, InvalidSnapshot, false, &failure,
+							  false) == TM_Ok;
 }
 
 static const char *const status_names[] = {

@@ -255,7 +255,7 @@ extern Datum inv_next(InvWriter *writer, int column, bool *isnull);
 extern void inv_add_int8(InvWriter *writer, int column, int64 value);
 extern void inv_add_numeric(InvWriter *writer, int column, Datum value);
 extern void inv_write(InvWriter *writer, InvChange *change, bool update);
-extern void inv_delete_found(InvWriter *writer, InvChange *change);
+extern bool inv_delete_seen(Relation rel, InvChange *change, TupleTableSlot *slot);
 
 extern BiStatus inv_status(Datum value);
 extern Datum inv_status_datum(BiStatus status);
