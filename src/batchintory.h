@@ -222,6 +222,7 @@ extern Node *bi_filter_stored(Oid relid, const char *deparse, const char *expr);
 extern char *bi_source_problem(BiJob *job, Node *filter, BiReader *reader,
 							   int *sqlstate);
 extern char *bi_source_name(Oid relid);
+extern bool bi_source_last_key(Relation rel, AttrNumber key, int64 *last);
 extern char *bi_reader_query(BiJob *job, BiReader *reader, const char *what,
 							 const char *tail);
 extern Oid	bi_key_sequence(Oid relid, const char *column, int64 *cache);
@@ -238,6 +239,7 @@ extern bool bi_last_key(BiJob *job, int64 first, int64 last, int64 *key);
 extern bool bi_newest_key(BiJob *job, int64 *key);
 extern int64 bi_estimate_count(BiJob *job, int64 first, int64 last);
 extern int64 bi_next_start(BiJob *job);
+extern bool bi_after_frontier(BiJob *job, int64 *first, int64 *last);
 
 /* guard.c */
 typedef enum BiGuard
@@ -255,6 +257,19 @@ extern BiGuard bi_guard_limit(BiJob *job, bool wait, int64 *limit,
 							  BiGuardDefer defer, void *defer_arg);
 extern void bi_guard_no_new_work(BiJob *job, int64 limit, bool has_limit);
 extern void bi_guard_check_sequence(Oid relid, const char *column, Oid role);
+
+/* estimates.c */
+typedef struct BiEstimate
+{
+	bool		has_backlog;	/* the planner's estimate of the job's backlog: */
+	int64		backlog;
+	char	   *problem;		/* why the job cannot work, or NULL */
+} BiEstimate;
+
+struct BiJobFigures;
+extern bool bi_job_estimate(int32 job_id, BiEstimate *estimate, bool *keep);
+extern bool bi_known_estimate(FmgrInfo *flinfo, const struct BiJobFigures *figures,
+							  BiEstimate *estimate);
 
 /* release.c */
 extern BiJob *bi_job_open_with_batches(const BiCall *call, const char *name,

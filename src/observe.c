@@ -1,8 +1,8 @@
 /*
  * observe.c
  *	  Looking at a job's work: batchintory_backlog (exact or estimated), the
- *	  per-job estimate and problem behind the jobs view, the contents of a
- *	  batch (keys, typed rows, a pushdown predicate) and batchintory_details.
+ *	  per-job figures behind the jobs view, the contents of a batch (keys,
+ *	  typed rows, a pushdown predicate) and batchintory_details.
  */
 #include "postgres.h"
 
@@ -101,23 +101,6 @@ uncovered_ranges(BiJob *job, int64 *first, int64 *last)
 }
 
 /*
- * The range of keys after the frontier up to the window's end (or the newest
- * key); false if empty.
- */
-static bool
-after_frontier(BiJob *job, int64 *first, int64 *last)
-{
-	*first = bi_next_start(job);
-	if (job->has_frontier && job->frontier == PG_INT64_MAX)
-		return false;
-	if (job->has_upper_bound)
-		*last = job->upper_bound;
-	else if (!bi_newest_key(job, last))
-		return false;
-	return *first <= *last;
-}
-
-/*
  * The job's backlog.  Exact: the matching assets of every range of the
  * window no live batch covers, counted through the key index (O(backlog)),
  * and, for a job that halts on failure, those of its batches failed for
@@ -140,7 +123,7 @@ job_backlog(BiJob *job, const BiJobFigures *figures, bool exact, Backlog *backlo
 	if (exact)
 		n = uncovered_ranges(job, first, last);
 	else
-		n = after_frontier(job, &first[0], &last[0]) ? 1 : 0;
+		n = bi_after_frontier(job, &first[0], &last[0]) ? 1 : 0;
 	for (i = 0; i < n; i++)
 	{
 		BiLimits	no_limits = {0};
@@ -260,93 +243,6 @@ batchintory_backlog(PG_FUNCTION_ARGS)
 }
 
 /*
- * The planner's estimate of the job's matching assets after its frontier.
- * Nothing of the table is read but the newest key (and no filter runs), so
- * a slow or failing filter cannot slow down or break the jobs view.
- */
-static int64
-estimate_backlog(BiJob *job)
-{
-	int64		first;
-	int64		last;
-
-	if (!after_frontier(job, &first, &last))
-		return 0;
-	return bi_estimate_count(job, first, last);
-}
-
-/* What estimate_or_problem works out for one job */
-typedef struct Estimate
-{
-	BiJob	   *job;
-	char	   *problem;		/* why the job cannot work, or NULL */
-	bool		has_backlog;
-	int64		backlog;
-} Estimate;
-
-static void
-estimate_job(void *arg)
-{
-	Estimate   *estimate = (Estimate *) arg;
-
-	if ((estimate->problem = bi_job_problem(estimate->job)) == NULL)
-	{
-		estimate->backlog = estimate_backlog(estimate->job);
-		estimate->has_backlog = true;
-	}
-}
-
-/*
- * The estimated backlog of job, or why the job cannot work; never an error
- * (a subtransaction catches it), so that one broken job cannot break the
- * jobs view.  *backlog_isnull when there is no estimate.
- */
-static char *
-estimate_or_problem(BiJob *job, int64 *backlog, bool *backlog_isnull)
-{
-	Estimate	estimate = {job, NULL, false, 0};
-	ErrorData  *error = bi_in_subtransaction(estimate_job, &estimate);
-
-	*backlog = estimate.backlog;
-	*backlog_isnull = !estimate.has_backlog;
-	if (error == NULL)
-		return estimate.problem;
-	return error->detail ? psprintf("%s: %s", error->message, error->detail) :
-		error->message;
-}
-
-/*
- * The planner's estimate of the backlog of the job job_id (*backlog_isnull
- * when there is none) and what is wrong with the job (NULL if nothing), in
- * the caller's memory context; the caller must be allowed to see the job.
- * false if the job is gone (dropped since the caller read its row).
- */
-static bool
-estimate_of(int32 job_id, int64 *backlog, bool *backlog_isnull, char **problem)
-{
-	MemoryContext fn_context = CurrentMemoryContext;
-	BiCall		call;
-	BiJob	   *job;
-
-	bi_call_begin(&call);
-	job = bi_job_by_id(job_id);
-	if (job == NULL)
-	{
-		bi_call_end(&call);
-		return false;
-	}
-	if (!bi_may_see(call.caller, job->owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for job \"%s\"", job->name)));
-	*problem = estimate_or_problem(job, backlog, backlog_isnull);
-	if (*problem != NULL)
-		*problem = MemoryContextStrdup(fn_context, *problem);
-	bi_call_end(&call);
-	return true;
-}
-
-/*
  * batchintory.job_estimate(job_id integer, OUT backlog bigint, OUT problem
  *		text) RETURNS record
  *		The planner's estimate of a job's backlog and, for a job that cannot
@@ -358,18 +254,19 @@ batchintory_job_estimate(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
 	Datum		values[2];
-	bool		nulls[2] = {false, false};
-	int64		backlog = 0;
-	char	   *problem;
+	bool		nulls[2];
+	BiEstimate	estimate;
+	bool		keep;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (!estimate_of(PG_GETARG_INT32(0), &backlog, &nulls[0], &problem))
+	if (!bi_job_estimate(PG_GETARG_INT32(0), &estimate, &keep))
 		PG_RETURN_NULL();
-	values[0] = Int64GetDatum(backlog);
-	nulls[1] = problem == NULL;
-	if (problem != NULL)
-		values[1] = CStringGetTextDatum(problem);
+	values[0] = Int64GetDatum(estimate.backlog);
+	nulls[0] = !estimate.has_backlog;
+	nulls[1] = estimate.problem == NULL;
+	if (estimate.problem != NULL)
+		values[1] = CStringGetTextDatum(estimate.problem);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
@@ -401,10 +298,11 @@ enum
  *		problem text) RETURNS record
  *		For the jobs view: a job's figures as the query sees them, from its
  *		counters and index probes (bi_inventory_job_figures: no count of its
- *		batches, no statement), and the planner's estimate of its backlog;
+ *		batches, no statement), and the planner's estimate of its backlog
+ *		(bi_known_estimate: planned again only when what it reads changed);
  *		problem says what is wrong with the job, or which batch failed for
- *		good halts it.  NULL if the job is gone.  The caller must be allowed
- *		to see the job.  Strict.
+ *		good halts it.  NULL if the job is gone; an error if the caller may
+ *		not see it.  Strict.
  */
 Datum
 batchintory_job_figures(PG_FUNCTION_ARGS)
@@ -413,14 +311,20 @@ batchintory_job_figures(PG_FUNCTION_ARGS)
 	Datum		values[N_FIGURES];
 	bool		nulls[N_FIGURES] = {0};
 	BiJobFigures figures;
-	int64		backlog = 0;
+	BiEstimate	estimate = {0};
 	char	   *problem;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (!estimate_of(PG_GETARG_INT32(0), &backlog, &nulls[F_BACKLOG_ESTIMATE], &problem) ||
-		!job_figures(PG_GETARG_INT32(0), &figures))
+	if (!job_figures(PG_GETARG_INT32(0), &figures))
 		PG_RETURN_NULL();
+	if (!bi_may_see(GetUserId(), figures.owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for job \"%s\"", figures.name)));
+	/* a job dropped since its row was read keeps no estimate */
+	(void) bi_known_estimate(fcinfo->flinfo, &figures, &estimate);
+	problem = estimate.problem;
 
 	values[F_SUCCEEDED] = Int64GetDatum(figures.succeeded);
 	values[F_PROCESSED] = Int64GetDatum(figures.processed);
@@ -438,7 +342,8 @@ batchintory_job_figures(PG_FUNCTION_ARGS)
 	nulls[F_HALT_REASON] = figures.halt_reason == NULL;
 	if (figures.halt_reason != NULL)
 		values[F_HALT_REASON] = CStringGetTextDatum(figures.halt_reason);
-	values[F_BACKLOG_ESTIMATE] = Int64GetDatum(backlog);
+	values[F_BACKLOG_ESTIMATE] = Int64GetDatum(estimate.backlog);
+	nulls[F_BACKLOG_ESTIMATE] = !estimate.has_backlog;
 	if (problem == NULL && figures.halted_by != 0)
 		problem = psprintf("halted: batch " INT64_FORMAT " (keys " INT64_FORMAT " to "
 						   INT64_FORMAT ") failed for good: %s", figures.halted_by,

@@ -427,6 +427,24 @@ bi_estimate_count(BiJob *job, int64 first, int64 last)
 	return (int64) strtod(rows + strlen("\"Plan Rows\": "), NULL);
 }
 
+/*
+ * bi_after_frontier
+ *		The range of keys after the job's frontier up to its window's end
+ *		(or the newest key); false if empty.
+ */
+bool
+bi_after_frontier(BiJob *job, int64 *first, int64 *last)
+{
+	*first = bi_next_start(job);
+	if (job->has_frontier && job->frontier == PG_INT64_MAX)
+		return false;
+	if (job->has_upper_bound)
+		*last = job->upper_bound;
+	else if (!bi_newest_key(job, last))
+		return false;
+	return *first <= *last;
+}
+
 /* Where the job's next new batch starts: PG_INT64_MIN means "the oldest key" */
 int64
 bi_next_start(BiJob *job)

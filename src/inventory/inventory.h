@@ -93,7 +93,14 @@ typedef struct BiRetry
  */
 typedef struct BiJobFigures
 {
+	int32		job_id;
+	char	   *name;
 	Oid			owner;
+	int64		revision;
+	Oid			source;
+	char	   *id_column;
+	bool		has_frontier;
+	int64		frontier;
 	int64		cut_assets;
 	Datum		cut_weight;		/* numeric */
 	int64		succeeded;

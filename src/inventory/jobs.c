@@ -45,6 +45,8 @@ const InvColumnDef inv_job_columns[JOB_NCOLUMNS] = {
 	[JOB_FAILED_WEIGHT] = {"failed_weight", NUMERICOID},
 	[JOB_SKIPPED_BATCHES] = {"skipped_batches", INT8OID},
 	[JOB_ON_FAILURE] = {"on_failure", TEXTOID},
+	[JOB_SOURCE] = {"source", REGCLASSOID},
+	[JOB_ID_COLUMN] = {"id_column", NAMEOID},
 };
 
 const InvColumnDef inv_progress_columns[PROGRESS_NCOLUMNS] = {
@@ -434,7 +436,15 @@ bi_inventory_job_figures(int32 job_id, Snapshot snapshot, TimestampTz now,
 		table_close(job, NoLock);
 		return false;
 	}
+	figures->job_id = job_id;
+	figures->name = TextDatumGetCString(inv_get(INV_JOB, slot, JOB_NAME, &isnull));
 	figures->owner = DatumGetObjectId(inv_get(INV_JOB, slot, JOB_OWNER, &isnull));
+	figures->revision = DatumGetInt64(inv_get(INV_JOB, slot, JOB_REVISION, &isnull));
+	figures->source = DatumGetObjectId(inv_get(INV_JOB, slot, JOB_SOURCE, &isnull));
+	figures->id_column = pstrdup(NameStr(*DatumGetName(inv_get(INV_JOB, slot, JOB_ID_COLUMN,
+																 &isnull))));
+	figures->frontier = DatumGetInt64(inv_get(INV_JOB, slot, JOB_FRONTIER, &isnull));
+	figures->has_frontier = !isnull;
 	max_attempts = DatumGetInt32(inv_get(INV_JOB, slot, JOB_MAX_ATTEMPTS, &isnull));
 	halts = strcmp(TextDatumGetCString(inv_get(INV_JOB, slot, JOB_ON_FAILURE, &isnull)),
 				   "halt") == 0;
@@ -467,20 +477,25 @@ bi_inventory_job_figures(int32 job_id, Snapshot snapshot, TimestampTz now,
 
 	figures->succeeded = count.n[COUNT_DONE];
 	figures->processed = count.n[COUNT_DONE_ASSETS];
-	figures->abandoned = count_abandoned(batch, snapshot, job_id, now, max_attempts,
-										 &figures->abandoned_retryable);
-	figures->in_flight = count.n[COUNT_PROCESSING] - figures->abandoned;
 	figures->retry_pending = count.n[COUNT_RETRY];
 	figures->failed = count.n[COUNT_FAILED];
 	figures->failed_assets = count.n[COUNT_FAILED_ASSETS];
 	figures->failed_weight = count.weight[WEIGHT_FAILED];
 	figures->skipped = count.n[COUNT_SKIPPED];
 
-	figures->has_oldest_open = end_batch(batch, snapshot, INDEX_BATCH_JOB_OPEN, job_id,
-										 false, &row);
-	figures->oldest_open = row.first_id;
-	figures->has_failed_keys = end_batch(batch, snapshot, INDEX_BATCH_JOB_FAILED, job_id,
-										 false, &row);
+	/* the counters say where a probe can find nothing: an idle job costs none */
+	if (count.n[COUNT_PROCESSING] > 0)
+		figures->abandoned = count_abandoned(batch, snapshot, job_id, now, max_attempts,
+											 &figures->abandoned_retryable);
+	figures->in_flight = count.n[COUNT_PROCESSING] - figures->abandoned;
+	if (count.n[COUNT_PROCESSING] + figures->retry_pending + figures->failed > 0)
+	{
+		figures->has_oldest_open = end_batch(batch, snapshot, INDEX_BATCH_JOB_OPEN, job_id,
+											 false, &row);
+		figures->oldest_open = row.first_id;
+	}
+	figures->has_failed_keys = figures->failed > 0 &&
+		end_batch(batch, snapshot, INDEX_BATCH_JOB_FAILED, job_id, false, &row);
 	if (figures->has_failed_keys)
 	{
 		figures->failed_first = row.first_id;
