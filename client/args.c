@@ -104,8 +104,10 @@ print_help(void)
 		   "Exit status: 0 done (run: also when there was nothing to do), 1 acquire\n"
 		   "or peek found no batch, 2 usage error, 3 connection or server error\n"
 		   "(also: unknown job), 4 run: a batch failed and did not succeed later in\n"
-		   "the run, 5 verify: assets of succeeded batches changed, 126 and 127 run:\n"
-		   "COMMAND cannot be executed or was not found (no attempt charged).\n\n"
+		   "the run, 5 verify: assets of succeeded batches changed, 75 acquire, run:\n"
+		   "no batch now, the late-commit guard timed out (try again later), 126\n"
+		   "and 127 run: COMMAND cannot be executed or was not found (no attempt\n"
+		   "charged).\n\n"
 		   "\"batchintory COMMAND --help\" shows the options of a command;\n"
 		   "\"man batchintory\" is the whole manual.\n");
 }

@@ -7,7 +7,8 @@
 
 /*
  * Print the batches in res (acquire, peek); with none, say so on stderr
- * and return EXIT_NO_BATCH.
+ * and return EXIT_NO_BATCH, or EXIT_TRY_LATER if the late-commit guard
+ * timed out (its WARNING said so): that is not "no work".
  */
 static int
 print_batches(const Session *session, const PGresult *res, const char *job)
@@ -17,6 +18,8 @@ print_batches(const Session *session, const PGresult *res, const char *job)
 		print_result(session, res);
 		return EXIT_OK;
 	}
+	if (session->guard_timed_out)
+		return EXIT_TRY_LATER;
 	fprintf(stderr, "no batch available for job \"%s\"\n", job);
 	return EXIT_NO_BATCH;
 }
@@ -25,11 +28,12 @@ print_batches(const Session *session, const PGresult *res, const char *job)
  * acquire JOB [--max-count N] [--max-weight W] [--worker NAME] [--batches N]
  *		[--wait[=SECONDS]] [--recheck SECONDS]
  *		batchintory_acquire in a transaction of its own; exit status 1 when
- *		no batch is available.  With --wait, LISTEN on the job's channel
- *		first and acquire again whenever a notification arrives (after a
- *		back-off if the last one brought no batch: wait.c) or --recheck
- *		seconds passed, until a batch comes, SECONDS passed, or SIGINT or
- *		SIGTERM arrives.
+ *		no batch is available, 75 when the late-commit guard timed out
+ *		(with --wait: the last acquire's).  With --wait, LISTEN on the
+ *		job's channel first and acquire again whenever a notification
+ *		arrives (after a back-off if the last one brought no batch: wait.c)
+ *		or --recheck seconds passed, until a batch comes, SECONDS passed, or
+ *		SIGINT or SIGTERM arrives.
  */
 int
 cmd_acquire(Session *session, const Invocation *inv)
@@ -60,6 +64,7 @@ cmd_acquire(Session *session, const Invocation *inv)
 		WakeReason	reason;
 
 		forget_notifications(session);
+		session->guard_timed_out = false;
 		res = session_exec(session, "SELECT * FROM " ACQUIRE_CALL, 5, params);
 		if (res == NULL)
 			return EXIT_SERVER;

@@ -68,7 +68,13 @@ static const ArgSpec table_id_args[] = {
 	{"notify", "on|off", ARG_TEXT, "notify", false, \
 	"NOTIFY waiting workers when assets are inserted"}, \
 	{"on-failure", "halt|skip", ARG_TEXT, "on_failure", false, \
-	"a batch failed for good stops the job, or is left as a hole"}
+	"a batch failed for good stops the job, or is left as a hole"}, \
+	{"command", "SQL", ARG_TEXT, "command", false, \
+	"stored pipeline: SQL run over each batch ($1, $2 ids, $3 batch)"}, \
+	{"schedule", "CRON", ARG_TEXT, "schedule", false, \
+	"pg_cron schedule of the stored pipeline, e.g. '*/5 * * * *'"}, \
+	{"paused", "on|off", ARG_TEXT, "paused", false, \
+	"hand out no batch, pg_cron entry off"}
 
 static const ArgSpec register_options[] = {
 	{"table", "TABLE", ARG_TEXT, "source", true,
@@ -173,11 +179,13 @@ const CommandSpec commands[] = {
 		.notes = "Options left out take the defaults of batchintory_register: no weight,\n"
 		"filter, window or limits, --max-attempts 3, --lease '1 hour', --config\n"
 		"'{}', --retry-backoff 0, --late-commit-guard on, --guard-timeout\n"
-	"'10 seconds', --notify off, --on-failure halt.\n"},
+	"'10 seconds', --notify off, --on-failure halt, no --command or --schedule,\n"
+	"--paused off.\n"},
 	{.name = "alter", .summary = "change the settings of a job",
 		.positional = job_arg, .options = alter_options, .func = cmd_alter,
 		.notes = "Options left out leave a setting unchanged; --reset clears settings\n"
-		"(weight_column, filter, lower_bound, upper_bound, max_count, max_weight).\n",
+		"(weight_column, filter, lower_bound, upper_bound, max_count, max_weight,\n"
+		"command, schedule).\n",
 	.needs_option = true},
 	{.name = "drop", .summary = "delete a job with its batches and attempts",
 		.positional = job_arg,
@@ -189,7 +197,11 @@ const CommandSpec commands[] = {
 		.func = cmd_acquire,
 		.notes = "--wait alone waits until a batch comes or the client is interrupted;\n"
 		"--wait=SECONDS gives up after SECONDS (exit status 1). A job registered\n"
-	"with --notify on wakes waiting clients as soon as assets are inserted.\n"},
+		"with --notify on wakes waiting clients as soon as assets are inserted.\n\n"
+		"Exit status: 0 batches printed; 1 no batch; 75 no batch now because the\n"
+		"late-commit guard timed out (a transaction that may still commit keys of\n"
+		"the job's table was running after the job's guard_timeout, with a\n"
+	"WARNING): there may be work, try again later; 3 server error.\n"},
 	{.name = "peek",
 		.summary = "show the batch acquire would hand out now, without taking it",
 	.positional = job_arg, .options = peek_options, .func = cmd_peek},
@@ -210,6 +222,17 @@ const CommandSpec commands[] = {
 	{.name = "skip",
 		.summary = "leave out a batch failed for good: a halted job goes on",
 	.positional = batch_arg, .func = cmd_skip},
+	{.name = "pause",
+		.summary = "hand out no batch of a job, its pg_cron entry off",
+		.positional = job_arg,
+		.sql = "SELECT $1::pg_catalog.text AS job, 'paused' AS status"
+		" FROM @extschema@.batchintory_pause(job => $1)",
+	.print = print_result},
+	{.name = "resume", .summary = "resume a paused job",
+		.positional = job_arg,
+		.sql = "SELECT $1::pg_catalog.text AS job, 'resumed' AS status"
+		" FROM @extschema@.batchintory_resume(job => $1)",
+	.print = print_result},
 	{.name = "rewind",
 		.summary = "hand out key ID and everything after it again",
 		.positional = job_id_args,
@@ -273,7 +296,10 @@ const CommandSpec commands[] = {
 		"Exit status: 0 every batch succeeded (a batch that failed and succeeded\n"
 		"on a retry in this run too) or there was nothing to do; 4 a batch failed\n"
 		"and did not succeed later in the run (waiting for a retry, or failed for\n"
-		"good), or the job is halted by a batch failed for good; 126, 127 COMMAND cannot be executed or was not found: run stops at\n"
+		"good), or the job is halted by a batch failed for good; 75 (and no\n"
+		"batch failed) run stopped because the late-commit guard timed out:\n"
+		"there may be work, run again later (with --follow it waits instead);\n"
+		"126, 127 COMMAND cannot be executed or was not found: run stops at\n"
 		"once, charges no attempt (it checks COMMAND before the first acquire, and\n"
 	"requeues a batch whose COMMAND exits 126 or 127); 3 server error.\n"},
 	{NULL}

@@ -20,6 +20,9 @@
 #define EXIT_BATCH_FAILED	4	/* run: at least one batch failed */
 #define EXIT_CHANGED		5	/* verify: succeeded batches whose assets
 								 * changed */
+#define EXIT_TRY_LATER		75	/* acquire, run: no new batch now, the
+								 * late-commit guard timed out (sysexits.h's
+								 * EX_TEMPFAIL) */
 #define EXIT_CANNOT_EXECUTE	126	/* run: COMMAND found but not executable */
 #define EXIT_NOT_FOUND		127	/* run: COMMAND not found */
 
@@ -30,6 +33,12 @@
 #define ACQUIRE_CALL \
 	"@extschema@.batchintory_acquire(job => $1, max_count => $2," \
 	" max_weight => $3, worker => $4, batches => $5) AS a"
+
+/*
+ * SQLSTATE of acquire's WARNING that the late-commit guard timed out: new
+ * work may be there, it could not be cut now
+ */
+#define SQLSTATE_GUARD_TIMED_OUT "55P03"
 
 /* default of --recheck: seconds between two acquires while waiting */
 #define DEFAULT_RECHECK "30"
@@ -155,6 +164,7 @@ typedef struct Session
 	char	   *schema;			/* extension's schema, as a quoted identifier */
 	bool		json;
 	Expanded	expanded;		/* how tables are printed */
+	bool		guard_timed_out;	/* a WARNING said so since it was cleared */
 } Session;
 
 /* args.c */

@@ -46,10 +46,17 @@ report_error(const PGresult *res, PGconn *conn)
 	}
 }
 
-/* Notices and warnings of the server go to stderr like errors */
+/*
+ * Notices and warnings of the server go to stderr like errors; the one of a
+ * guard that timed out is also noted in the session (arg)
+ */
 static void
 notice_receiver(void *arg, const PGresult *res)
 {
+	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (sqlstate && strcmp(sqlstate, SQLSTATE_GUARD_TIMED_OUT) == 0)
+		((Session *) arg)->guard_timed_out = true;
 	report_fields(PQresultErrorField(res, PG_DIAG_SEVERITY),
 				  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY),
 				  PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
@@ -135,7 +142,7 @@ session_open(Session *session, const ConnOptions *options)
 		return EXIT_SERVER;
 	}
 	free(password);
-	PQsetNoticeReceiver(session->conn, notice_receiver, NULL);
+	PQsetNoticeReceiver(session->conn, notice_receiver, session);
 
 	res = PQexecParams(session->conn,
 					   "SELECT n.nspname FROM pg_catalog.pg_extension e"

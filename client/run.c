@@ -282,7 +282,8 @@ run_batch(Session *session, const Invocation *inv, const PGresult *res,
  *		126 or 127: the batch is requeued), on a server error, or on SIGINT
  *		or SIGTERM (passed on to COMMAND; the batch is released by how
  *		COMMAND ends).  Exit status 4 if a batch failed and did not succeed
- *		later in the run.
+ *		later in the run, else 75 if it stopped because the late-commit
+ *		guard timed out: there may be work, the guard could not cut it yet.
  */
 int
 cmd_run(Session *session, const Invocation *inv)
@@ -296,6 +297,7 @@ cmd_run(Session *session, const Invocation *inv)
 	long long	limit = 0;
 	long long	max_failures = 0;
 	bool		waiting = false;
+	bool		try_later = false;
 	WaitState	wait_state = {0};
 	RunState	state = {0};
 	char		worker[300];
@@ -354,6 +356,7 @@ cmd_run(Session *session, const Invocation *inv)
 			break;
 		}
 		forget_notifications(session);
+		session->guard_timed_out = false;
 		res = session_exec(session,
 						   "SELECT a.*, pg_catalog.date_part('epoch',"
 						   " a.lease_until OPERATOR(pg_catalog.-)"
@@ -373,13 +376,19 @@ cmd_run(Session *session, const Invocation *inv)
 			if (halted_by != 0)
 				break;
 			if (!follow)
+			{
+				try_later = session->guard_timed_out;
 				break;
+			}
 			/* the live line says it on a terminal */
 			if (!waiting && !progress.shown)
-				fprintf(stderr, "no batch available for job \"%s\", waiting for new assets\n",
+				fprintf(stderr, session->guard_timed_out ?
+						"no new batch for job \"%s\" yet (the late-commit guard timed out), waiting\n" :
+						"no batch available for job \"%s\", waiting for new assets\n",
 						job);
 			waiting = true;
-			progress_draw(&progress, "waiting for new assets");
+			progress_draw(&progress, session->guard_timed_out ? "waiting for late commits" :
+						  "waiting for new assets");
 			if (wait_for_assets(session, &wait_state, interval) == WAKE_ERROR)
 			{
 				rc = EXIT_SERVER;
@@ -408,6 +417,9 @@ cmd_run(Session *session, const Invocation *inv)
 				" failed for good; \"batchintory requeue %lld\" tries it again,"
 				" \"batchintory skip %lld\" leaves it out\n",
 				job, halted_by, halted_by, halted_by);
+	else if (try_later)
+		fprintf(stderr, "batchintory: stopping: no new batch for job \"%s\" now, the late-commit"
+				" guard timed out; run again later\n", job);
 	else if (state.done == 0 && !follow && rc == EXIT_OK && !stop_signal())
 		fprintf(stderr, "no batch available for job \"%s\"\n", job);
 	for (i = 0; i < state.nopen; i++)
@@ -435,5 +447,7 @@ cmd_run(Session *session, const Invocation *inv)
 	free(state.for_good);
 	if (rc != EXIT_OK)
 		return rc;
-	return state.nopen > 0 || halted_by != 0 ? EXIT_BATCH_FAILED : EXIT_OK;
+	if (state.nopen > 0 || halted_by != 0)
+		return EXIT_BATCH_FAILED;
+	return try_later ? EXIT_TRY_LATER : EXIT_OK;
 }

@@ -117,6 +117,18 @@ serve_retry(Acquisition *acq)
 	}
 }
 
+/* Whether the caller excluded batch (batchintory_run: it failed in this run) */
+static bool
+is_excluded(Acquisition *acq, int64 batch)
+{
+	int			i;
+
+	for (i = 0; i < acq->nexcluded; i++)
+		if (DatumGetInt64(acq->excluded[i]) == batch)
+			return true;
+	return false;
+}
+
 /*
  * The oldest batch due for a retry at now (after key after, with
  * has_after) that the caller did not exclude, into acq->retry; false if
@@ -128,12 +140,7 @@ find_retry(Acquisition *acq, TimestampTz now, bool has_after, int64 after)
 	while (bi_inventory_next_retry(acq->job, now, acq->take, has_after, after,
 								   &acq->retry))
 	{
-		int			i;
-
-		for (i = 0; i < acq->nexcluded; i++)
-			if (DatumGetInt64(acq->excluded[i]) == acq->retry.batch_id)
-				break;
-		if (i == acq->nexcluded)
+		if (!is_excluded(acq, acq->retry.batch_id))
 			return true;
 		has_after = true;
 		after = acq->retry.first_id;
@@ -302,7 +309,7 @@ open_job(Acquisition *acq, const BiCall *call, const char *name,
 	{
 		acq->limits = bi_limits_for(acq->job, limit_args, limit_nulls);
 		acq->guard_done = false;
-		if (acq->take && !window_done(acq->job))
+		if (acq->take && !acq->job->paused && !window_done(acq->job))
 			compute_limit(acq, acq->batches == 1);
 		if (acq->take)
 			bi_job_lock(acq->job->job_id);
@@ -388,11 +395,20 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches,
 		acq.cuts = bi_inventory_cuts_begin(acq.job->job_id);
 
 	/*
-	 * a job halted by a batch failed for good hands out nothing: a warning,
-	 * for batchintory_run (which excludes batches) an error
+	 * a paused job hands out nothing; nor does a job halted by a batch
+	 * failed for good: a warning, for batchintory_run (which excludes
+	 * batches) an error -- unless the batch failed in that very run, which
+	 * reports its failure itself
 	 */
-	if (acq.halted_by != 0)
-		report_halted(acq.job, acq.halted_by, excluded != NULL ? ERROR : WARNING);
+	if (acq.job->paused)
+		ereport(NOTICE,
+				(errmsg("job \"%s\" is paused", name),
+				 errhint("batchintory_resume('%s') resumes it.", name)));
+	else if (acq.halted_by != 0)
+	{
+		if (!is_excluded(&acq, acq.halted_by))
+			report_halted(acq.job, acq.halted_by, excluded != NULL ? ERROR : WARNING);
+	}
 	else
 	{
 		/* retries first: the one read with the job's state, then the next ones */

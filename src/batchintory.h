@@ -122,6 +122,10 @@ typedef struct BiJob
 	Datum		config;			/* jsonb */
 	bool		notify;
 	bool		halt_on_failure;	/* on_failure 'halt' (else 'skip') */
+	char	   *command;		/* a stored pipeline's command; NULL: none */
+	char	   *command_search_path;	/* the search_path it runs under */
+	char	   *schedule;		/* its pg_cron schedule; NULL: none */
+	bool		paused;			/* hands out nothing, its schedule off */
 	/* as last read from the job's row */
 	bool		has_frontier;
 	int64		frontier;
@@ -277,6 +281,13 @@ extern BiJob *bi_job_open_with_batches(const BiCall *call, const char *name,
 
 /* pipeline.c */
 extern void bi_pipeline_init(void);
+extern char *bi_pipeline_search_path(const char *search_path);
+extern void bi_pipeline_check_command(const char *command, const char *search_path,
+									  Oid owner);
+
+/* schedule.c */
+extern void bi_schedule_sync(const char *schema, const BiJob *old_job,
+							 const char *job, Oid owner, const char *schedule);
 
 /* notify.c */
 extern void bi_notify_sync(Oid source);

@@ -79,4 +79,22 @@
 	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
 #endif
 
+/*
+ * BI_NAMESPACE_ACLCHECK(nsp, role, mode), BI_PROC_ACLCHECK(proc, role,
+ * mode): a role's privilege on a schema, a function (utils/acl.h,
+ * catalog/pg_namespace.h, catalog/pg_proc.h).  16 made the checks of every kind
+ * of object one function, object_aclcheck.
+ */
+#if PG_VERSION_NUM >= 160000
+#define BI_NAMESPACE_ACLCHECK(nsp, role, mode) \
+	object_aclcheck(NamespaceRelationId, (nsp), (role), (mode))
+#define BI_PROC_ACLCHECK(proc, role, mode) \
+	object_aclcheck(ProcedureRelationId, (proc), (role), (mode))
+#else
+#define BI_NAMESPACE_ACLCHECK(nsp, role, mode) \
+	pg_namespace_aclcheck((nsp), (role), (mode))
+#define BI_PROC_ACLCHECK(proc, role, mode) \
+	pg_proc_aclcheck((proc), (role), (mode))
+#endif
+
 #endif							/* BATCHINTORY_COMPAT_H */

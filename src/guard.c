@@ -1,19 +1,23 @@
 /*
  * guard.c
  *	  The late-commit guard: the newest key a job may cut to, after waiting
- *	  (bounded) for the transactions that may still insert keys below it into
- *	  its table or any of the table's partitions and inheritance children.
+ *	  (bounded) for the transactions that may still commit keys below it:
+ *	  those that used the key's sequence, or without a sequence those that
+ *	  write to the table or any of its partitions and inheritance children.
  */
 #include "postgres.h"
 
 #include "batchintory.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_sequence.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/bufmgr.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -21,7 +25,6 @@
 #include BI_PROC_HEADER
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -86,28 +89,41 @@ bi_guard_check_sequence(Oid relid, const char *column, Oid role)
 }
 
 /*
- * The last value the sequence handed out, read as the job's owner; false
- * if it never handed out one (or was restarted since).
+ * The last value the sequence handed out; false if it never handed out one
+ * (or was restarted since).  The job's owner must be able to read the
+ * sequence.  This is what pg_sequence_last_value() returns, read from the
+ * sequence's page under a share lock of its buffer, as SELECT FROM the
+ * sequence would, but without the lock on the sequence that
+ * pg_sequence_last_value() keeps until the end of the transaction: the
+ * guard waits for the holders of that lock, and an acquirer must not
+ * become one.
  */
 static bool
 sequence_last_value(BiJob *job, Oid seq, int64 *last)
 {
-	LOCAL_FCINFO(fcinfo, 1);
-	BiAsRole	as_owner;
-	Datum		value;
+	Relation	rel;
+	Buffer		buf;
+	Page		page;
+	HeapTupleData tuple;
+	Form_pg_sequence_data data;
+	bool		called;
 
 	if (pg_class_aclcheck(seq, job->owner, ACL_SELECT | ACL_USAGE) != ACLCHECK_OK)
 		sequence_not_readable(seq, job->name, job->owner);
-	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = ObjectIdGetDatum(seq);
-	fcinfo->args[0].isnull = false;
-	bi_as_owner_begin(&as_owner, job->owner);
-	value = pg_sequence_last_value(fcinfo);
-	bi_as_role_end(&as_owner);
-	if (fcinfo->isnull)
-		return false;
-	*last = DatumGetInt64(value);
-	return true;
+	rel = relation_open(seq, AccessShareLock);
+	if (rel->rd_rel->relkind != RELKIND_SEQUENCE)
+		elog(ERROR, "\"%s\" is not a sequence", RelationGetRelationName(rel));
+	buf = ReadBuffer(rel, 0);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	tuple.t_data = (HeapTupleHeader) PageGetItem(page,
+												 PageGetItemId(page, FirstOffsetNumber));
+	data = (Form_pg_sequence_data) GETSTRUCT(&tuple);
+	*last = data->last_value;
+	called = data->is_called;
+	UnlockReleaseBuffer(buf);
+	relation_close(rel, AccessShareLock);
+	return called;
 }
 
 /*
@@ -126,10 +142,10 @@ is_vacuum(VirtualTransactionId vxid)
 }
 
 /*
- * A wait for the writers of a table: until they end, until the deadline,
- * or until the caller would rather not wait (defer, asked once, when the
- * first writer still running is found; NULL: never).  outcome says why a
- * wait ended early: GUARD_TIMED_OUT or GUARD_DEFERRED.
+ * A wait for the transactions that may still commit keys: until they end,
+ * until the deadline, or until the caller would rather not wait (defer,
+ * asked once, when the first one still running is found; NULL: never).
+ * outcome says why a wait ended early: GUARD_TIMED_OUT or GUARD_DEFERRED.
  */
 typedef struct WriterWait
 {
@@ -141,10 +157,11 @@ typedef struct WriterWait
 
 /*
  * Wait for the transactions that hold a lock conflicting with ShareLock on
- * relid (that is, writers) when we look; false if the wait ended early.
+ * relid when we look (on a table: its writers; on a sequence: those that
+ * used it), other than our own; false if the wait ended early.
  */
 static bool
-wait_for_writers_of(Oid relid, WriterWait *wait)
+wait_for_lockers_of(Oid relid, WriterWait *wait)
 {
 	LOCKTAG		tag;
 	VirtualTransactionId *writers;
@@ -184,27 +201,31 @@ wait_for_writers_of(Oid relid, WriterWait *wait)
 
 /*
  * wait_for_writers
- *		Wait until every transaction that writes to relid, or to one of its
+ *		Wait until every transaction that used the key's sequence seq or,
+ *		without a sequence, that writes to table relid or to one of its
  *		partitions or inheritance children (an INSERT straight into a
  *		partition locks only the partition), has ended, as CREATE INDEX
  *		CONCURRENTLY does, but skipping vacuums and giving up after
  *		timeout_usecs or when defer says so (see WriterWait).  Returns
- *		GUARD_LIMIT when the writers ended, else why the wait ended.
+ *		GUARD_LIMIT when they ended, else why the wait ended.
  */
 static BiGuard
-wait_for_writers(Oid relid, int64 timeout_usecs, BiGuardDefer defer,
+wait_for_writers(Oid relid, Oid seq, int64 timeout_usecs, BiGuardDefer defer,
 				 void *defer_arg)
 {
 	WriterWait	wait = {GetCurrentTimestamp() + Min(timeout_usecs, BI_MAX_INTERVAL_USECS),
 	defer, defer_arg, GUARD_LIMIT};
-	List	   *tables;
+	List	   *locked;
 	ListCell   *lc;
 
-	if (!has_subclass(relid))
-		return wait_for_writers_of(relid, &wait) ? GUARD_LIMIT : wait.outcome;
-	tables = find_all_inheritors(relid, NoLock, NULL);
-	foreach(lc, tables)
-		if (!wait_for_writers_of(lfirst_oid(lc), &wait))
+	if (OidIsValid(seq))
+		locked = list_make1_oid(seq);
+	else if (has_subclass(relid))
+		locked = find_all_inheritors(relid, NoLock, NULL);
+	else
+		locked = list_make1_oid(relid);
+	foreach(lc, locked)
+		if (!wait_for_lockers_of(lfirst_oid(lc), &wait))
 			return wait.outcome;
 	return GUARD_LIMIT;
 }
@@ -214,17 +235,28 @@ wait_for_writers(Oid relid, int64 timeout_usecs, BiGuardDefer defer,
  *		The newest key the job may cut new batches up to, clamped to its
  *		upper bound (GUARD_LIMIT); GUARD_NO_KEY when there is none (an empty
  *		table, a sequence never used), GUARD_TIMED_OUT when the wait for
- *		writers timed out (with a WARNING), GUARD_DEFERRED when writers were
- *		still running and defer (if not NULL; called at most once, with
- *		defer_arg) said the caller would rather not wait now.  Reads the
- *		table and the sequence as the job's owner.
+ *		writers timed out (with a WARNING, SQLSTATE 55P03), GUARD_DEFERRED
+ *		when writers were still running and defer (if not NULL; called at
+ *		most once, with defer_arg) said the caller would rather not wait
+ *		now.  Reads the table and the sequence as the job's owner.
  *
- * With the guard on and a sequence behind the key, that is the sequence's
- * last value H read before waiting: every key up to H was drawn by a
- * transaction that then held a write lock on the table, so once those have
- * ended, every key up to H is committed or gone for good.  Without a
- * sequence, H is the newest key visible before the wait.  wait = false
- * (peek) neither reads the sequence nor waits: it cuts at what is visible.
+ * With the guard on and a sequence behind the key, the limit is the
+ * sequence's last value H, read before the wait, and the wait is for the
+ * transactions that hold a lock on the sequence.  nextval() -- a column
+ * default, an identity, or a call of its own in any statement -- locks the
+ * sequence before it draws a key and keeps the lock until its top-level
+ * transaction ends (a prepared transaction: until COMMIT or ROLLBACK
+ * PREPARED), whatever becomes of the subtransaction that drew the key.  So
+ * a transaction that drew a key up to H drew it before H was read, and
+ * still holds the lock when we look, after reading H, unless it has ended;
+ * once those we found have ended, every key up to H is committed or gone
+ * for good (if the transaction that drew it inserts it).  A transaction
+ * that has not used the sequence (an UPDATE, a DELETE, an INSERT yet to
+ * draw its key) draws any key it inserts later above H: no wait for it.
+ * Without a sequence, H is the newest key visible before the wait, and the
+ * wait is for the writers of the table, its partitions and children.
+ * wait = false (peek) neither reads the sequence nor waits: it cuts at what
+ * is visible.
  */
 BiGuard
 bi_guard_limit(BiJob *job, bool wait, int64 *limit, BiGuardDefer defer,
@@ -251,7 +283,7 @@ bi_guard_limit(BiJob *job, bool wait, int64 *limit, BiGuardDefer defer,
 
 	if (job->late_commit_guard && wait)
 	{
-		BiGuard		waited = wait_for_writers(job->source,
+		BiGuard		waited = wait_for_writers(job->source, reader->sequence,
 											  bi_interval_usecs(job->guard_timeout),
 											  defer, defer_arg);
 
@@ -261,10 +293,13 @@ bi_guard_limit(BiJob *job, bool wait, int64 *limit, BiGuardDefer defer,
 		{
 			ereport(WARNING,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("no new batch for job \"%s\": writers on table \"%s\" still running after the guard timeout",
+					 OidIsValid(reader->sequence) ?
+					 errmsg("no new batch for job \"%s\": a transaction that used sequence \"%s\" is still running after the guard timeout",
+							job->name, get_rel_name(reader->sequence)) :
+					 errmsg("no new batch for job \"%s\": a transaction writing to table \"%s\" is still running after the guard timeout",
 							job->name, get_rel_name(job->source)),
-					 errdetail("A transaction still running may commit keys below " INT64_FORMAT ".",
-							   newest),
+					 errdetail("It may still commit keys up to " INT64_FORMAT " into table \"%s\".",
+							   newest, get_rel_name(job->source)),
 					 errhint("Retry later, or raise the job's guard_timeout.")));
 			return GUARD_TIMED_OUT;
 		}

@@ -24,6 +24,8 @@
 PG_FUNCTION_INFO_V1(batchintory_register);
 PG_FUNCTION_INFO_V1(batchintory_alter);
 PG_FUNCTION_INFO_V1(batchintory_drop);
+PG_FUNCTION_INFO_V1(batchintory_pause);
+PG_FUNCTION_INFO_V1(batchintory_resume);
 PG_FUNCTION_INFO_V1(batchintory_analyze_filter);
 
 static void
@@ -83,7 +85,13 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 	not_null(s, S_LATE_COMMIT_GUARD);
 	not_null(s, S_NOTIFY);
 	not_null(s, S_ON_FAILURE);
+	not_null(s, S_PAUSED);
 	(void) bi_halts_on_failure(s->values[S_ON_FAILURE]);
+	if (!s->isnull[S_SCHEDULE] && s->isnull[S_COMMAND])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a schedule needs a command"),
+				 errhint("Store the command the schedule runs with command => '...'.")));
 	bi_source_check(DatumGetObjectId(s->values[S_SOURCE]),
 					name_setting(s, S_ID_COLUMN), name_setting(s, S_WEIGHT_COLUMN));
 
@@ -157,6 +165,41 @@ analyze_filter(const BiCall *call, BiSettings *s)
 	set_filter(s, filter);
 }
 
+/*
+ * A new command is checked as the owner under the caller's search_path,
+ * which is recorded to run it under; an unchanged command given to a new
+ * owner is checked again, under the recorded one.
+ */
+static void
+check_command(const BiCall *call, BiSettings *s, bool new_command)
+{
+	if (s->isnull[S_COMMAND])
+	{
+		s->command_search_path = NULL;
+		return;
+	}
+	if (new_command)
+		s->command_search_path = bi_pipeline_search_path(call->caller_search_path);
+	bi_pipeline_check_command(TextDatumGetCString(s->values[S_COMMAND]),
+							  s->command_search_path, s->owner);
+}
+
+/* The pg_cron schedule settings s ask for: none without one, or paused */
+static const char *
+active_schedule(BiSettings *s)
+{
+	if (s->isnull[S_SCHEDULE] || DatumGetBool(s->values[S_PAUSED]))
+		return NULL;
+	return TextDatumGetCString(s->values[S_SCHEDULE]);
+}
+
+/* The schema of the extension: the one of the function called */
+static const char *
+extension_schema(FunctionCallInfo fcinfo)
+{
+	return get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid));
+}
+
 /* Error out: a job named name exists (42710) */
 static void
 report_job_exists(const char *name)
@@ -198,10 +241,13 @@ batchintory_register(PG_FUNCTION_ARGS)
 		report_job_exists(name);
 	settings_check(&s, false, 0);
 	analyze_filter(&call, &s);
+	check_command(&call, &s, true);
 	if (bi_inventory_job_create(name, &s) == 0)
 		report_job_exists(name);
 	if (DatumGetBool(s.values[S_NOTIFY]))
 		bi_notify_sync(DatumGetObjectId(s.values[S_SOURCE]));
+	if (active_schedule(&s) != NULL)
+		bi_schedule_sync(extension_schema(fcinfo), NULL, name, s.owner, active_schedule(&s));
 	bi_call_end(&call);
 	PG_RETURN_VOID();
 }
@@ -276,6 +322,14 @@ settings_of_job(BiSettings *s, BiJob *job)
 	s->values[S_GUARD_TIMEOUT] = job->guard_timeout;
 	s->values[S_NOTIFY] = BoolGetDatum(job->notify);
 	s->values[S_ON_FAILURE] = CStringGetTextDatum(job->halt_on_failure ? "halt" : "skip");
+	s->isnull[S_COMMAND] = job->command == NULL;
+	if (job->command)
+		s->values[S_COMMAND] = CStringGetTextDatum(job->command);
+	s->command_search_path = job->command_search_path;
+	s->isnull[S_SCHEDULE] = job->schedule == NULL;
+	if (job->schedule)
+		s->values[S_SCHEDULE] = CStringGetTextDatum(job->schedule);
+	s->values[S_PAUSED] = BoolGetDatum(job->paused);
 }
 
 /*
@@ -361,8 +415,16 @@ batchintory_alter(PG_FUNCTION_ARGS)
 		analyze_filter(&call, &s);
 	else if (!s.isnull[S_FILTER])
 		set_filter(&s, bi_filter_stored(job->source, job->filter, job->filter_expr));
+	if (!PG_ARGISNULL(bi_alter_arg(S_COMMAND)) || s.owner != job->owner)
+		check_command(&call, &s, !PG_ARGISNULL(bi_alter_arg(S_COMMAND)));
+	else if (s.isnull[S_COMMAND])
+		s.command_search_path = NULL;
 
 	bi_inventory_job_change(job->job_id, &s);
+	/* the pg_cron entry follows a new schedule, pause or owner */
+	if (!PG_ARGISNULL(bi_alter_arg(S_SCHEDULE)) || !PG_ARGISNULL(bi_alter_arg(S_PAUSED)) ||
+		s.owner != job->owner || (s.isnull[S_SCHEDULE] && job->schedule != NULL))
+		bi_schedule_sync(extension_schema(fcinfo), job, name, s.owner, active_schedule(&s));
 	if (DatumGetInt32(s.values[S_MAX_ATTEMPTS]) != job->max_attempts)
 		bi_inventory_reset_retries(job->job_id, DatumGetInt32(s.values[S_MAX_ATTEMPTS]));
 	bi_job_forget(job->job_id);
@@ -393,12 +455,50 @@ batchintory_drop(PG_FUNCTION_ARGS)
 	job = bi_job_open_with_batches(&call, name, PG_INT64_MIN);
 	source = job->source;
 	notify = job->notify;
+	bi_schedule_sync(extension_schema(fcinfo), job, name, job->owner, NULL);
 	bi_inventory_job_drop(job->job_id);
 	bi_job_forget(job->job_id);
 	if (notify)
 		bi_notify_sync(source);
 	bi_call_end(&call);
 	PG_RETURN_VOID();
+}
+
+/*
+ * Pause or resume a job: batchintory_alter(job, paused => paused), by a
+ * call of alter's own
+ */
+static Datum
+set_paused(FunctionCallInfo fcinfo, bool paused)
+{
+	LOCAL_FCINFO(alter, ALTER_NARGS);
+	int			i;
+
+	InitFunctionCallInfoData(*alter, fcinfo->flinfo, ALTER_NARGS, InvalidOid, NULL, NULL);
+	for (i = 0; i < ALTER_NARGS; i++)
+		alter->args[i].isnull = true;
+	alter->args[0] = fcinfo->args[0];
+	alter->args[bi_alter_arg(S_PAUSED)].value = BoolGetDatum(paused);
+	alter->args[bi_alter_arg(S_PAUSED)].isnull = false;
+	return batchintory_alter(alter);
+}
+
+/*
+ * batchintory_pause(job text), batchintory_resume(job text)
+ *		A paused job hands out no batch (acquire and peek return none with a
+ *		notice, batchintory_run returns at once) and its pg_cron entry is
+ *		removed; resumed, the entry is made again.  Strict.
+ */
+Datum
+batchintory_pause(PG_FUNCTION_ARGS)
+{
+	return set_paused(fcinfo, true);
+}
+
+Datum
+batchintory_resume(PG_FUNCTION_ARGS)
+{
+	return set_paused(fcinfo, false);
 }
 
 /*

@@ -35,7 +35,8 @@ static Oid	job_cache_inventory = InvalidOid;
 	" j.weight_column, j.filter, f.expr, j.lower_bound, j.upper_bound," \
 	" j.max_count, j.max_weight, j.max_attempts, j.lease, j.retry_backoff," \
 	" j.late_commit_guard, j.guard_timeout, j.config, j.notify, j.frontier," \
-	" j.on_failure OPERATOR(pg_catalog.=) 'halt'" \
+	" j.on_failure OPERATOR(pg_catalog.=) 'halt', j.command, j.command_search_path," \
+	" j.schedule, j.paused" \
 	" FROM batchintory.job j LEFT JOIN batchintory.job_filter f" \
 	" ON f.job_id OPERATOR(pg_catalog.=) j.job_id"
 
@@ -62,7 +63,11 @@ enum
 	J_CONFIG,
 	J_NOTIFY,
 	J_FRONTIER,
-	J_HALT_ON_FAILURE
+	J_HALT_ON_FAILURE,
+	J_COMMAND,
+	J_COMMAND_SEARCH_PATH,
+	J_SCHEDULE,
+	J_PAUSED
 };
 
 /* The advisory lock tag of one of a job's locks (BI_LOCK_JOB, BI_LOCK_CHANGE) */
@@ -255,6 +260,10 @@ job_from_row(void)
 	job->frontier = bi_get_int64(0, J_FRONTIER, &isnull);
 	job->has_frontier = !isnull;
 	job->halt_on_failure = DatumGetBool(bi_get(0, J_HALT_ON_FAILURE, &isnull));
+	job->command = bi_get_text(0, J_COMMAND);
+	job->command_search_path = bi_get_text(0, J_COMMAND_SEARCH_PATH);
+	job->schedule = bi_get_text(0, J_SCHEDULE);
+	job->paused = DatumGetBool(bi_get(0, J_PAUSED, &isnull));
 	MemoryContextSwitchTo(oldcontext);
 	return job;
 }

@@ -10,15 +10,23 @@
 #include "batchintory.h"
 
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
-#include "utils/lsyscache.h"
+#include "executor/executor.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "parser/analyze.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(batchintory_run);
 
@@ -40,6 +48,41 @@ typedef struct PipelineBatch
 	int64		last_id;
 } PipelineBatch;
 
+/* a command's parameters: first id, last id, batch */
+static Oid	command_param_types[3] = {INT8OID, INT8OID, INT8OID};
+
+/*
+ * SPI_execute_with_args of one of batchintory's own statements (acquire,
+ * release): an error reaches the caller as they raised it, without the
+ * internal statement as its CONTEXT.
+ */
+static int
+execute_internal(const char *sql, int nargs, Oid *argtypes, Datum *args,
+				 const char *nulls)
+{
+	MemoryContext context = CurrentMemoryContext;
+	volatile int rc = 0;
+
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(context);
+		error = CopyErrorData();
+		FlushErrorState();
+		error->context = NULL;
+		ReThrowError(error);
+	}
+	PG_END_TRY();
+	/* SPI leaves us in its procedure context, which lives as long as the CALL */
+	MemoryContextSwitchTo(context);
+	return rc;
+}
+
 /*
  * Acquire one batch of the job and commit, none of the batches that failed
  * in this run (acquire_args[4]); false if there is none
@@ -53,11 +96,9 @@ acquire_one(Datum *acquire_args, char *acquire_nulls, PipelineBatch *pb)
 	bool		found;
 	int			rc;
 
-	rc = SPI_execute_with_args("SELECT batch, attempt, first_id, last_id"
-							   " FROM batchintory.acquire_excluding($1, $2, $3, $4, $5)",
-							   5, argtypes, acquire_args, acquire_nulls, false, 0);
-	/* SPI leaves us in its procedure context, which lives as long as the CALL */
-	MemoryContextSwitchTo(caller_context);
+	rc = execute_internal("SELECT batch, attempt, first_id, last_id"
+						  " FROM batchintory.acquire_excluding($1, $2, $3, $4, $5)",
+						  5, argtypes, acquire_args, acquire_nulls);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args returned %s", SPI_result_code_string(rc));
 	found = SPI_processed > 0;
@@ -80,7 +121,6 @@ static void
 release(const char *schema, PipelineBatch *pb, const char *status,
 		const char *message, const char *result)
 {
-	MemoryContext caller_context = CurrentMemoryContext;
 	Oid			argtypes[5] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		args[5];
 	char		nulls[6] = "     ";
@@ -93,19 +133,151 @@ release(const char *schema, PipelineBatch *pb, const char *status,
 	nulls[3] = message ? ' ' : 'n';
 	args[4] = result ? CStringGetTextDatum(result) : (Datum) 0;
 	nulls[4] = result ? ' ' : 'n';
-	rc = SPI_execute_with_args(psprintf("SELECT %s.batchintory_release($1, $2, $3, $4,"
-										" $5::pg_catalog.jsonb)", schema),
-							   5, argtypes, args, nulls, false, 0);
-	MemoryContextSwitchTo(caller_context);
+	rc = execute_internal(psprintf("SELECT %s.batchintory_release($1, $2, $3, $4,"
+								   " $5::pg_catalog.jsonb)", schema),
+						  5, argtypes, args, nulls);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args returned %s", SPI_result_code_string(rc));
 	SPI_freetuptable(SPI_tuptable);
+}
+
+/* Resolve names with search_path until the GUC nest level ends (bi_as_role_end) */
+static void
+set_search_path(const char *search_path)
+{
+	(void) set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * bi_pipeline_search_path
+ *		The search_path a stored command runs under: the one it was written
+ *		under, with pg_temp searched last (not first, as it is unless
+ *		named), so that no temporary table of a later caller's can stand in
+ *		for a table of the command's.
+ */
+char *
+bi_pipeline_search_path(const char *search_path)
+{
+	char	   *copy = pstrdup(search_path);
+	List	   *schemas;
+	ListCell   *lc;
+
+	if (!SplitIdentifierString(copy, ',', &schemas))
+		elog(ERROR, "invalid search_path \"%s\"", search_path);
+	foreach(lc, schemas)
+		if (strcmp((char *) lfirst(lc), "pg_temp") == 0)
+			return pstrdup(search_path);
+	return psprintf("%s%spg_temp", search_path, search_path[0] ? ", " : "");
+}
+
+/* A stored command's error points into the command, not the caller's statement */
+static void
+command_error_callback(void *arg)
+{
+	int			position = geterrposition();
+
+	if (position > 0)
+	{
+		errposition(0);
+		internalerrposition(position);
+		internalerrquery((const char *) arg);
+	}
+	errcontext("command of the pipeline");
+}
+
+/*
+ * The privileges a statement of a command needs, checked for the current
+ * user as the executor checks them: started, not run, as EXPLAIN does (its
+ * tables, columns and functions).  The parameters get values (0), for the
+ * partitions the executor prunes as it starts.  A CALL: EXECUTE on its
+ * procedure.  Other utility statements are checked when they run.
+ */
+static void
+check_privileges(Query *query, const char *command)
+{
+	ParamListInfo params;
+	PlannedStmt *plan;
+	QueryDesc  *desc;
+	size_t		i;
+
+	if (query->commandType == CMD_UTILITY)
+	{
+		if (IsA(query->utilityStmt, CallStmt))
+		{
+			Oid			procedure = ((CallStmt *) query->utilityStmt)->funcexpr->funcid;
+
+			if (BI_PROC_ACLCHECK(procedure, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+				aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_PROCEDURE, get_func_name(procedure));
+		}
+		return;
+	}
+	params = makeParamList(lengthof(command_param_types));
+	for (i = 0; i < lengthof(command_param_types); i++)
+	{
+		params->params[i].value = Int64GetDatum(0);
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = command_param_types[i];
+	}
+	plan = pg_plan_query(query, command, CURSOR_OPT_PARALLEL_OK, NULL);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	desc = CreateQueryDesc(plan, command, GetActiveSnapshot(), InvalidSnapshot,
+						   None_Receiver, params, NULL, 0);
+	ExecutorStart(desc, EXEC_FLAG_EXPLAIN_ONLY);
+	ExecutorEnd(desc);
+	FreeQueryDesc(desc);
+	PopActiveSnapshot();
+}
+
+/*
+ * bi_pipeline_check_command
+ *		Check a pipeline's command before it is stored: each of its
+ *		statements is parsed, analyzed and started (not run) as the job's
+ *		owner under search_path, with $1, $2, $3 bigint (first id, last id,
+ *		batch), so that a syntax error, a missing table or column, a wrong
+ *		parameter or a table or function the owner may not use is refused
+ *		now, with PostgreSQL's error, not at its first batch.
+ */
+void
+bi_pipeline_check_command(const char *command, const char *search_path, Oid owner)
+{
+	ErrorContextCallback callback = {error_context_stack, command_error_callback,
+	unconstify(char *, command)};
+	BiAsRole	as_owner;
+	List	   *statements;
+	ListCell   *lc;
+
+	bi_as_owner_begin(&as_owner, owner);
+	set_search_path(search_path);
+	error_context_stack = &callback;
+	statements = pg_parse_query(command);
+	if (statements == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a pipeline's command must hold a statement")));
+	foreach(lc, statements)
+	{
+		RawStmt    *statement = lfirst_node(RawStmt, lc);
+
+		if (IsA(statement->stmt, TransactionStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+					 errmsg("a pipeline's command cannot control transactions"),
+					 errdetail("batchintory_run commits each batch with its release.")));
+		check_privileges(parse_analyze_fixedparams(statement, command, command_param_types,
+												   lengthof(command_param_types), NULL),
+						 command);
+	}
+	error_context_stack = callback.previous;
+	bi_as_role_end(&as_owner);
 }
 
 /* One run of the pipeline's command over a batch */
 typedef struct CommandRun
 {
 	const char *command;
+	const char *search_path;	/* a stored command's; NULL: the caller's */
 	Oid			owner;
 	PipelineBatch *pb;
 	uint64		rows;			/* processed by its last statement */
@@ -124,7 +296,6 @@ run_command(void *arg)
 {
 	CommandRun *run = (CommandRun *) arg;
 	MemoryContext caller_context = CurrentMemoryContext;
-	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		args[3];
 	BiAsRole	as_owner;
 	int			rc;
@@ -133,9 +304,12 @@ run_command(void *arg)
 	args[1] = Int64GetDatum(run->pb->last_id);
 	args[2] = Int64GetDatum(run->pb->batch);
 	bi_as_owner_begin(&as_owner, run->owner);
+	if (run->search_path != NULL)
+		set_search_path(run->search_path);
 	bi_exec_once("SET CONSTRAINTS ALL IMMEDIATE", SPI_OK_UTILITY);
 	command_running = GetCurrentSubTransactionId();
-	rc = SPI_execute_with_args(run->command, 3, argtypes, args, NULL, false, 0);
+	rc = SPI_execute_with_args(run->command, 3, command_param_types, args, NULL,
+							   false, 0);
 	MemoryContextSwitchTo(caller_context);
 	command_running = InvalidSubTransactionId;
 	if (rc < 0)
@@ -200,13 +374,58 @@ bi_pipeline_init(void)
 }
 
 /*
+ * The command a run runs: the one given, under the caller's search_path;
+ * none given, the job's stored one under its recorded search_path.  A job
+ * with a stored command runs only that.  Also finds the job's owner and
+ * whether it is paused.  Checks first that the caller may use the job.
+ */
+static void
+find_command(const char *job, const char *given, CommandRun *run, bool *paused)
+{
+	BiCall		call;
+	BiJob	   *found;
+
+	bi_call_begin(&call);
+	found = bi_job_open(&call, job, false);
+	if (given != NULL && found->command != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("job \"%s\" runs its stored command", job),
+				 errdetail("A pipeline's batches are all processed by the same command."),
+				 errhint("CALL batchintory_run('%s') runs it; batchintory_alter('%s', command => ...) changes it.",
+						 job, job)));
+	if (given == NULL && found->command == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("job \"%s\" has no command", job),
+				 errhint("Pass the command to run, or store one with batchintory_alter('%s', command => ...).",
+						 job)));
+	run->owner = found->owner;
+	run->command = given ? given : MemoryContextStrdup(PortalContext, found->command);
+	run->search_path = given ? NULL :
+		MemoryContextStrdup(PortalContext, found->command_search_path);
+	*paused = found->paused;
+	bi_call_end(&call);
+}
+
+/* The procedure's result: (batches, failed) */
+static Datum
+run_result(TupleDesc tupdesc, int32 batches, int32 failed)
+{
+	Datum		values[2] = {Int32GetDatum(batches), Int32GetDatum(failed)};
+	bool		nulls[2] = {false, false};
+
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/*
  * CALL batchintory_run(job text, command text, max_batches integer,
  *						max_count bigint, max_weight numeric, worker text,
  *						stop_on_error boolean, INOUT batches integer,
  *						INOUT failed integer)
  *		Loop: acquire a batch of the job (committed on its own), run command
- *		with the batch's first id ($1), last id ($2) and batch id ($3) as
- *		the job's owner (run_command), release the batch succeeded (result:
+ *		(NULL: the job's stored one) with the batch's first id ($1), last id
+ *		($2) and batch id ($3) as the job's owner (run_command), release the batch succeeded (result:
  *		{"rows": n}) in the same transaction and commit -- the command's
  *		results and the release commit together or not at all.  A command
  *		that fails is rolled back, its error reported as a warning and its
@@ -220,7 +439,7 @@ Datum
 batchintory_run(PG_FUNCTION_ARGS)
 {
 	const char *job = bi_text_arg(fcinfo, 0, "job name");
-	const char *command = bi_text_arg(fcinfo, 1, "command");
+	const char *command = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	int32		max_batches = PG_ARGISNULL(2) ? -1 : PG_GETARG_INT32(2);
 	bool		stop_on_error = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
 	bool		atomic = fcinfo->context && IsA(fcinfo->context, CallContext) &&
@@ -233,12 +452,11 @@ batchintory_run(PG_FUNCTION_ARGS)
 	MemoryContext round_context;
 	MemoryContext oldcontext;
 	TupleDesc	tupdesc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
 	int32		batches = 0;
 	int32		failed = 0;
 	CommandRun	run;
 	const char *schema;
+	bool		paused;
 
 	if (atomic)
 		ereport(ERROR,
@@ -264,18 +482,18 @@ batchintory_run(PG_FUNCTION_ARGS)
 	acquire_args[4] = PointerGetDatum(construct_empty_array(INT8OID));
 
 	/* who may run the job is checked first; the command runs as its owner */
+	find_command(job, command, &run, &paused);
+	if (paused)
 	{
-		BiCall		call;
-
-		bi_call_begin(&call);
-		run.owner = bi_job_open(&call, job, false)->owner;
-		bi_call_end(&call);
+		ereport(NOTICE,
+				(errmsg("job \"%s\" is paused", job),
+				 errhint("batchintory_resume('%s') resumes it.", job)));
+		PG_RETURN_DATUM(run_result(tupdesc, 0, 0));
 	}
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	/* the extension's schema: the one this procedure lives in */
 	schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
 
-	run.command = command;
 	round_context = AllocSetContextCreate(PortalContext, "batchintory run",
 										  ALLOCSET_DEFAULT_SIZES);
 	while (max_batches < 0 || batches < max_batches)
@@ -350,9 +568,7 @@ batchintory_run(PG_FUNCTION_ARGS)
 						INT64_FORMAT ": %s", failed, batches, job, last_failed,
 						last_error.message),
 				 last_error.detail ? errdetail("%s", last_error.detail) : 0,
-				 errhint("The batches that succeeded are committed.  A failed batch is taken again by the next run while it has attempts left; see batchintory.jobs and batchintory.attempts.")));
+				 errhint("The batches that succeeded are committed; batchintory.jobs shows whether the job is halted.")));
 
-	values[0] = Int32GetDatum(batches);
-	values[1] = Int32GetDatum(failed);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(run_result(tupdesc, batches, failed));
 }

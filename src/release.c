@@ -145,36 +145,50 @@ batchintory_heartbeat(PG_FUNCTION_ARGS)
 }
 
 /*
- * batchintory_requeue(batch bigint)
- *		Put a failed (or succeeded) batch back in line for a retry, with the
- *		job's full number of attempts again.  Locks the batch's row.
+ * Change a batch with verb (bi_inventory_requeue, bi_inventory_skip), which
+ * tells whether the batch was in a state it applies to; if it was not, an
+ * error naming the state it is in (doing: the verb's name; hint: which
+ * batches it applies to).  Who may use the batch's job is checked first.
  */
-Datum
-batchintory_requeue(PG_FUNCTION_ARGS)
+static void
+change_batch(int64 batch, bool (*verb) (int64), const char *doing, const char *hint)
 {
-	int64		batch = PG_GETARG_INT64(0);
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(batch)};
 	int64		first_id;
 	int64		last_id;
 	BiCall		call;
-	char	   *status;
 
 	bi_call_begin(&call);
 	(void) bi_job_of_batch(&call, batch, &first_id, &last_id);
-	/* gone if its job was dropped while we waited for its row */
-	if (bi_exec("SELECT status FROM batchintory.batch"
-				" WHERE batch_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-				1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
-		bi_batch_not_found(batch);
-	status = bi_get_text(0, 1);
-	if (!bi_inventory_requeue(batch))
+	if (!verb(batch))
+	{
+		/* gone if its job was dropped meanwhile; else say what it is */
+		if (bi_exec("SELECT pg_catalog.concat_ws(' ', status, CASE WHEN retry_after"
+					"  IS NOT NULL THEN 'with attempts left' END)"
+					" FROM batchintory.batch WHERE batch_id OPERATOR(pg_catalog.=) $1",
+					1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
+			bi_batch_not_found(batch);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot requeue batch " INT64_FORMAT " while it is %s",
-						batch, status),
-				 errhint("Only failed, skipped or succeeded batches can be requeued.")));
+				 errmsg("cannot %s batch " INT64_FORMAT " while it is %s",
+						doing, batch, bi_get_text(0, 1)),
+				 errhint("%s", hint)));
+	}
 	bi_call_end(&call);
+}
+
+/*
+ * batchintory_requeue(batch bigint)
+ *		Put a failed, skipped or succeeded batch back in line for a retry,
+ *		with the job's full number of attempts again.  Locks the batch's
+ *		row.
+ */
+Datum
+batchintory_requeue(PG_FUNCTION_ARGS)
+{
+	change_batch(PG_GETARG_INT64(0), bi_inventory_requeue, "requeue",
+				 "Only failed, skipped or succeeded batches can be requeued.");
 	PG_RETURN_VOID();
 }
 
@@ -188,30 +202,8 @@ batchintory_requeue(PG_FUNCTION_ARGS)
 Datum
 batchintory_skip(PG_FUNCTION_ARGS)
 {
-	int64		batch = PG_GETARG_INT64(0);
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(batch)};
-	int64		first_id;
-	int64		last_id;
-	BiCall		call;
-
-	bi_call_begin(&call);
-	(void) bi_job_of_batch(&call, batch, &first_id, &last_id);
-	if (!bi_inventory_skip(batch))
-	{
-		/* gone if its job was dropped meanwhile; else say what it is */
-		if (bi_exec("SELECT pg_catalog.concat_ws(' ', status, CASE WHEN retry_after"
-					"  IS NOT NULL THEN 'with attempts left' END)"
-					" FROM batchintory.batch WHERE batch_id OPERATOR(pg_catalog.=) $1",
-					1, argtypes, args, NULL, SPI_OK_SELECT) == 0)
-			bi_batch_not_found(batch);
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot skip batch " INT64_FORMAT " while it is %s",
-						batch, bi_get_text(0, 1)),
-				 errhint("Only batches failed for good (no attempt left) can be skipped.")));
-	}
-	bi_call_end(&call);
+	change_batch(PG_GETARG_INT64(0), bi_inventory_skip, "skip",
+				 "Only batches failed for good (no attempt left) can be skipped.");
 	PG_RETURN_VOID();
 }
 

@@ -32,6 +32,9 @@ const BiSettingDef bi_settings[N_SETTINGS] = {
 	[S_GUARD_TIMEOUT] = {"guard_timeout", INTERVALOID, "'00:00:10'::interval", false, false},
 	[S_NOTIFY] = {"notify", BOOLOID, "false", false, false},
 	[S_ON_FAILURE] = {"on_failure", TEXTOID, "'halt'::text", false, false},
+	[S_COMMAND] = {"command", TEXTOID, NULL, false, true},
+	[S_SCHEDULE] = {"schedule", TEXTOID, NULL, false, true},
+	[S_PAUSED] = {"paused", BOOLOID, "false", false, false},
 };
 
 /* The argument of batchintory_alter (0-based) that sets setting */

@@ -30,6 +30,9 @@ typedef enum BiSetting
 	S_NOTIFY,
 	/* from 0.3.0; alter takes these after its owner */
 	S_ON_FAILURE,
+	S_COMMAND,
+	S_SCHEDULE,
+	S_PAUSED,
 	N_SETTINGS
 } BiSetting;
 
@@ -61,6 +64,7 @@ typedef struct BiSettings
 	Oid			owner;
 	char	   *filter_deparse; /* the filter as stored, NULL: none */
 	char	   *filter_expr;	/* its nodeToString */
+	char	   *command_search_path;	/* the command's, as recorded; NULL: none */
 } BiSettings;
 
 extern int	bi_setting_by_name(const char *name);

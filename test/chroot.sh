@@ -1,5 +1,6 @@
 # test/chroot.sh: Debian chroots with another PostgreSQL major version, for
-# test/run --pg N and --all (sourced by test/run; needs root).
+# test/run --pg N and --all (sourced by test/run, whose bi_apt_get it uses
+# on the machine itself; needs root).
 #
 #   bi_chroot_suite N          the Debian suite that ships PostgreSQL N
 #   bi_chroot_ensure N         make (first use), refresh (stale) or reuse the
@@ -10,6 +11,8 @@
 #                              BI_CHROOT_NONET=1, in a network namespace of
 #                              its own (loopback only: its clusters' ports
 #                              meet no one else's)
+#   bi_chroot_locked N CMD...  CMD holding the run lock of PostgreSQL N's
+#                              chroot
 #
 # Chroots live under $BATCHINTORY_CHROOTS (default
 # /var/cache/batchintory-chroots), one per suite, outside the repository.
@@ -48,7 +51,7 @@ bi_chroot_packages() {
 	echo "postgresql-$v postgresql-server-dev-$v libpq-dev make gcc libc6-dev" \
 		"libipc-run-perl python3 python3-psycopg python3-pytest python3-distributed" \
 		"python3-pandas python3-setuptools python3-wheel python3-pip python3-venv" \
-		"tmux binutils iproute2 procps"
+		"tmux binutils groff-base iproute2 procps"
 }
 
 # bi_chroot_mount DIR / bi_chroot_umount DIR
@@ -86,6 +89,20 @@ bi_chroot_run() (
 	fi
 )
 
+# bi_chroot_locked N CMD...: CMD while holding the run lock of the chroot of
+# PostgreSQL N.  A run there installs the extension into the chroot's
+# PostgreSQL: two runs at once (from two work trees) would test each
+# other's build.
+bi_chroot_locked() {
+	local lock
+	lock="$BI_CHROOTS/$(bi_chroot_suite "$1").run.lock"
+	shift
+	(
+		flock -n 8 || { echo "== waiting for another test run in the same chroot ($lock)"; flock 8; }
+		"$@"
+	) 8>"$lock"
+}
+
 # bi_chroot_apt DIR ARGS...: apt-get inside the chroot, quietly
 bi_chroot_apt() {
 	local dir=$1; shift
@@ -109,8 +126,8 @@ bi_chroot_ensure() {
 		if [ ! -f "$dir/.batchintory-ready" ]; then
 			command -v debootstrap >/dev/null || {
 				echo "== installing debootstrap" >&2
-				DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >>"$log" 2>&1 ||
-					{ apt-get update -qq >>"$log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >>"$log" 2>&1; } ||
+				DEBIAN_FRONTEND=noninteractive bi_apt_get install -y -qq debootstrap >>"$log" 2>&1 ||
+					{ bi_apt_get update -qq >>"$log" 2>&1 && DEBIAN_FRONTEND=noninteractive bi_apt_get install -y -qq debootstrap >>"$log" 2>&1; } ||
 					{ echo "could not install debootstrap on this machine (apt-get install debootstrap failed; see $log)" >&2; exit 1; }
 			}
 			# a half-made chroot (an interrupted making) goes; never

@@ -13,7 +13,7 @@ See docs/python.md in the repository for the whole reference.
 
 from .batch import Batch
 from .client import Backlog, Client, default_worker
-from .errors import BatchintoryError, ExtensionNotInstalled, LeaseLost, NoWork
+from .errors import BatchintoryError, ExtensionNotInstalled, GuardTimeout, LeaseLost, NoWork
 
 __version__ = "0.2.0"
 
@@ -23,6 +23,7 @@ __all__ = [
     "BatchintoryError",
     "Client",
     "ExtensionNotInstalled",
+    "GuardTimeout",
     "LeaseLost",
     "NoWork",
     "default_worker",

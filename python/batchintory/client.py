@@ -24,12 +24,15 @@ from psycopg.types.json import Jsonb
 from ._heartbeat import Heartbeater
 from ._wait import Listener, Stop
 from .batch import Batch
-from .errors import BatchintoryError, ExtensionNotInstalled, NoWork, one_row
+from .errors import BatchintoryError, ExtensionNotInstalled, GuardTimeout, NoWork, one_row
 
 log = logging.getLogger("batchintory")
 
 # never heartbeat more often than this (seconds), whatever the lease
 _MIN_HEARTBEAT = 0.05
+
+# SQLSTATE of acquire's WARNING that the late-commit guard timed out
+_GUARD_TIMED_OUT = "55P03"
 
 # Every statement of the client is immune to the search_path of its
 # connection: the extension's functions are called in the schema the
@@ -59,16 +62,20 @@ _ARG_TYPES = {
     "guard_timeout": "interval",
     "notify": "bool",
     "on_failure": "text",
+    "command": "text",
+    "schedule": "text",
+    "paused": "bool",
     "owner": "regrole",
     "reset": "text[]",
+    "batch": "int8",
 }
 
 # The named arguments the client passes to batchintory_register and
 # batchintory_alter as keywords (the others are positional or fixed): an
 # unknown keyword is a TypeError naming it, before any SQL
 _REGISTER_SETTINGS = frozenset(_ARG_TYPES) - {"job", "source", "id_column", "weight_column",
-                                               "owner", "reset"}
-_ALTER_SETTINGS = frozenset(_ARG_TYPES) - {"job"}
+                                               "owner", "reset", "batch"}
+_ALTER_SETTINGS = frozenset(_ARG_TYPES) - {"job", "batch"}
 
 # errors of a statement that calls the extension where it is not (any more)
 _MISSING = (
@@ -186,6 +193,9 @@ class Client:
         self._stops: set[Stop] = set()
         self._support: dict[str, bool] = {}
         self._lock = threading.Lock()
+        # the warnings of a guard that timed out, per thread, while it acquires
+        self._guard_warnings = threading.local()
+        self.connection.add_notice_handler(self._on_notice)
 
     # --- life cycle -----------------------------------------------------------
 
@@ -207,6 +217,8 @@ class Client:
         handed out again.
         """
         self._heartbeater.stop()
+        with contextlib.suppress(ValueError):
+            self.connection.remove_notice_handler(self._on_notice)
         if self._spare is not None:
             self._spare.close()
             self._spare = None
@@ -223,6 +235,12 @@ class Client:
             stops = list(self._stops)
         for s in stops:
             s.set()
+
+    def _on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        """Keep the warning of a guard that timed out for the acquire of this thread."""
+        sink = getattr(self._guard_warnings, "sink", None)
+        if sink is not None and diag.sqlstate == _GUARD_TIMED_OUT:
+            sink.append((diag.message_primary or "", diag.message_detail))
 
     def _connect(self) -> psycopg.Connection[Any]:
         """A new connection with the client's parameters (autocommit)."""
@@ -289,6 +307,9 @@ class Client:
     ) -> list[Batch]:
         """Take up to ``batches`` batches of ``job`` at once; ``[]`` if there is no work.
 
+        Raises `GuardTimeout` if there is none *now* because the job's
+        late-commit guard timed out: there may be work, try again later.
+
         The acquire commits on its own (the connection must not be inside a
         transaction).  Every batch is heartbeated until released: a driver can
         hand them to workers and release each as its work ends (`Batch.release`).
@@ -312,10 +333,12 @@ class Client:
     ) -> Batch:
         """Take the next batch of ``job``, to use as ``with client.batch(job) as b:``.
 
-        Raises `NoWork` if there is none.  With ``wait`` (seconds), first waits
-        up to that long for new assets before giving up: woken by the job's
-        notifications (batchintory 0.2.0, ``notify => true``) and re-checking
-        every ``recheck`` seconds anyway.
+        Raises `NoWork` if there is none, `GuardTimeout` if there is none now
+        because the job's late-commit guard timed out.  With ``wait``
+        (seconds), first waits up to that long for new assets (or for the
+        writers the guard waited for) before giving up: woken by the job's
+        notifications (batchintory 0.2.0, ``notify => true``) and
+        re-checking every ``recheck`` seconds anyway.
 
         With ``transaction=True`` the acquire commits on its own, then the
         client's connection stays in one transaction until the release: the
@@ -334,14 +357,18 @@ class Client:
             while True:
                 if listener is not None:
                     listener.drain()
-                got = self._acquire(
-                    job, max_count, max_weight, worker, 1, heartbeat, transaction
-                )
+                timed_out = None
+                try:
+                    got = self._acquire(
+                        job, max_count, max_weight, worker, 1, heartbeat, transaction
+                    )
+                except GuardTimeout as err:
+                    got, timed_out = [], err
                 if got:
                     return got[0]
                 left = 0.0 if deadline is None else deadline - time.monotonic()
                 if listener is None or left <= 0:
-                    raise NoWork(job, wait)
+                    raise timed_out or NoWork(job, wait)
                 listener.wait(min(left, recheck))
         finally:
             if listener is not None:
@@ -372,11 +399,13 @@ class Client:
         ``succeeded`` if the body finished normally, ``failed`` if the loop
         was left (``break``, an exception) with the batch still open.
 
-        Without ``follow`` the loop ends when there is no work.  With
-        ``follow=True`` it waits for new assets instead: it LISTENs to the
-        job's channel (batchintory 0.2.0, job registered with ``notify =>
-        true``) and re-checks every ``recheck`` seconds anyway, so a
-        missed notification never stalls it.
+        Without ``follow`` the loop ends when there is no work, and raises
+        `GuardTimeout` when there is none now because the job's late-commit
+        guard timed out.  With ``follow=True`` it waits for new assets (or,
+        logging the guard's warning, for those writers) instead: it LISTENs
+        to the job's channel (batchintory 0.2.0, job registered with
+        ``notify => true``) and re-checks every ``recheck`` seconds anyway,
+        so a missed notification never stalls it.
 
         SIGINT (Ctrl-C) and SIGTERM stop the loop cleanly after the current
         batch (a second one interrupts it); so does `stop` from another
@@ -395,9 +424,15 @@ class Client:
                 while not stop.is_set():
                     if listener is not None:
                         listener.drain()
-                    got = self._acquire(
-                        job, max_count, max_weight, worker, 1, heartbeat, transaction
-                    )
+                    try:
+                        got = self._acquire(
+                            job, max_count, max_weight, worker, 1, heartbeat, transaction
+                        )
+                    except GuardTimeout as err:
+                        if listener is None:
+                            raise
+                        log.warning("%s; waiting", err.message)
+                        got = []
                     if not got:
                         if listener is None:
                             return
@@ -442,12 +477,21 @@ class Client:
                 "(release the open batch, or commit, first)"
             )
         query = sql.SQL(_ACQUIRE).format(self._function("batchintory_acquire"))
-        with self._sql(), conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                query,
-                (job, max_count, max_weight, worker or self.worker, batches),
-            )
-            rows = cur.fetchall()
+        timed_out: list[tuple[str, str | None]] = []
+        self._guard_warnings.sink = timed_out
+        try:
+            with self._sql(), conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(
+                    query,
+                    (job, max_count, max_weight, worker or self.worker, batches),
+                )
+                rows = cur.fetchall()
+        finally:
+            self._guard_warnings.sink = None
+        if timed_out:
+            if not rows:
+                raise GuardTimeout(job, *timed_out[0])
+            log.warning("%s", timed_out[0][0])  # no new batch, retries handed out
         result = []
         for row in rows:
             b = Batch(self, row, self._sources.get(job), transaction)
@@ -574,14 +618,20 @@ class Client:
             return cur.fetchone()
 
     def requeue(self, batch: int) -> None:
-        """`batchintory_requeue`: put a failed or succeeded batch back in line."""
-        with self._sql():
-            self.connection.execute(
-                sql.SQL("SELECT {}(%s::pg_catalog.int8)").format(
-                    self._function("batchintory_requeue")
-                ),
-                (batch,),
-            )
+        """`batchintory_requeue`: put a failed, skipped or succeeded batch back in line."""
+        self._call("batchintory_requeue", {"batch": batch})
+
+    def skip(self, batch: int) -> None:
+        """`batchintory_skip`: leave out a batch failed for good; a job it halted goes on."""
+        self._call("batchintory_skip", {"batch": batch})
+
+    def pause(self, job: str) -> None:
+        """`batchintory_pause`: hand out no batch of ``job``; its pg_cron entry is removed."""
+        self._call("batchintory_pause", {"job": job})
+
+    def resume(self, job: str) -> None:
+        """`batchintory_resume`: resume a paused job (its pg_cron entry made again)."""
+        self._call("batchintory_resume", {"job": job})
 
     def rewind(self, job: str, id: int) -> int:
         """`batchintory_rewind`: hand out key ``id`` of ``job`` and everything after it again.

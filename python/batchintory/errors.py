@@ -40,6 +40,26 @@ class NoWork(BatchintoryError):
         super().__init__(f'no work for job "{job}"{how}')
 
 
+class GuardTimeout(BatchintoryError):
+    """No batch now: the job's late-commit guard timed out -- not "no work".
+
+    A transaction that may still commit keys of the job's table (one that
+    drew keys from its sequence, or without a sequence one that writes to the
+    table) was still running after the job's ``guard_timeout``: new assets
+    may be there, but cutting past a key that commits late would skip it.
+    Try again later, or raise the job's ``guard_timeout``.  The database said
+    so with a WARNING of SQLSTATE 55P03.
+
+    Attributes: ``job``, and ``message`` and ``detail``, the database's warning.
+    """
+
+    def __init__(self, job: str, message: str, detail: str | None) -> None:
+        self.job = job
+        self.message = message
+        self.detail = detail
+        super().__init__(f"{message} ({detail})" if detail else message)
+
+
 class LeaseLost(BatchintoryError):
     """The database refused a release or heartbeat: the attempt is no longer current.
 

@@ -12,7 +12,15 @@ import psycopg
 import pytest
 from psycopg.rows import namedtuple_row
 
-from batchintory import Backlog, Batch, BatchintoryError, Client, LeaseLost, NoWork
+from batchintory import (
+    Backlog,
+    Batch,
+    BatchintoryError,
+    Client,
+    GuardTimeout,
+    LeaseLost,
+    NoWork,
+)
 
 
 def test_batch_normal_use(client: Client, db, table, insert, job) -> None:
@@ -80,6 +88,39 @@ def test_no_work(client: Client, table, insert, job) -> None:
     timer.join()
 
 
+def test_guard_timeout_is_not_no_work(client: Client, dsn, table, insert, job) -> None:
+    insert(1)
+    client.register(job, table, "id", guard_timeout=0.1)
+    with client.batch(job) as b:
+        assert (b.first_id, b.last_id) == (1, 1)
+    with psycopg.connect(dsn) as writer:
+        # an open transaction that only updated old rows drew no key: no wait
+        writer.execute(f"UPDATE {table} SET bytes = 0")
+        insert(1)
+        with client.batch(job) as b:
+            assert (b.first_id, b.last_id) == (2, 2)
+        # once it drew key 3 (and key 4 was committed), the guard waits for it
+        writer.execute(f"INSERT INTO {table} (path) VALUES ('late')")
+        insert(1)
+        with pytest.raises(GuardTimeout) as info:
+            client.batch(job)
+        assert info.value.job == job
+        assert info.value.message == (
+            f'no new batch for job "{job}": a transaction that used sequence '
+            f'"{table}_id_seq" is still running after the guard timeout'
+        )
+        assert info.value.detail == f'It may still commit keys up to 4 into table "{table}".'
+        with pytest.raises(GuardTimeout):
+            client.acquire(job)
+        with pytest.raises(GuardTimeout):
+            list(client.batches(job))
+        with pytest.raises(GuardTimeout):
+            client.batch(job, wait=0.3)
+        writer.commit()
+    with client.batch(job) as b:
+        assert (b.first_id, b.last_id, b.asset_count) == (3, 4, 2)
+
+
 def test_unknown_job_is_a_database_error(client: Client) -> None:
     with pytest.raises(psycopg.errors.UndefinedObject, match='job "nope" does not exist'):
         client.batch("nope")
@@ -100,6 +141,28 @@ def test_failure_is_released_failed_and_retried(client: Client, table, insert, j
         assert (again.batch, again.attempt) == (b.batch, 2)
         assert (again.first_id, again.last_id) == (1, 2)
     assert [a["status"] for a in client.lookup(job, 1)] == ["failed", "succeeded"]
+
+
+def test_halted_job_skip_pause_resume(client: Client, table, insert, job) -> None:
+    insert(6)
+    client.register(job, table, "id", max_count=2, max_attempts=1)
+    with pytest.raises(ValueError):
+        with client.batch(job):
+            raise ValueError("corrupt file f1")
+    # halted (on_failure 'halt', the default): nothing is handed out
+    assert client.acquire(job) == []
+    (row,) = [r for r in client.jobs() if r["job"] == job]
+    assert row["halted_by"] is not None and row["halt_reason"] == "ValueError: corrupt file f1"
+    client.skip(row["halted_by"])
+    with client.batch(job) as b:
+        assert (b.first_id, b.last_id) == (3, 4)
+    # paused: nothing handed out until resumed
+    client.pause(job)
+    assert client.acquire(job) == []
+    assert [r["paused"] for r in client.jobs() if r["job"] == job] == [True]
+    client.resume(job)
+    with client.batch(job) as b:
+        assert (b.first_id, b.last_id) == (5, 6)
 
 
 def test_explicit_release(client: Client, table, insert, job) -> None:

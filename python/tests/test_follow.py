@@ -78,6 +78,25 @@ def test_follow_without_notifications_rechecks_on_the_timer(new_client, insert, 
         caplog.messages
 
 
+def test_follow_waits_for_the_writer_the_guard_timed_out_on(new_client, dsn, insert, table,
+                                                            job, caplog) -> None:
+    client = new_client(worker="follower")
+    client.register(job, table, "id", guard_timeout=0.1)
+    with psycopg.connect(dsn) as writer:
+        writer.execute(f"INSERT INTO {table} (path) VALUES ('late')")  # key 1, open
+        insert(1)
+        follower = Follower(client, job, recheck=0.2)
+        deadline = time.monotonic() + 10
+        while not any(m.endswith("after the guard timeout; waiting") for m in caplog.messages):
+            assert time.monotonic() < deadline, caplog.messages
+            time.sleep(0.05)
+        assert follower.got == []
+        writer.commit()
+    follower.wait_for(2, 10)
+    follower.stop()
+    assert [(f, l) for _, f, l in follower.got] == [(1, 2)]
+
+
 def count_acquires(client: Client, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the acquire calls of client (how often it looked for work)."""
     calls = [0]

@@ -671,10 +671,14 @@ inv_job_cut(InvChange *change, int32 job_id, const InvCount *count,
 	inv_writer_close(&job);
 }
 
+/* a job's row as statement parameters: settings, owner, command's search_path, name or id */
+#define N_JOB_ARGS (N_SETTINGS + 3)
+
 /*
  * The job's settings as statement parameters $1.. in bi_settings order,
- * then the owner ($N+1) and the name or the job's id ($N+2); the filter
- * stored as its deparse
+ * then the owner ($N+1), the command's search_path ($N+2) and the name or
+ * the job's id ($N+3, left to the caller); the filter stored as its
+ * deparse
  */
 static void
 settings_args(const BiSettings *s, Oid *types, Datum *values, char *nulls)
@@ -691,8 +695,13 @@ settings_args(const BiSettings *s, Oid *types, Datum *values, char *nulls)
 		values[S_FILTER] = CStringGetTextDatum(s->filter_deparse);
 	types[N_SETTINGS] = OIDOID;
 	values[N_SETTINGS] = ObjectIdGetDatum(s->owner);
-	nulls[N_SETTINGS] = nulls[N_SETTINGS + 1] = ' ';
-	nulls[N_SETTINGS + 2] = '\0';
+	nulls[N_SETTINGS] = ' ';
+	types[N_SETTINGS + 1] = TEXTOID;
+	values[N_SETTINGS + 1] = s->command_search_path ?
+		CStringGetTextDatum(s->command_search_path) : (Datum) 0;
+	nulls[N_SETTINGS + 1] = s->command_search_path ? ' ' : 'n';
+	nulls[N_SETTINGS + 2] = ' ';
+	nulls[N_SETTINGS + 3] = '\0';
 }
 
 /* The job's settings' columns, as a list for a statement */
@@ -753,20 +762,20 @@ store_filter(int32 job_id, const char *filter_expr)
 int32
 bi_inventory_job_create(const char *name, const BiSettings *s)
 {
-	Oid			types[N_SETTINGS + 2];
-	Datum		values[N_SETTINGS + 2];
-	char		nulls[N_SETTINGS + 3];
+	Oid			types[N_JOB_ARGS];
+	Datum		values[N_JOB_ARGS];
+	char		nulls[N_JOB_ARGS + 1];
 	bool		isnull;
 	int32		job_id;
 
 	inv_check_writable(INV_JOB);
 	settings_args(s, types, values, nulls);
-	types[N_SETTINGS + 1] = TEXTOID;
-	values[N_SETTINGS + 1] = CStringGetTextDatum(name);
-	if (bi_exec(psprintf("INSERT INTO batchintory.job (%s, owner, name) VALUES (%s)"
-						 " ON CONFLICT (name) DO NOTHING RETURNING job_id",
-						 settings_columns(), parameters(1, N_SETTINGS + 2)),
-				N_SETTINGS + 2, types, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
+	types[N_JOB_ARGS - 1] = TEXTOID;
+	values[N_JOB_ARGS - 1] = CStringGetTextDatum(name);
+	if (bi_exec(psprintf("INSERT INTO batchintory.job (%s, owner, command_search_path, name)"
+						 " VALUES (%s) ON CONFLICT (name) DO NOTHING RETURNING job_id",
+						 settings_columns(), parameters(1, N_JOB_ARGS)),
+				N_JOB_ARGS, types, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
 		return 0;
 	job_id = DatumGetInt32(bi_get(0, 1, &isnull));
 	store_filter(job_id, s->filter_expr);
@@ -782,19 +791,19 @@ bi_inventory_job_create(const char *name, const BiSettings *s)
 void
 bi_inventory_job_change(int32 job_id, const BiSettings *s)
 {
-	Oid			types[N_SETTINGS + 2];
-	Datum		values[N_SETTINGS + 2];
-	char		nulls[N_SETTINGS + 3];
+	Oid			types[N_JOB_ARGS];
+	Datum		values[N_JOB_ARGS];
+	char		nulls[N_JOB_ARGS + 1];
 
 	inv_check_writable(INV_JOB);
 	settings_args(s, types, values, nulls);
-	types[N_SETTINGS + 1] = INT4OID;
-	values[N_SETTINGS + 1] = Int32GetDatum(job_id);
-	bi_exec(psprintf("UPDATE batchintory.job SET (%s, owner, revision) ="
+	types[N_JOB_ARGS - 1] = INT4OID;
+	values[N_JOB_ARGS - 1] = Int32GetDatum(job_id);
+	bi_exec(psprintf("UPDATE batchintory.job SET (%s, owner, command_search_path, revision) ="
 					 " (%s, revision OPERATOR(pg_catalog.+) 1)"
 					 " WHERE job_id OPERATOR(pg_catalog.=) $%d",
-					 settings_columns(), parameters(1, N_SETTINGS + 1), N_SETTINGS + 2),
-			N_SETTINGS + 2, types, values, nulls, SPI_OK_UPDATE);
+					 settings_columns(), parameters(1, N_JOB_ARGS - 1), N_JOB_ARGS),
+			N_JOB_ARGS, types, values, nulls, SPI_OK_UPDATE);
 	store_filter(job_id, s->filter_expr);
 }
 

@@ -54,6 +54,8 @@ LANGUAGE sql AS $$
 		WHERE attempt = current AND batch_status <> 'superseded'
 			AND (asset_count <> batch_count OR NOT (status = batch_status
 				OR (batch_status = 'failed' AND status = 'abandoned')
+				-- failed for good, then left out (batchintory_skip)
+				OR (batch_status = 'skipped' AND status IN ('failed', 'abandoned'))
 				-- requeued by hand (batchintory_requeue, verify) after it succeeded
 				OR (batch_status = 'failed' AND status = 'succeeded'
 					AND attempt = requeued_after)))

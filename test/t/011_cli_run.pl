@@ -1,6 +1,7 @@
 # batchintory run and the waiting commands: the environment of the command,
 # its exit status and result file, heartbeats and lost leases, stop signals,
-# run --follow and acquire --wait woken by notifications or the slow timer.
+# run --follow and acquire --wait woken by notifications or the slow timer,
+# the late-commit guard timed out (exit status 75, not "no work").
 use strict;
 use warnings;
 
@@ -14,6 +15,8 @@ use Time::HiRes qw(time);
 
 my $node = PostgreSQL::Test::Cluster->new('cli_run');
 $node->init;
+# the writers that stall the late-commit guard are prepared transactions
+$node->append_conf('postgresql.conf', 'max_prepared_transactions = 2');
 $node->start;
 
 $ENV{PGHOST} = $node->host;
@@ -381,7 +384,10 @@ $node->poll_query_until('postgres', q{
 	SELECT count(*) = 1 FROM batchintory.batches WHERE job = 'lost'})
   or die 'run did not acquire a batch';
 $run->signal('STOP');
-sleep 2;
+# (a heartbeat sent just before the stop extends the lease by a second)
+$node->poll_query_until('postgres', q{
+	SELECT lease_until < now() FROM batchintory.batches WHERE job = 'lost'})
+  or die 'the lease did not run out';
 ($rc, $out, $err) = cli('--json', 'acquire', 'lost');
 $rows = json_lines($out);
 is_deeply([ @{ $rows->[0] }{qw(attempt first_id)} ], [ 2, 1 ],
@@ -561,6 +567,47 @@ cmp_ok($acquires, '>=', 4, 'flood: the log shows the follower\'s acquires');
 cmp_ok($acquires, '<=', 30, 'flood: the follower\'s acquires stay bounded');
 cmp_ok($mid_flood, '<=', 5, 'flood: new work taken within seconds during the flood');
 cmp_ok($after_flood, '<=', 5, 'flood: new work taken within seconds after the flood');
+
+# --- the late-commit guard timed out: not "no work" --------------------------
+
+# a prepared transaction keeps its locks until COMMIT or ROLLBACK PREPARED:
+# one that only updated old rows drew no key, the guard does not wait for it
+sql(q{
+	CREATE TABLE late (id bigserial PRIMARY KEY, note text);
+	INSERT INTO late (note) VALUES ('early');
+	SELECT batchintory_register('late', 'late', 'id', guard_timeout => '100 ms');
+	BEGIN;
+	UPDATE late SET note = 'changed';
+	PREPARE TRANSACTION 'update_only';
+	INSERT INTO late (note) VALUES ('on time');
+});
+($rc, $out, $err) = cli('--json', 'acquire', 'late');
+is($rc, 0, 'acquire while a transaction that drew no key is open: exit 0');
+is_deeply([ @{ json_lines($out)->[0] }{qw(first_id last_id asset_count)} ], [ 1, 2, 2 ],
+	'acquire while a transaction that drew no key is open: keys 1 and 2');
+# one that drew key 3 (key 4 committed after it) stalls the guard
+sql(q{
+	BEGIN;
+	INSERT INTO late (note) VALUES ('late');
+	PREPARE TRANSACTION 'drew_key';
+	INSERT INTO late (note) VALUES ('on time');
+});
+($rc, $out, $err) = cli('acquire', 'late');
+is($rc, 75, 'acquire, the guard timed out: exit 75');
+like($err, qr/^batchintory: WARNING: no new batch for job "late": a transaction that used sequence "late_id_seq" is still running after the guard timeout$/m,
+	'acquire, the guard timed out: the warning says so');
+unlike($err, qr/no batch available/, 'acquire, the guard timed out: not "no batch available"');
+($rc, $out, $err) = cli('run', 'late', '--', 'true');
+is($rc, 75, 'run, the guard timed out: exit 75');
+like($err, qr/^batchintory: stopping: no new batch for job "late" now, the late-commit guard timed out; run again later$/m,
+	'run, the guard timed out: says why it stops');
+unlike($err, qr/no batch available/, 'run, the guard timed out: not "no batch available"');
+is($out, '', 'run, the guard timed out: no batch ran');
+sql(q{COMMIT PREPARED 'drew_key'; ROLLBACK PREPARED 'update_only'});
+($rc, $out, $err) = cli('--json', 'run', 'late', '--', 'true');
+is($rc, 0, 'run after the commit: exit 0');
+is_deeply([ map { [ @$_{qw(first_id last_id asset_count)} ] } @{ json_lines($out) } ],
+	[ [ 3, 4, 2 ] ], 'run after the commit: keys 3 and 4, none skipped');
 
 # --- a job whose name starts with "-" ----------------------------------------
 

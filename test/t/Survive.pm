@@ -41,7 +41,8 @@ sub survive_globals
 	};
 }
 
-# database lake in $node: the table, three jobs owned by pipeline
+# database lake in $node: the table, three jobs owned by pipeline (one a
+# stored pipeline, its command written under search_path lake)
 sub survive_setup
 {
 	my ($node) = @_;
@@ -62,9 +63,11 @@ sub survive_setup
 		ALTER TABLE lake.files DROP COLUMN gone;
 		ALTER TABLE lake.files RENAME COLUMN tag TO label;
 		SET ROLE pipeline;
+		SET search_path = lake, public;
 		SELECT batchintory_register('csv', 'lake.files', 'id', 'bytes',
 			filter => $$kind = 'csv' AND size >= 30$$, max_count => 3,
-			config => '{"model": "v1"}');
+			config => '{"model": "v1"}',
+			command => $$SELECT count(*) FROM files WHERE id BETWEEN $1 AND $2$$);
 		SELECT batchintory_register('labelled', 'lake.files', 'id',
 			filter => $$label IS NOT NULL AND path COLLATE "C" < 's3://lake/c'$$,
 			max_count => 5, notify => true);

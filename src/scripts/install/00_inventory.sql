@@ -35,6 +35,14 @@ CREATE TABLE batchintory.job (
 	-- what a batch failed for good does: 'halt' stops the job (no batch is
 	-- handed out) until it is requeued, skipped or rewound; 'skip' goes on
 	on_failure text NOT NULL DEFAULT 'halt',
+	-- a stored pipeline: the SQL command batchintory_run runs over each batch
+	-- ($1 first id, $2 last id, $3 batch), checked as the owner when stored,
+	-- run under the search_path recorded then; its pg_cron schedule, and
+	-- whether the job is paused (nothing handed out, the schedule off)
+	command text,
+	command_search_path text,
+	schedule text,
+	paused boolean NOT NULL DEFAULT false,
 	-- last key covered by a batch of this job; NULL before the first batch
 	frontier bigint,
 	-- bumped by every change of the settings: backends cache a job's

@@ -30,11 +30,14 @@ CREATE OR REPLACE FUNCTION batchintory_register(
 	late_commit_guard boolean DEFAULT true,
 	guard_timeout interval DEFAULT '10 seconds',
 	notify boolean DEFAULT false,
-	on_failure text DEFAULT 'halt')
+	on_failure text DEFAULT 'halt',
+	command text DEFAULT NULL,
+	schedule text DEFAULT NULL,
+	paused boolean DEFAULT false)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_register';
-COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text)
+COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text, text, text, boolean)
 	IS 'create a job over a metadata table, owned by the calling role; error if the job exists';
 
 CREATE OR REPLACE FUNCTION batchintory_alter(
@@ -56,11 +59,14 @@ CREATE OR REPLACE FUNCTION batchintory_alter(
 	reset text[] DEFAULT NULL,
 	notify boolean DEFAULT NULL,
 	owner regrole DEFAULT NULL,
-	on_failure text DEFAULT NULL)
+	on_failure text DEFAULT NULL,
+	command text DEFAULT NULL,
+	schedule text DEFAULT NULL,
+	paused boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_alter';
-COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text)
+COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text, text, text, boolean)
 	IS 'change a job: NULL leaves a setting unchanged, reset lists settings to clear, owner transfers it';
 
 -- For update scripts: a job's filter analyzed (under the caller's
@@ -151,6 +157,20 @@ AS 'MODULE_PATHNAME', 'batchintory_skip';
 COMMENT ON FUNCTION batchintory_skip(bigint)
 	IS 'leave out a batch failed for good: it stops a job with on_failure ''halt'' no more (requeue takes it back)';
 
+CREATE OR REPLACE FUNCTION batchintory_pause(job text)
+RETURNS void
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'batchintory_pause';
+COMMENT ON FUNCTION batchintory_pause(text)
+	IS 'pause a job: no batch is handed out and its pg_cron entry is removed until it is resumed';
+
+CREATE OR REPLACE FUNCTION batchintory_resume(job text)
+RETURNS void
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'batchintory_resume';
+COMMENT ON FUNCTION batchintory_resume(text)
+	IS 'resume a paused job (and make its pg_cron entry again)';
+
 CREATE OR REPLACE FUNCTION batchintory_rewind(job text, id bigint)
 RETURNS bigint
 LANGUAGE C VOLATILE PARALLEL UNSAFE
@@ -186,10 +206,11 @@ COMMENT ON FUNCTION batchintory.retry_delay(interval, integer)
 
 -- An in-database pipeline: acquire, run the command over the batch as the
 -- job's owner ($1 first id, $2 last id, $3 batch), release in the same
--- transaction, commit; until no batch is left or max_batches ran.
+-- transaction, commit; until no batch is left or max_batches ran.  Without
+-- a command, the job's stored one.
 CREATE OR REPLACE PROCEDURE batchintory_run(
 	job text,
-	command text,
+	command text DEFAULT NULL,
 	max_batches integer DEFAULT NULL,
 	max_count bigint DEFAULT NULL,
 	max_weight numeric DEFAULT NULL,

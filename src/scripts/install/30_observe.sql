@@ -237,7 +237,11 @@ SELECT j.name AS job,
 	j.on_failure,
 	f.halted_by,
 	f.halt_reason,
-	f.skipped
+	f.skipped,
+	j.command,
+	j.command_search_path,
+	j.schedule,
+	j.paused
 FROM batchintory.job j
 CROSS JOIN LATERAL batchintory.job_figures(j.job_id) f
 CROSS JOIN LATERAL (

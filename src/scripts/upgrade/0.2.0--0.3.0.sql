@@ -6,6 +6,10 @@
 -- they did ('skip'); new jobs stop there ('halt', the default)
 ALTER TABLE batchintory.job ADD COLUMN on_failure text NOT NULL DEFAULT 'skip';
 ALTER TABLE batchintory.job ALTER COLUMN on_failure SET DEFAULT 'halt';
+-- stored pipelines: a command, the search_path it was checked under, a
+-- pg_cron schedule, a pause
+ALTER TABLE batchintory.job ADD COLUMN command text, ADD COLUMN command_search_path text,
+	ADD COLUMN schedule text, ADD COLUMN paused boolean NOT NULL DEFAULT false;
 
 -- functions whose arguments changed: dropped, then made again below
 DROP FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint,
