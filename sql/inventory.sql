@@ -93,18 +93,16 @@ SELECT batch_id, attempt, status, asset_count, weight, worker,
 	length(config ->> 'big') AS config_length
 FROM batchintory.attempt ORDER BY batch_id, attempt;
 
--- the job's counters are those of its batches, once the releases recorded
--- since the last new batch are folded in (the jobs view does it too)
-SELECT j.name, j.frontier,
-	j.cut_batches = count(b.*) AS cut_batches, j.cut_assets = sum(b.asset_count) AS cut_assets,
-	j.cut_weight = COALESCE(sum(b.weight), 0) AS cut_weight,
-	j.done_batches + COALESCE((SELECT sum(p.batches) FROM batchintory.progress p
-		WHERE p.job_id = j.job_id), 0) = count(b.*) FILTER (WHERE b.status = 'succeeded') AS done_batches,
-	j.done_weight + COALESCE((SELECT sum(p.weight) FROM batchintory.progress p
-		WHERE p.job_id = j.job_id), 0)
-		= COALESCE(sum(b.weight) FILTER (WHERE b.status = 'succeeded'), 0) AS done_weight
-FROM batchintory.job j JOIN batchintory.batch b ON b.job_id = j.job_id AND b.status <> 'superseded'
-GROUP BY j.job_id ORDER BY j.name;
+-- the job's counters are those of its batches, with the changes releases
+-- recorded since the last new batch added in (as the jobs view adds them)
+CREATE FUNCTION pg_temp.counters() RETURNS TABLE (job text, frontier bigint, wrong text)
+LANGUAGE sql AS $$
+	SELECT j.name, j.frontier, (SELECT coalesce(string_agg(format('%s: %s kept, %s counted',
+			c.counter, c.kept, c.counted), '; '), 'none')
+		FROM batchintory.job_counters(j.job_id) c WHERE c.kept IS DISTINCT FROM c.counted)
+	FROM batchintory.job j ORDER BY j.name
+$$;
+SELECT * FROM pg_temp.counters();
 SELECT job, succeeded, failed, in_flight, processed FROM batchintory.jobs ORDER BY job;
 
 -- the other verbs, before the indexes are checked: a lease that ran out
@@ -140,6 +138,7 @@ SELECT count(*) AS none_left FROM batchintory_acquire('leases');
 SELECT frontier FROM batchintory.job WHERE name = 'leases';
 SELECT batchintory_register('gone', 'inv2', 'id', late_commit_guard => false) IS NOT NULL AS registered;
 SELECT count(*) FROM batchintory_acquire('gone');
+SELECT * FROM pg_temp.counters();
 SELECT batchintory_drop('gone');
 
 -- every btree index of the inventory holds exactly its rows (amcheck

@@ -200,5 +200,28 @@ FROM (SELECT k,
 	FROM generate_series(0, 61) k) t;
 DROP TABLE layered;
 
+-- The jobs view's estimate is kept by the backend and made again when what
+-- it is made from changes: rows added (the table's size, its highest key),
+-- ANALYZE, the job's settings, the table's definition.
+CREATE TABLE polled (id int PRIMARY KEY, kind text);
+INSERT INTO polled SELECT g, 'a' FROM generate_series(1, 100) g;
+ANALYZE polled;
+SELECT batchintory_register('polled', 'polled', 'id', filter => $$kind = 'a'$$,
+	late_commit_guard => false);
+SELECT backlog_estimate, problem FROM batchintory.jobs WHERE job = 'polled';
+SELECT backlog_estimate, problem FROM batchintory.jobs WHERE job = 'polled';
+INSERT INTO polled SELECT g, 'a' FROM generate_series(101, 1000) g;
+SELECT backlog_estimate > 100 AS grew FROM batchintory.jobs WHERE job = 'polled';
+ANALYZE polled;
+SELECT backlog_estimate FROM batchintory.jobs WHERE job = 'polled';
+SELECT batchintory_alter('polled', lower_bound => 601);
+SELECT backlog_estimate FROM batchintory.jobs WHERE job = 'polled';
+SELECT count(*) FROM batchintory_acquire('polled', max_count => 100);
+SELECT backlog_estimate FROM batchintory.jobs WHERE job = 'polled';
+ALTER TABLE polled DROP COLUMN kind;
+SELECT backlog_estimate, problem FROM batchintory.jobs WHERE job = 'polled';
+SELECT batchintory_drop('polled');
+DROP TABLE polled;
+
 DROP TABLE files;
 DROP EXTENSION batchintory;

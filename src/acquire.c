@@ -46,6 +46,7 @@ typedef struct Acquisition
 	int32		batches;		/* batches wanted */
 	BiLimits	limits;
 	BiAttemptBy by;				/* acquire: who takes the batches */
+	BiCuts	   *cuts;			/* acquire: what it cut, counted at its end */
 	TimestampTz now;			/* when the job's state was read */
 	Datum	   *excluded;		/* batches not to hand out again (int8) */
 	int			nexcluded;
@@ -112,8 +113,8 @@ serve_retry(Acquisition *acq)
 				   false, (Datum) 0);
 	else
 	{
-		TimestampTz lease_until = bi_inventory_hand_out_again(acq->job, retry,
-															  &range, &acq->by);
+		TimestampTz lease_until = bi_inventory_hand_out_again(acq->job, acq->cuts,
+															  retry, &range, &acq->by);
 
 		emit_batch(acq, true, retry->batch_id, retry->attempt + 1, &range,
 				   true, TimestampTzGetDatum(lease_until));
@@ -268,7 +269,7 @@ serve_new_batches(Acquisition *acq, int wanted)
 		{
 			if (acq->take && window_end && start <= acq->limit)
 			{
-				bi_inventory_set_frontier(job->job_id, acq->limit);
+				bi_inventory_set_frontier(acq->cuts, acq->limit);
 				job->frontier = acq->limit;
 				job->has_frontier = true;
 			}
@@ -279,7 +280,7 @@ serve_new_batches(Acquisition *acq, int wanted)
 		if (acq->take)
 		{
 			TimestampTz lease_until;
-			int64		batch = bi_inventory_hand_out(job, &range, &acq->by,
+			int64		batch = bi_inventory_hand_out(job, acq->cuts, &range, &acq->by,
 													  &lease_until);
 
 			emit_batch(acq, true, batch, 1, &range, true,
@@ -427,6 +428,8 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches,
 											  CStringGetDatum(GetUserNameFromId(call.caller, false)));
 	}
 	open_job(&acq, &call, name, limit_args, limit_nulls);
+	if (take)
+		acq.cuts = bi_inventory_cuts_begin(acq.job->job_id);
 
 	/*
 	 * a paused job hands out nothing; nor does a job halted by a batch
@@ -456,6 +459,8 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches,
 			serve_new_batches(&acq, batches - acq.handed);
 	}
 
+	if (take)
+		bi_inventory_cuts_end(acq.cuts);
 	bi_call_end(&call);
 }
 

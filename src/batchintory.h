@@ -211,6 +211,7 @@ extern BiJob *bi_job_of_batch(const BiCall *call, int64 batch,
 extern bool bi_job_apply_row(BiJob *job, int64 revision, const char *name,
 							 Oid owner);
 extern BiJob *bi_job_reload(int32 job_id);
+extern BiJob *bi_job_by_id(int32 job_id);
 extern void bi_job_lock(int32 job_id);
 extern void bi_job_unlock(int32 job_id);
 extern void bi_job_lock_changes(int32 job_id);
@@ -229,6 +230,7 @@ extern Node *bi_filter_stored(Oid relid, const char *deparse, const char *expr);
 extern char *bi_source_problem(BiJob *job, Node *filter, BiReader *reader,
 							   int *sqlstate);
 extern char *bi_source_name(Oid relid);
+extern bool bi_source_last_key(Relation rel, AttrNumber key, int64 *last);
 extern char *bi_reader_query(BiJob *job, BiReader *reader, const char *what,
 							 const char *tail);
 extern Oid	bi_key_sequence(Oid relid, const char *column, int64 *cache);
@@ -245,6 +247,7 @@ extern bool bi_last_key(BiJob *job, int64 first, int64 last, int64 *key);
 extern bool bi_newest_key(BiJob *job, int64 *key);
 extern int64 bi_estimate_count(BiJob *job, int64 first, int64 last);
 extern int64 bi_next_start(BiJob *job);
+extern bool bi_after_frontier(BiJob *job, int64 *first, int64 *last);
 
 /* guard.c */
 typedef enum BiGuard
@@ -265,6 +268,19 @@ extern void bi_guard_check_sequence(Oid relid, const char *column, Oid role);
 extern void bi_guard_check_key_range(Oid relid, const char *column);
 extern bool bi_guard_last_drawn(BiJob *job, int64 *key);
 extern int64 bi_guard_first_key(BiJob *job);
+
+/* estimates.c */
+typedef struct BiEstimate
+{
+	bool		has_backlog;	/* the planner's estimate of the job's backlog: */
+	int64		backlog;
+	char	   *problem;		/* why the job cannot work, or NULL */
+} BiEstimate;
+
+struct BiJobFigures;
+extern bool bi_job_estimate(int32 job_id, BiEstimate *estimate, bool *keep);
+extern bool bi_known_estimate(FmgrInfo *flinfo, const struct BiJobFigures *figures,
+							  BiEstimate *estimate);
 
 /* release.c */
 extern BiJob *bi_job_open_with_batches(const BiCall *call, const char *name,

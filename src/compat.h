@@ -27,6 +27,17 @@
 #endif
 
 /*
+ * BI_MY_PROC_NUMBER: this backend's slot among the server's processes, at
+ * most MaxBackends and reused once it exits (storage/lock.h includes it):
+ * 17 renamed MyBackendId to MyProcNumber.
+ */
+#if PG_VERSION_NUM >= 170000
+#define BI_MY_PROC_NUMBER MyProcNumber
+#else
+#define BI_MY_PROC_NUMBER MyBackendId
+#endif
+
+/*
  * A heap update and its index entries (access/tableam.h,
  * executor/executor.h).  From 16 on simple_table_tuple_update says which
  * indexes need entries for the new version (none after a HOT update, only

@@ -396,6 +396,16 @@ bi_job_reload(int32 job_id)
 	return job_load(job_id, NULL);
 }
 
+/*
+ * A job by id as cached, if it is still at the revision its row has now;
+ * NULL if it is gone.  The caller must be connected to SPI.
+ */
+BiJob *
+bi_job_by_id(int32 job_id)
+{
+	return job_load(job_id, NULL);
+}
+
 /* Error out: batch does not exist (42704) */
 void
 bi_batch_not_found(int64 batch)

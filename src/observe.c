@@ -1,12 +1,13 @@
 /*
  * observe.c
  *	  Looking at a job's work: batchintory_backlog (exact or estimated), the
- *	  per-job estimate and problem behind the jobs view, the contents of a
- *	  batch (keys, typed rows, a pushdown predicate) and batchintory_details.
+ *	  per-job figures behind the jobs view, the contents of a batch (keys,
+ *	  typed rows, a pushdown predicate) and batchintory_details.
  */
 #include "postgres.h"
 
 #include "batchintory.h"
+#include "inventory/inventory.h"
 
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
@@ -19,10 +20,12 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(batchintory_backlog);
 PG_FUNCTION_INFO_V1(batchintory_job_estimate);
+PG_FUNCTION_INFO_V1(batchintory_job_figures);
 PG_FUNCTION_INFO_V1(batchintory_check_job);
 PG_FUNCTION_INFO_V1(batchintory_lookup);
 PG_FUNCTION_INFO_V1(batchintory_lookup_all);
@@ -98,36 +101,16 @@ uncovered_ranges(BiJob *job, int64 *first, int64 *last)
 }
 
 /*
- * The range of keys after the frontier up to the window's end (or the newest
- * key); false if empty.  A job cut by key range alone starts at its
- * sequence's first key, and ends at its last drawn: the table is not read.
- */
-static bool
-after_frontier(BiJob *job, int64 *first, int64 *last)
-{
-	*first = bi_next_start(job);
-	if (*first == PG_INT64_MIN && job->has_max_keys)
-		*first = bi_guard_first_key(job);
-	if (job->has_frontier && job->frontier == PG_INT64_MAX)
-		return false;
-	if (job->has_upper_bound)
-		*last = job->upper_bound;
-	else if (!bi_newest_key(job, last))
-		return false;
-	return *first <= *last;
-}
-
-/*
  * The job's backlog.  Exact: the matching assets of every range of the
  * window no live batch covers, counted through the key index (O(backlog)),
  * and, for a job that halts on failure, those of its batches failed for
- * good.
+ * good (from its counters).
  * Estimated: the planner's estimate for the keys after the frontier (assets
  * inserted under the frontier later are left to exact counts and to
  * batchintory_verify), with the weight scaled from the job's counters.
  */
 static void
-job_backlog(BiJob *job, bool exact, Backlog *backlog)
+job_backlog(BiJob *job, const BiJobFigures *figures, bool exact, Backlog *backlog)
 {
 	int64		first[2];
 	int64		last[2];
@@ -140,7 +123,7 @@ job_backlog(BiJob *job, bool exact, Backlog *backlog)
 	if (exact)
 		n = uncovered_ranges(job, first, last);
 	else
-		n = after_frontier(job, &first[0], &last[0]) ? 1 : 0;
+		n = bi_after_frontier(job, &first[0], &last[0]) ? 1 : 0;
 	for (i = 0; i < n; i++)
 	{
 		BiLimits	no_limits = {0};
@@ -179,48 +162,45 @@ job_backlog(BiJob *job, bool exact, Backlog *backlog)
 	/* a job halted by batches failed for good has their assets to do too */
 	if (job->halt_on_failure)
 	{
-		Oid			argtypes[1] = {INT4OID};
-		Datum		args[1] = {Int32GetDatum(job->job_id)};
-		bool		isnull;
-		int64		halted_first;
-
-		bi_exec("SELECT COALESCE(pg_catalog.sum(asset_count), 0)::pg_catalog.int8,"
-				" COALESCE(pg_catalog.sum(weight), 0), pg_catalog.min(first_id),"
-				" pg_catalog.max(last_id) FROM batchintory.batch"
-				" WHERE job_id OPERATOR(pg_catalog.=) $1"
-				" AND status OPERATOR(pg_catalog.=) 'failed' AND retry_after IS NULL",
-				1, argtypes, args, NULL, SPI_OK_SELECT);
-		backlog->asset_count += bi_get_int64(0, 1, &isnull);
-		if (exact && backlog->has_weight)
-			backlog->weight = bi_numeric_add(backlog->weight, bi_get(0, 2, &isnull));
-		halted_first = bi_get_int64(0, 3, &isnull);
-		if (!isnull)
+		backlog->asset_count += figures->failed_assets;
+		if (exact && backlog->has_weight && figures->failed_weight != (Datum) 0)
+			backlog->weight = bi_numeric_add(backlog->weight, figures->failed_weight);
+		if (figures->has_failed_keys)
 		{
-			int64		halted_last = bi_get_int64(0, 4, &isnull);
-
-			if (!backlog->has_keys || halted_first < backlog->first_id)
-				backlog->first_id = halted_first;
-			if (!backlog->has_keys || halted_last > backlog->last_id)
-				backlog->last_id = halted_last;
+			if (!backlog->has_keys || figures->failed_first < backlog->first_id)
+				backlog->first_id = figures->failed_first;
+			if (!backlog->has_keys || figures->failed_last > backlog->last_id)
+				backlog->last_id = figures->failed_last;
 			backlog->has_keys = true;
 		}
 	}
 
+	/* the weight scaled: round(asset_count * cut_weight / cut_assets) */
 	if (!exact && backlog->has_weight)
 	{
-		Oid			argtypes[2] = {INT4OID, INT8OID};
-		Datum		args[2] = {Int32GetDatum(job->job_id),
-		Int64GetDatum(backlog->asset_count)};
+		backlog->has_weight = figures->cut_assets != 0;
+		if (backlog->has_weight)
+		{
+			Datum		weight = DirectFunctionCall2(numeric_mul,
+													 bi_numeric_from_int64(backlog->asset_count),
+													 figures->cut_weight);
 
-		/* no row: the job was dropped meanwhile */
-		if (bi_exec("SELECT pg_catalog.round($2 OPERATOR(pg_catalog.*) cut_weight"
-					" OPERATOR(pg_catalog./) NULLIF(cut_assets, 0))"
-					" FROM batchintory.job WHERE job_id OPERATOR(pg_catalog.=) $1",
-					2, argtypes, args, NULL, SPI_OK_SELECT) == 0)
-			bi_job_not_found(job->name);
-		backlog->weight = bi_get_copy(0, 1, &backlog->has_weight);
-		backlog->has_weight = !backlog->has_weight;
+			weight = DirectFunctionCall2(numeric_div, weight,
+										 bi_numeric_from_int64(figures->cut_assets));
+			backlog->weight = DirectFunctionCall2(numeric_round, weight, Int32GetDatum(0));
+		}
 	}
+}
+
+/*
+ * The figures of a job as the query running sees them (its snapshot, and
+ * now() for leases); false if the job is gone
+ */
+static bool
+job_figures(int32 job_id, BiJobFigures *figures)
+{
+	return bi_inventory_job_figures(job_id, GetActiveSnapshot(),
+									GetCurrentTransactionStartTimestamp(), figures);
 }
 
 /*
@@ -242,17 +222,17 @@ batchintory_backlog(PG_FUNCTION_ARGS)
 	bool		exact = PG_GETARG_BOOL(1);
 	Datum		values[N_BACKLOG];
 	bool		nulls[N_BACKLOG] = {0};
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1];
 	Backlog		backlog;
+	BiJobFigures figures;
 	BiCall		call;
 	BiJob	   *job;
-	bool		isnull;
 
 	bi_materialize(fcinfo);
 	bi_call_begin(&call);
 	job = bi_job_open(&call, text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
-	job_backlog(job, exact, &backlog);
+	if (!job_figures(job->job_id, &figures))
+		bi_job_not_found(job->name);
+	job_backlog(job, &figures, exact, &backlog);
 
 	values[B_ASSET_COUNT] = Int64GetDatum(backlog.asset_count);
 	values[B_WEIGHT] = backlog.weight;
@@ -261,25 +241,10 @@ batchintory_backlog(PG_FUNCTION_ARGS)
 	values[B_LAST_ID] = Int64GetDatum(backlog.last_id);
 	nulls[B_FIRST_ID] = nulls[B_LAST_ID] = !backlog.has_keys;
 
-	/* batches to retry and in flight, through the partial indexes */
-	args[0] = Int32GetDatum(job->job_id);
-	bi_exec("SELECT (SELECT pg_catalog.count(*) FROM batchintory.batch b"
-			"  WHERE b.job_id OPERATOR(pg_catalog.=) $1"
-			"  AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NOT NULL)"
-			" OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM batchintory.batch b"
-			"  JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id"
-			"  WHERE b.job_id OPERATOR(pg_catalog.=) $1"
-			"  AND b.status OPERATOR(pg_catalog.=) 'processing'"
-			"  AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now()"
-			"  AND (b.attempt OPERATOR(pg_catalog.-) b.requeued_after)"
-			"   OPERATOR(pg_catalog.<) j.max_attempts),"
-			" (SELECT pg_catalog.count(*) FROM batchintory.batch b"
-			"  WHERE b.job_id OPERATOR(pg_catalog.=) $1"
-			"  AND b.status OPERATOR(pg_catalog.=) 'processing'"
-			"  AND b.lease_until OPERATOR(pg_catalog.>=) pg_catalog.now())",
-			1, argtypes, args, NULL, SPI_OK_SELECT);
-	values[B_RETRY_BATCHES] = Int64GetDatum(bi_get_int64(0, 1, &isnull));
-	values[B_IN_FLIGHT_BATCHES] = Int64GetDatum(bi_get_int64(0, 2, &isnull));
+	/* waiting for a retry: failed, or abandoned, with attempts left */
+	values[B_RETRY_BATCHES] = Int64GetDatum(figures.retry_pending +
+											figures.abandoned_retryable);
+	values[B_IN_FLIGHT_BATCHES] = Int64GetDatum(figures.in_flight);
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	bi_call_end(&call);
@@ -287,103 +252,115 @@ batchintory_backlog(PG_FUNCTION_ARGS)
 }
 
 /*
- * The planner's estimate of the job's matching assets after its frontier.
- * Nothing of the table is read but the newest key (and no filter runs), so
- * a slow or failing filter cannot slow down or break the jobs view.
- */
-static int64
-estimate_backlog(BiJob *job)
-{
-	int64		first;
-	int64		last;
-
-	if (!after_frontier(job, &first, &last))
-		return 0;
-	return bi_estimate_count(job, first, last);
-}
-
-/* What estimate_or_problem works out for one job */
-typedef struct Estimate
-{
-	BiJob	   *job;
-	char	   *problem;		/* why the job cannot work, or NULL */
-	bool		has_backlog;
-	int64		backlog;
-} Estimate;
-
-static void
-estimate_job(void *arg)
-{
-	Estimate   *estimate = (Estimate *) arg;
-
-	if ((estimate->problem = bi_job_problem(estimate->job)) == NULL)
-	{
-		estimate->backlog = estimate_backlog(estimate->job);
-		estimate->has_backlog = true;
-	}
-}
-
-/*
- * The estimated backlog of job, or why the job cannot work; never an error
- * (a subtransaction catches it), so that one broken job cannot break the
- * jobs view.  *backlog_isnull when there is no estimate.
- */
-static char *
-estimate_or_problem(BiJob *job, int64 *backlog, bool *backlog_isnull)
-{
-	Estimate	estimate = {job, NULL, false, 0};
-	ErrorData  *error = bi_in_subtransaction(estimate_job, &estimate);
-
-	*backlog = estimate.backlog;
-	*backlog_isnull = !estimate.has_backlog;
-	if (error == NULL)
-		return estimate.problem;
-	return error->detail ? psprintf("%s: %s", error->message, error->detail) :
-		error->message;
-}
-
-/*
  * batchintory.job_estimate(job_id integer, OUT backlog bigint, OUT problem
  *		text) RETURNS record
- *		For the jobs view: the planner's estimate of a job's backlog and,
- *		for a job that cannot work, what is wrong with it (backlog NULL).
+ *		The planner's estimate of a job's backlog and, for a job that cannot
+ *		work, what is wrong with it (backlog NULL); NULL if the job is gone.
  *		The caller must be allowed to see the job.  Strict.
  */
 Datum
 batchintory_job_estimate(PG_FUNCTION_ARGS)
 {
-	MemoryContext fn_context = CurrentMemoryContext;
 	TupleDesc	tupdesc;
 	Datum		values[2];
-	bool		nulls[2] = {false, false};
-	int64		backlog = 0;
-	char	   *problem;
-	BiCall		call;
-	BiJob	   *job;
+	bool		nulls[2];
+	BiEstimate	estimate;
+	bool		keep;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	bi_call_begin(&call);
-	job = bi_job_reload(PG_GETARG_INT32(0));
-	if (job == NULL)
-	{
-		/* dropped since the view read its row */
-		bi_call_end(&call);
+	if (!bi_job_estimate(PG_GETARG_INT32(0), &estimate, &keep))
 		PG_RETURN_NULL();
-	}
-	if (!bi_may_see(call.caller, job->owner))
+	values[0] = Int64GetDatum(estimate.backlog);
+	nulls[0] = !estimate.has_backlog;
+	nulls[1] = estimate.problem == NULL;
+	if (estimate.problem != NULL)
+		values[1] = CStringGetTextDatum(estimate.problem);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* columns of the result of batchintory.job_figures */
+enum
+{
+	F_SUCCEEDED,
+	F_PROCESSED,
+	F_FAILED,
+	F_IN_FLIGHT,
+	F_ABANDONED,
+	F_RETRY_PENDING,
+	F_SKIPPED,
+	F_LAST_SUCCESS,
+	F_OLDEST_OPEN,
+	F_HALTED_BY,
+	F_HALT_REASON,
+	F_BACKLOG_ESTIMATE,
+	F_PROBLEM,
+	N_FIGURES
+};
+
+/*
+ * batchintory.job_figures(job_id integer, OUT succeeded bigint, OUT
+ *		processed bigint, OUT failed bigint, OUT in_flight bigint, OUT
+ *		abandoned bigint, OUT retry_pending bigint, OUT skipped bigint, OUT
+ *		last_success timestamptz, OUT oldest_open bigint, OUT halted_by
+ *		bigint, OUT halt_reason text, OUT backlog_estimate bigint, OUT
+ *		problem text) RETURNS record
+ *		For the jobs view: a job's figures as the query sees them, from its
+ *		counters and index probes (bi_inventory_job_figures: no count of its
+ *		batches, no statement), and the planner's estimate of its backlog
+ *		(bi_known_estimate: planned again only when what it reads changed);
+ *		problem says what is wrong with the job, or which batch failed for
+ *		good halts it.  NULL if the job is gone; an error if the caller may
+ *		not see it.  Strict.
+ */
+Datum
+batchintory_job_figures(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[N_FIGURES];
+	bool		nulls[N_FIGURES] = {0};
+	BiJobFigures figures;
+	BiEstimate	estimate = {0};
+	char	   *problem;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (!job_figures(PG_GETARG_INT32(0), &figures))
+		PG_RETURN_NULL();
+	if (!bi_may_see(GetUserId(), figures.owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for job \"%s\"", job->name)));
-	problem = estimate_or_problem(job, &backlog, &nulls[0]);
-	if (problem != NULL)
-		problem = MemoryContextStrdup(fn_context, problem);
-	bi_call_end(&call);
+				 errmsg("permission denied for job \"%s\"", figures.name)));
+	/* a job dropped since its row was read keeps no estimate */
+	(void) bi_known_estimate(fcinfo->flinfo, &figures, &estimate);
+	problem = estimate.problem;
 
-	values[0] = Int64GetDatum(backlog);
-	nulls[1] = problem == NULL;
+	values[F_SUCCEEDED] = Int64GetDatum(figures.succeeded);
+	values[F_PROCESSED] = Int64GetDatum(figures.processed);
+	values[F_FAILED] = Int64GetDatum(figures.failed);
+	values[F_IN_FLIGHT] = Int64GetDatum(figures.in_flight);
+	values[F_ABANDONED] = Int64GetDatum(figures.abandoned);
+	values[F_RETRY_PENDING] = Int64GetDatum(figures.retry_pending);
+	values[F_SKIPPED] = Int64GetDatum(figures.skipped);
+	values[F_LAST_SUCCESS] = TimestampTzGetDatum(figures.last_success);
+	nulls[F_LAST_SUCCESS] = !figures.has_success;
+	values[F_OLDEST_OPEN] = Int64GetDatum(figures.oldest_open);
+	nulls[F_OLDEST_OPEN] = !figures.has_oldest_open;
+	values[F_HALTED_BY] = Int64GetDatum(figures.halted_by);
+	nulls[F_HALTED_BY] = figures.halted_by == 0;
+	nulls[F_HALT_REASON] = figures.halt_reason == NULL;
+	if (figures.halt_reason != NULL)
+		values[F_HALT_REASON] = CStringGetTextDatum(figures.halt_reason);
+	values[F_BACKLOG_ESTIMATE] = Int64GetDatum(estimate.backlog);
+	nulls[F_BACKLOG_ESTIMATE] = !estimate.has_backlog;
+	if (problem == NULL && figures.halted_by != 0)
+		problem = psprintf("halted: batch " INT64_FORMAT " (keys " INT64_FORMAT " to "
+						   INT64_FORMAT ") failed for good: %s", figures.halted_by,
+						   figures.failed_first, figures.halted_last,
+						   figures.halt_reason ? figures.halt_reason : "no message");
+	nulls[F_PROBLEM] = problem == NULL;
 	if (problem != NULL)
-		values[1] = CStringGetTextDatum(problem);
+		values[F_PROBLEM] = CStringGetTextDatum(problem);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

@@ -434,6 +434,28 @@ bi_estimate_count(BiJob *job, int64 first, int64 last)
 	return (int64) strtod(rows + strlen("\"Plan Rows\": "), NULL);
 }
 
+/*
+ * bi_after_frontier
+ *		The range of keys after the job's frontier up to its window's end
+ *		(or the newest key); false if empty.  A job cut by key range alone
+ *		starts at its sequence's first key and ends at its last drawn: the
+ *		table is not read.
+ */
+bool
+bi_after_frontier(BiJob *job, int64 *first, int64 *last)
+{
+	*first = bi_next_start(job);
+	if (*first == PG_INT64_MIN && job->has_max_keys)
+		*first = bi_guard_first_key(job);
+	if (job->has_frontier && job->frontier == PG_INT64_MAX)
+		return false;
+	if (job->has_upper_bound)
+		*last = job->upper_bound;
+	else if (!bi_newest_key(job, last))
+		return false;
+	return *first <= *last;
+}
+
 /* Where the job's next new batch starts: PG_INT64_MIN means "the oldest key" */
 int64
 bi_next_start(BiJob *job)

@@ -9,7 +9,9 @@
 
 #include "batchintory.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/itup.h"
 #include "access/relation.h"
 #include "access/transam.h"
 #include "catalog/pg_am.h"
@@ -34,6 +36,7 @@
 #include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 /* Schema-qualified, quoted name of a relation; an error if it is gone */
@@ -78,15 +81,15 @@ index_am(Oid indexrelid)
 }
 
 /*
- * Does the relation have a unique, valid, non-partial btree index whose
- * first column is attnum?
+ * A unique, valid, non-partial btree index of the relation whose first
+ * column is attnum, or InvalidOid
  */
-static bool
-has_unique_key_index(Relation rel, AttrNumber attnum)
+static Oid
+unique_key_index(Relation rel, AttrNumber attnum)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
-	bool		found = false;
+	Oid			found = InvalidOid;
 
 	foreach(lc, indexes)
 	{
@@ -97,12 +100,13 @@ has_unique_key_index(Relation rel, AttrNumber attnum)
 		if (!HeapTupleIsValid(tuple))
 			continue;
 		index = (Form_pg_index) GETSTRUCT(tuple);
-		found = index->indisunique && index->indisvalid &&
+		if (index->indisunique && index->indisvalid &&
 			index->indnkeyatts >= 1 && index->indkey.values[0] == attnum &&
 			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
-			index_am(index->indexrelid) == BTREE_AM_OID;
+			index_am(index->indexrelid) == BTREE_AM_OID)
+			found = index->indexrelid;
 		ReleaseSysCache(tuple);
-		if (found)
+		if (OidIsValid(found))
 			break;
 	}
 	list_free(indexes);
@@ -167,7 +171,7 @@ bi_source_check(Oid relid, const char *id_column, const char *weight_column,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("key column \"%s\" must be of type smallint, integer or bigint, not %s",
 						id_column, format_type_be(type))));
-	if (unique_index && !has_unique_key_index(rel, key))
+	if (unique_index && !OidIsValid(unique_key_index(rel, key)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("key column \"%s\" of relation \"%s\" has no unique index",
@@ -668,4 +672,43 @@ bi_key_sequence(Oid relid, const char *column, int64 *cache)
 	seq = DatumGetObjectId(bi_get(0, 1, &isnull));
 	*cache = bi_get_int64(0, 2, &isnull);
 	return seq;
+}
+
+/*
+ * bi_source_last_key
+ *		The highest key in rel's unique index on column key, whether its row
+ *		is visible or not (read from the index alone, without a snapshot),
+ *		into *last: a sign that rows were added since it was seen last.
+ *		false if there is no such index or no key.
+ */
+bool
+bi_source_last_key(Relation rel, AttrNumber key, int64 *last)
+{
+	Oid			indexid = unique_key_index(rel, key);
+	Oid			type = TupleDescAttr(RelationGetDescr(rel), key - 1)->atttypid;
+	Relation	index;
+	IndexScanDesc scan;
+	bool		found = false;
+
+	if (!OidIsValid(indexid))
+		return false;
+	index = index_open(indexid, AccessShareLock);
+	scan = BI_INDEX_BEGINSCAN(rel, index, SnapshotAny, 0, 0);
+	scan->xs_want_itup = true;
+	index_rescan(scan, NULL, 0, NULL, 0);
+	/* NULLs come last */
+	while (!found && index_getnext_tid(scan, BackwardScanDirection))
+	{
+		bool		isnull;
+		Datum		value = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
+
+		if (isnull)
+			continue;
+		*last = type == INT2OID ? DatumGetInt16(value) :
+			type == INT4OID ? DatumGetInt32(value) : DatumGetInt64(value);
+		found = true;
+	}
+	index_endscan(scan);
+	index_close(index, AccessShareLock);
+	return found;
 }

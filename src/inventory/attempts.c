@@ -10,6 +10,7 @@
 #include "inventory/tables.h"
 
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -204,6 +205,7 @@ batch_job_terms(const BiCall *call, InvChange *change, Relation batch_rel,
 				int64 batch, JobTerms *terms)
 {
 	Relation	job_rel = inv_table_open(INV_JOB, AccessShareLock);
+	TupleTableSlot *job = table_slot_create(job_rel, NULL);
 	ScanKeyData key;
 	InvProbe	probe;
 	bool		isnull;
@@ -214,25 +216,24 @@ batch_job_terms(const BiCall *call, InvChange *change, Relation batch_rel,
 	if (!inv_probe_next(&probe))
 	{
 		inv_probe_end(&probe);
+		ExecDropSingleTupleTableSlot(job);
 		table_close(job_rel, NoLock);
 		return false;
 	}
 	job_id = DatumGetInt32(inv_get(INV_BATCH, probe.slot, BATCH_JOB_ID, &isnull));
 	inv_probe_end(&probe);
 
-	inv_key(&key, INDEX_JOB_PKEY, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
-	inv_probe_begin(&probe, INDEX_JOB_PKEY, job_rel, change->snapshot, &key, 1);
-	if (!inv_probe_next(&probe))
+	if (!inv_job_find(job_rel, change->snapshot, job_id, job))
 		elog(ERROR, "job of batch " INT64_FORMAT " does not exist", batch);
 	bi_check_may_use(call,
-					 TextDatumGetCString(inv_get(INV_JOB, probe.slot, JOB_NAME, &isnull)),
-					 DatumGetObjectId(inv_get(INV_JOB, probe.slot, JOB_OWNER, &isnull)));
-	terms->max_attempts = DatumGetInt32(inv_get(INV_JOB, probe.slot, JOB_MAX_ATTEMPTS, &isnull));
-	terms->retry_backoff = datumCopy(inv_get(INV_JOB, probe.slot, JOB_RETRY_BACKOFF, &isnull),
+					 TextDatumGetCString(inv_get(INV_JOB, job, JOB_NAME, &isnull)),
+					 DatumGetObjectId(inv_get(INV_JOB, job, JOB_OWNER, &isnull)));
+	terms->max_attempts = DatumGetInt32(inv_get(INV_JOB, job, JOB_MAX_ATTEMPTS, &isnull));
+	terms->retry_backoff = datumCopy(inv_get(INV_JOB, job, JOB_RETRY_BACKOFF, &isnull),
 									 false, sizeof(Interval));
-	terms->lease = datumCopy(inv_get(INV_JOB, probe.slot, JOB_LEASE, &isnull),
+	terms->lease = datumCopy(inv_get(INV_JOB, job, JOB_LEASE, &isnull),
 							 false, sizeof(Interval));
-	inv_probe_end(&probe);
+	ExecDropSingleTupleTableSlot(job);
 	table_close(job_rel, NoLock);
 	return true;
 }
@@ -244,11 +245,12 @@ batch_job_terms(const BiCall *call, InvChange *change, Relation batch_rel,
  *		`batch`, if that is the batch's current attempt and still
  *		processing.  The caller must be allowed to use the batch's job,
  *		checked before anything is locked or changed.  Ending it releases
- *		the batch: succeeded (counted through batchintory.progress), or
+ *		the batch: succeeded, or
  *		failed and waiting for its retry until the job's backoff (doubled
  *		for each attempt since the last requeue) ran out, or failed for good
- *		with no attempt left.  Extending it leases the batch for the job's
- *		lease from now, into *lease_until.  Locks the batch's row.
+ *		with no attempt left, counted in the job (inv_job_count).  Extending
+ *		it leases the batch for the job's lease from now, into *lease_until.
+ *		Locks the batch's row.
  */
 BiAttemptChange
 bi_inventory_change_attempt(const BiCall *call, int64 batch, int32 attempt,
@@ -260,8 +262,9 @@ bi_inventory_change_attempt(const BiCall *call, int64 batch, int32 attempt,
 	ScanKeyData keys[2];
 	TimestampTz now = GetCurrentTimestamp();
 	BatchRow	found;
+	BatchRow	released;
+	InvCount	count = {0};
 	JobTerms	terms;
-	bool		isnull;
 	BiStatus	status = end == NULL ? STATUS_PROCESSING :
 		end->succeeded ? STATUS_SUCCEEDED : STATUS_FAILED;
 
@@ -284,13 +287,7 @@ bi_inventory_change_attempt(const BiCall *call, int64 batch, int32 attempt,
 		inv_change_end(&change);
 		return ATTEMPT_NO_BATCH;
 	}
-	found.job_id = DatumGetInt32(inv_found(&batch_row, BATCH_JOB_ID, &isnull));
-	found.status = inv_status(inv_found(&batch_row, BATCH_STATUS, &isnull));
-	found.attempt = DatumGetInt32(inv_found(&batch_row, BATCH_ATTEMPT, &isnull));
-	found.requeued_after = DatumGetInt32(inv_found(&batch_row, BATCH_REQUEUED_AFTER, &isnull));
-	found.asset_count = DatumGetInt64(inv_found(&batch_row, BATCH_ASSET_COUNT, &isnull));
-	found.weight = inv_found(&batch_row, BATCH_WEIGHT, &isnull);
-	found.has_weight = !isnull;
+	inv_batch_from_slot(batch_row.found, &found);
 	if (found.status != STATUS_PROCESSING || found.attempt != attempt)
 	{
 		inv_writer_close(&batch_row);
@@ -309,15 +306,21 @@ bi_inventory_change_attempt(const BiCall *call, int64 batch, int32 attempt,
 	else
 	{
 		int32		since_requeue = attempt - found.requeued_after;
-		bool		retry = !end->succeeded && since_requeue < terms.max_attempts;
 
+		released = found;
+		released.status = status;
+		released.has_lease = false;
+		released.has_retry = !end->succeeded && since_requeue < terms.max_attempts;
+		released.retry_after = now +
+			bi_retry_delay_usecs(bi_interval_usecs(terms.retry_backoff), since_requeue);
 		inv_set(&batch_row, BATCH_STATUS, inv_status_datum(status), false);
 		inv_set(&batch_row, BATCH_LEASE_UNTIL, (Datum) 0, true);
-		inv_set(&batch_row, BATCH_RETRY_AFTER,
-				TimestampTzGetDatum(now +
-									bi_retry_delay_usecs(bi_interval_usecs(terms.retry_backoff),
-														 since_requeue)),
-				!retry);
+		inv_set(&batch_row, BATCH_RETRY_AFTER, TimestampTzGetDatum(released.retry_after),
+				!released.has_retry);
+		inv_count_batch(&count, &found, -1);
+		inv_count_batch(&count, &released, 1);
+		count.has_success = end->succeeded;
+		count.success = now;
 	}
 	inv_write(&batch_row, &change, true);
 	inv_writer_close(&batch_row);
@@ -342,10 +345,8 @@ bi_inventory_change_attempt(const BiCall *call, int64 batch, int32 attempt,
 	}
 	inv_writer_close(&attempt_row);
 
-	if (end != NULL && end->succeeded)
-		inv_job_progress(&change, found.job_id, 1, found.asset_count,
-						 found.has_weight ? found.weight : bi_numeric_from_int64(0),
-						 true, now);
+	if (end != NULL)
+		inv_job_count(&change, found.job_id, &count);
 	inv_change_end(&change);
 	return ATTEMPT_CHANGED;
 }

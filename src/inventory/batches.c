@@ -3,7 +3,8 @@
  *	  The batch's row and the verbs on batches: hand one out (a new range, or
  *	  a batch again as its next attempt), find the batches due for a retry,
  *	  give up on those whose lease ran out on their last attempt, requeue
- *	  one, cover a range no batch covered (verify).
+ *	  or skip one, sort the failed ones again when max_attempts changed,
+ *	  cover a range no batch covered (verify); each counted in its job.
  */
 #include "postgres.h"
 
@@ -33,8 +34,8 @@ const InvColumnDef inv_batch_columns[BATCH_NCOLUMNS] = {
 };
 
 /* A batch's row from a slot of batchintory.batch */
-static void
-batch_from_slot(TupleTableSlot *slot, BatchRow *row)
+void
+inv_batch_from_slot(TupleTableSlot *slot, BatchRow *row)
 {
 	bool		isnull;
 
@@ -44,6 +45,8 @@ batch_from_slot(TupleTableSlot *slot, BatchRow *row)
 	row->last_id = DatumGetInt64(inv_get(INV_BATCH, slot, BATCH_LAST_ID, &isnull));
 	row->asset_count = DatumGetInt64(inv_get(INV_BATCH, slot, BATCH_ASSET_COUNT, &isnull));
 	row->counted = !isnull;
+	if (isnull)
+		row->asset_count = 0;	/* not counted (max_keys): counts as none */
 	row->weight = inv_get(INV_BATCH, slot, BATCH_WEIGHT, &isnull);
 	row->has_weight = !isnull;
 	row->ended_by = TextDatumGetCString(inv_get(INV_BATCH, slot, BATCH_ENDED_BY, &isnull));
@@ -124,25 +127,67 @@ record_attempt(InvChange *change, int64 batch, int32 attempt, BiJob *job,
 	inv_attempt_insert(change, &row);
 }
 
-/* A range's weight as the job's counters add it: a missing one is zero */
-static Datum
-counted_weight(bool has_weight, Datum weight)
+struct BiCuts
 {
-	return has_weight ? weight : bi_numeric_from_int64(0);
+	int32		job_id;
+	bool		counted;		/* something to count: */
+	InvCount	count;
+	bool		moved;			/* the frontier moved, to: */
+	int64		frontier;
+};
+
+/* Start counting what an acquire of the job cuts */
+BiCuts *
+bi_inventory_cuts_begin(int32 job_id)
+{
+	BiCuts	   *cuts = palloc0(sizeof(BiCuts));
+
+	cuts->job_id = job_id;
+	return cuts;
+}
+
+/*
+ * bi_inventory_cuts_end
+ *		Count what the acquire cut in the job's row: the batches, their
+ *		state, the frontier's move (folding in the releases recorded since
+ *		the last one).  The caller holds the job's lock.
+ */
+void
+bi_inventory_cuts_end(BiCuts *cuts)
+{
+	InvChange	change;
+
+	if (!cuts->counted)
+		return;
+	inv_change_begin(&change, "batchintory_acquire()");
+	inv_job_cut(&change, cuts->job_id, &cuts->count, cuts->moved ? &cuts->frontier : NULL);
+	inv_change_end(&change);
+}
+
+/*
+ * bi_inventory_set_frontier
+ *		Move the job's frontier (a backfill whose rest of window holds no
+ *		matching asset: to the window's end), at the end of the acquire.
+ */
+void
+bi_inventory_set_frontier(BiCuts *cuts, int64 frontier)
+{
+	cuts->counted = true;
+	cuts->moved = true;
+	cuts->frontier = frontier;
 }
 
 /*
  * bi_inventory_hand_out
  *		Record a new batch of the job over range, handed out as its first
- *		attempt to who with a lease of the job's lease from now, move the
- *		job's frontier to the range's end and count the batch in the job's
- *		counters, folding in the releases recorded since the last new batch.
- *		Returns the batch's number; *lease_until receives its lease end.
- *		The caller holds the job's lock.
+ *		attempt to who with a lease of the job's lease from now; the batch
+ *		and the frontier's move to its end are counted in the job at the end
+ *		of the acquire (cuts).  Returns the batch's number; *lease_until
+ *		receives its lease end.  The caller holds the job's lock.
  */
 int64
-bi_inventory_hand_out(BiJob *job, const BiRange *range, const BiAttemptBy *who,
-					  TimestampTz *lease_until)
+bi_inventory_hand_out(BiJob *job, BiCuts *cuts, const BiRange *range,
+					  const BiAttemptBy *who, TimestampTz *lease_until)
 {
 	InvChange	change;
 	BatchRow	batch = {0};
@@ -164,12 +209,13 @@ bi_inventory_hand_out(BiJob *job, const BiRange *range, const BiAttemptBy *who,
 	batch.created_at = now;
 
 	insert_batch(&change, &batch);
-
-	inv_job_count_cut(&change, job->job_id, 1, range->asset_count,
-					  counted_weight(range->has_weight, range->weight), &range->last_id);
 	record_attempt(&change, batch.batch_id, 1, job, range, who, now, batch.lease_until);
-
 	inv_change_end(&change);
+
+	inv_count_batch(&cuts->count, &batch, 1);
+	inv_count_cut(&cuts->count, &batch, 1);
+	bi_inventory_set_frontier(cuts, range->last_id);
+
 	*lease_until = batch.lease_until;
 	return batch.batch_id;
 }
@@ -188,19 +234,20 @@ lock_batch(InvWriter *writer, InvChange *change, int64 batch)
  * bi_inventory_hand_out_again
  *		Hand out a batch due for a retry (failed, or abandoned: its previous
  *		attempt, if still processing, becomes abandoned) as its next
- *		attempt over range (its assets counted again), leased for the job's
- *		lease from now, the job's counters corrected.  Returns the lease's
- *		end.  The caller holds the job's lock and the batch's row.
+ *		attempt over range (its assets counted again, in the job at the end
+ *		of the acquire: cuts), leased for the job's lease from now.  Returns
+ *		the lease's end.  The caller holds the job's lock and the batch's
+ *		row.
  */
 TimestampTz
-bi_inventory_hand_out_again(BiJob *job, const BiRetry *retry, const BiRange *range,
-							const BiAttemptBy *who)
+bi_inventory_hand_out_again(BiJob *job, BiCuts *cuts, const BiRetry *retry,
+							const BiRange *range, const BiAttemptBy *who)
 {
 	InvChange	change;
 	InvWriter	writer;
+	BatchRow	old;
+	BatchRow	new;
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz lease_until = lease_end(job, now);
-	int32		attempt = retry->attempt + 1;
 
 	inv_change_begin(&change, "batchintory_acquire()");
 	inv_attempt_abandon(&change, retry->batch_id, retry->attempt, "lease ran out");
@@ -208,26 +255,33 @@ bi_inventory_hand_out_again(BiJob *job, const BiRetry *retry, const BiRange *ran
 	inv_writer_open(&writer, &change, INV_BATCH);
 	if (!lock_batch(&writer, &change, retry->batch_id))
 		elog(ERROR, "batch " INT64_FORMAT " does not exist", retry->batch_id);
+	inv_batch_from_slot(writer.found, &old);
+	new = old;
+	new.status = STATUS_PROCESSING;
+	new.attempt = retry->attempt + 1;
+	new.counted = range->counted;
+	new.asset_count = range->asset_count;
+	new.has_weight = range->has_weight;
+	new.weight = range->weight;
+	new.has_retry = false;
+	new.has_lease = true;
+	new.lease_until = lease_end(job, now);
 	inv_row_from_found(&writer);
-	inv_set(&writer, BATCH_STATUS, inv_status_datum(STATUS_PROCESSING), false);
-	inv_set(&writer, BATCH_ATTEMPT, Int32GetDatum(attempt), false);
-	inv_set(&writer, BATCH_ASSET_COUNT, Int64GetDatum(range->asset_count), !range->counted);
-	inv_set(&writer, BATCH_WEIGHT, range->weight, !range->has_weight);
-	inv_set(&writer, BATCH_RETRY_AFTER, (Datum) 0, true);
-	inv_set(&writer, BATCH_LEASE_UNTIL, TimestampTzGetDatum(lease_until), false);
+	batch_set(&writer, &new);
 	inv_write(&writer, &change, true);
 	inv_writer_close(&writer);
 
-	inv_job_count_cut(&change, job->job_id, 0,
-					  range->asset_count - retry->asset_count,
-					  DirectFunctionCall2(numeric_sub,
-										  counted_weight(range->has_weight, range->weight),
-										  counted_weight(retry->has_weight, retry->weight)),
-					  NULL);
-	record_attempt(&change, retry->batch_id, attempt, job, range, who, now, lease_until);
-
+	record_attempt(&change, retry->batch_id, new.attempt, job, range, who, now,
+				   new.lease_until);
 	inv_change_end(&change);
-	return lease_until;
+
+	/* its assets counted again */
+	cuts->counted = true;
+	inv_count_batch(&cuts->count, &old, -1);
+	inv_count_cut(&cuts->count, &old, -1);
+	inv_count_batch(&cuts->count, &new, 1);
+	inv_count_cut(&cuts->count, &new, 1);
+	return new.lease_until;
 }
 
 /*
@@ -321,6 +375,7 @@ bi_inventory_give_up_exhausted(BiJob *job, TimestampTz now)
 	InvProbe	probe;
 	List	   *exhausted = NIL;
 	ListCell   *lc;
+	InvCount	count = {0};
 
 	inv_change_begin(&change, "batchintory_acquire()");
 	inv_writer_open(&writer, &change, INV_BATCH);
@@ -335,7 +390,7 @@ bi_inventory_give_up_exhausted(BiJob *job, TimestampTz now)
 	{
 		BatchRow	batch;
 
-		batch_from_slot(probe.slot, &batch);
+		inv_batch_from_slot(probe.slot, &batch);
 		if (batch.attempt - batch.requeued_after >= job->max_attempts)
 		{
 			ItemPointer tid = palloc(sizeof(ItemPointerData));
@@ -350,23 +405,57 @@ bi_inventory_give_up_exhausted(BiJob *job, TimestampTz now)
 	foreach(lc, exhausted)
 	{
 		BatchRow	batch;
+		BatchRow	failed;
 
 		if (!inv_lock_tid(&writer, &change, (ItemPointer) lfirst(lc), true))
 			continue;
-		batch_from_slot(writer.found, &batch);
+		inv_batch_from_slot(writer.found, &batch);
 		if (batch.status != STATUS_PROCESSING || !batch.has_lease ||
 			batch.lease_until >= now ||
 			batch.attempt - batch.requeued_after < job->max_attempts)
 			continue;
+		failed = batch;
+		failed.status = STATUS_FAILED;
+		failed.has_lease = false;
 		inv_row_from_found(&writer);
-		inv_set(&writer, BATCH_STATUS, inv_status_datum(STATUS_FAILED), false);
-		inv_set(&writer, BATCH_LEASE_UNTIL, (Datum) 0, true);
+		batch_set(&writer, &failed);
 		inv_write(&writer, &change, true);
 		inv_attempt_abandon(&change, batch.batch_id, batch.attempt,
 							"lease ran out on the last attempt");
+		inv_count_batch(&count, &batch, -1);
+		inv_count_batch(&count, &failed, 1);
 	}
 	inv_writer_close(&writer);
+	if (exhausted != NIL)
+		inv_job_count(&change, job->job_id, &count);
 	inv_change_end(&change);
+}
+
+/*
+ * Change the batch found and locked (row, as read) to status; with retry,
+ * back in line for a retry due now, with the job's full number of attempts
+ * again.  Counted in its job.
+ */
+static void
+change_batch(InvWriter *writer, InvChange *change, const BatchRow *row,
+			 BiStatus status, bool retry)
+{
+	BatchRow	new = *row;
+	InvCount	count = {0};
+
+	new.status = status;
+	if (retry)
+	{
+		new.requeued_after = row->attempt;
+		new.has_retry = true;
+		new.retry_after = GetCurrentTimestamp();
+	}
+	inv_row_from_found(writer);
+	batch_set(writer, &new);
+	inv_write(writer, change, true);
+	inv_count_batch(&count, row, -1);
+	inv_count_batch(&count, &new, 1);
+	inv_job_count(change, row->job_id, &count);
 }
 
 /*
@@ -389,24 +478,12 @@ bi_inventory_requeue(int64 batch)
 	inv_writer_open(&writer, &change, INV_BATCH);
 	if (lock_batch(&writer, &change, batch))
 	{
-		batch_from_slot(writer.found, &row);
+		inv_batch_from_slot(writer.found, &row);
 		requeued = row.status == STATUS_FAILED || row.status == STATUS_SUCCEEDED ||
 			row.status == STATUS_SKIPPED;
 	}
 	if (requeued)
-	{
-		inv_row_from_found(&writer);
-		inv_set(&writer, BATCH_STATUS, inv_status_datum(STATUS_FAILED), false);
-		inv_set(&writer, BATCH_REQUEUED_AFTER, Int32GetDatum(row.attempt), false);
-		inv_set(&writer, BATCH_RETRY_AFTER, TimestampTzGetDatum(GetCurrentTimestamp()),
-				false);
-		inv_write(&writer, &change, true);
-		if (row.status == STATUS_SUCCEEDED)
-			inv_job_progress(&change, row.job_id, -1, -row.asset_count,
-							 DirectFunctionCall1(numeric_uminus,
-												 counted_weight(row.has_weight, row.weight)),
-							 false, 0);
-	}
+		change_batch(&writer, &change, &row, STATUS_FAILED, true);
 	inv_writer_close(&writer);
 	inv_change_end(&change);
 	return requeued;
@@ -431,15 +508,11 @@ bi_inventory_skip(int64 batch)
 	inv_writer_open(&writer, &change, INV_BATCH);
 	if (lock_batch(&writer, &change, batch))
 	{
-		batch_from_slot(writer.found, &row);
+		inv_batch_from_slot(writer.found, &row);
 		skipped = row.status == STATUS_FAILED && !row.has_retry;
 	}
 	if (skipped)
-	{
-		inv_row_from_found(&writer);
-		inv_set(&writer, BATCH_STATUS, inv_status_datum(STATUS_SKIPPED), false);
-		inv_write(&writer, &change, true);
-	}
+		change_batch(&writer, &change, &row, STATUS_SKIPPED, false);
 	inv_writer_close(&writer);
 	inv_change_end(&change);
 	return skipped;
@@ -458,6 +531,7 @@ bi_inventory_cover(int32 job_id, const BiRange *range, int64 last)
 {
 	InvChange	change;
 	BatchRow	batch = {0};
+	InvCount	count = {0};
 	TimestampTz now = GetCurrentTimestamp();
 
 	inv_change_begin(&change, "batchintory_verify()");
@@ -478,8 +552,69 @@ bi_inventory_cover(int32 job_id, const BiRange *range, int64 last)
 	insert_batch(&change, &batch);
 
 	/* a batch cut, without moving the frontier */
-	inv_job_count_cut(&change, job_id, 1, range->asset_count,
-					  counted_weight(range->has_weight, range->weight), NULL);
+	inv_count_batch(&count, &batch, 1);
+	inv_count_cut(&count, &batch, 1);
+	inv_job_cut(&change, job_id, &count, NULL);
 	inv_change_end(&change);
 	return batch.batch_id;
+}
+
+/*
+ * bi_inventory_reset_retries
+ *		max_attempts changed: the job's failed batches with attempts left
+ *		(now) wait for a retry (at once, those that were failed for good),
+ *		the others are failed for good.  Waits for the rows releases hold.
+ *		The caller holds the job's lock.
+ */
+void
+bi_inventory_reset_retries(int32 job_id, int32 max_attempts)
+{
+	static const InvIndex failed[] = {INDEX_BATCH_JOB_RETRY, INDEX_BATCH_JOB_FAILED};
+	InvChange	change;
+	InvWriter	writer;
+	InvCount	count = {0};
+	List	   *tids = NIL;
+	ListCell   *lc;
+	int			i;
+
+	inv_change_begin(&change, "batchintory_alter()");
+	inv_writer_open(&writer, &change, INV_BATCH);
+	for (i = 0; i < (int) lengthof(failed); i++)
+	{
+		ScanKeyData key;
+		InvProbe	probe;
+
+		inv_key(&key, failed[i], 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
+		inv_probe_begin(&probe, failed[i], writer.rel, change.snapshot, &key, 1);
+		while (inv_probe_next(&probe))
+		{
+			ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+			*tid = probe.slot->tts_tid;
+			tids = lappend(tids, tid);
+		}
+		inv_probe_end(&probe);
+	}
+	foreach(lc, tids)
+	{
+		BatchRow	row;
+		BatchRow	new;
+
+		if (!inv_lock_tid(&writer, &change, (ItemPointer) lfirst(lc), false))
+			continue;
+		inv_batch_from_slot(writer.found, &row);
+		new = row;
+		new.has_retry = row.attempt - row.requeued_after < max_attempts;
+		if (row.status != STATUS_FAILED || new.has_retry == row.has_retry)
+			continue;
+		new.retry_after = GetCurrentTimestamp();
+		inv_row_from_found(&writer);
+		batch_set(&writer, &new);
+		inv_write(&writer, &change, true);
+		inv_count_batch(&count, &row, -1);
+		inv_count_batch(&count, &new, 1);
+	}
+	inv_writer_close(&writer);
+	inv_job_count(&change, job_id, &count);
+	inv_change_end(&change);
 }

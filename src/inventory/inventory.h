@@ -17,6 +17,7 @@
 #include "batchintory.h"
 #include "settings.h"
 
+#include "utils/snapshot.h"
 #include "utils/timestamp.h"
 
 /*
@@ -85,33 +86,84 @@ typedef struct BiRetry
 	Datum		weight;
 } BiRetry;
 
+/*
+ * What the jobs view and batchintory_backlog show of a job: its counters
+ * (its row and its progress rows) and a few index probes, as one snapshot
+ * sees them; no count over its batches
+ */
+typedef struct BiJobFigures
+{
+	int32		job_id;
+	char	   *name;
+	Oid			owner;
+	int64		revision;
+	Oid			source;
+	char	   *id_column;
+	bool		has_frontier;
+	int64		frontier;
+	int64		cut_assets;
+	Datum		cut_weight;		/* numeric */
+	int64		succeeded;
+	int64		processed;		/* assets of the succeeded batches */
+	bool		has_success;
+	TimestampTz last_success;
+	int64		in_flight;		/* processing, its lease not run out */
+	int64		abandoned;		/* processing, its lease run out */
+	int64		abandoned_retryable;	/* of those, with attempts left */
+	int64		retry_pending;	/* failed, waiting for a retry */
+	int64		failed;			/* failed for good */
+	int64		failed_assets;
+	Datum		failed_weight;	/* numeric */
+	int64		skipped;
+	bool		has_oldest_open;
+	int64		oldest_open;	/* first key of the oldest batch not done */
+	bool		has_failed_keys;	/* keys of the batches failed for good: */
+	int64		failed_first;	/* the first of the first, */
+	int64		failed_last;	/* the last of the last */
+	int64		halted_by;		/* a halting job: its oldest batch failed for good, or 0 */
+	int64		halted_last;	/* the last key of halted_by (its first: failed_first) */
+	char	   *halt_reason;	/* the message of halted_by's last attempt, or NULL */
+} BiJobFigures;
+
 /* jobs.c: a job's row */
 extern Oid	bi_inventory_job_table(void);
 extern bool bi_inventory_job_state(int32 job_id, TimestampTz now, bool halts,
 								   BiJobState *state, bool *may_retry);
+extern bool bi_inventory_job_figures(int32 job_id, Snapshot snapshot,
+									 TimestampTz now, BiJobFigures *figures);
 extern int32 bi_inventory_job_create(const char *name, const BiSettings *s);
 extern void bi_inventory_job_change(int32 job_id, const BiSettings *s);
 extern void bi_inventory_job_set_filter(int32 job_id, const char *deparse,
 										const char *expr);
 extern void bi_inventory_job_drop(int32 job_id);
-extern void bi_inventory_set_frontier(int32 job_id, int64 frontier);
-extern void bi_inventory_reset_retries(int32 job_id, int32 max_attempts);
 extern int64 bi_inventory_rewind(int32 job_id, int64 point, bool has_frontier,
 								 int64 frontier);
 
+/*
+ * What one call of acquire cut (batches, their assets and weight, where the
+ * frontier moved), counted in the job's row once, at the end of the call:
+ * one version of the row, however many batches it handed out
+ */
+typedef struct BiCuts BiCuts;
+
 /* batches.c: hand-outs and the state of batches */
-extern int64 bi_inventory_hand_out(BiJob *job, const BiRange *range,
+extern BiCuts *bi_inventory_cuts_begin(int32 job_id);
+extern void bi_inventory_cuts_end(BiCuts *cuts);
+extern int64 bi_inventory_hand_out(BiJob *job, BiCuts *cuts, const BiRange *range,
 								   const BiAttemptBy *who,
 								   TimestampTz *lease_until);
-extern TimestampTz bi_inventory_hand_out_again(BiJob *job, const BiRetry *retry,
+extern TimestampTz bi_inventory_hand_out_again(BiJob *job, BiCuts *cuts,
+											   const BiRetry *retry,
 											   const BiRange *range,
 											   const BiAttemptBy *who);
+extern void bi_inventory_set_frontier(BiCuts *cuts, int64 frontier);
 extern bool bi_inventory_next_retry(BiJob *job, TimestampTz now, bool lock,
 									bool has_after, int64 after,
 									BiRetry *retry);
 extern void bi_inventory_give_up_exhausted(BiJob *job, TimestampTz now);
 extern bool bi_inventory_requeue(int64 batch);
 extern bool bi_inventory_skip(int64 batch);
+extern void bi_inventory_reset_retries(int32 job_id, int32 max_attempts);
 extern int64 bi_inventory_cover(int32 job_id, const BiRange *range, int64 last);
 
 /* attempts.c: the end or extension of an attempt */

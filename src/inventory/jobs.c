@@ -2,17 +2,23 @@
  * jobs.c
  *	  The job's row (and the progress rows folded into it) and the verbs on
  *	  it: create it, change its settings, drop it with everything it cut,
- *	  move its frontier, count what it cut and fold in what its releases
- *	  recorded, rewind it; and the state acquire reads.
+ *	  move its frontier, count the changes of its batches and fold in what
+ *	  its releases recorded, rewind it; and what acquire and the jobs view
+ *	  read of it.
  */
 #include "postgres.h"
 
 #include "inventory/tables.h"
 
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -32,6 +38,15 @@ const InvColumnDef inv_job_columns[JOB_NCOLUMNS] = {
 	[JOB_DONE_ASSETS] = {"done_assets", INT8OID},
 	[JOB_DONE_WEIGHT] = {"done_weight", NUMERICOID},
 	[JOB_LAST_SUCCESS] = {"last_success", TIMESTAMPTZOID},
+	[JOB_PROCESSING_BATCHES] = {"processing_batches", INT8OID},
+	[JOB_RETRY_BATCHES] = {"retry_batches", INT8OID},
+	[JOB_FAILED_BATCHES] = {"failed_batches", INT8OID},
+	[JOB_FAILED_ASSETS] = {"failed_assets", INT8OID},
+	[JOB_FAILED_WEIGHT] = {"failed_weight", NUMERICOID},
+	[JOB_SKIPPED_BATCHES] = {"skipped_batches", INT8OID},
+	[JOB_ON_FAILURE] = {"on_failure", TEXTOID},
+	[JOB_SOURCE] = {"source", REGCLASSOID},
+	[JOB_ID_COLUMN] = {"id_column", NAMEOID},
 };
 
 const InvColumnDef inv_progress_columns[PROGRESS_NCOLUMNS] = {
@@ -40,7 +55,142 @@ const InvColumnDef inv_progress_columns[PROGRESS_NCOLUMNS] = {
 	[PROGRESS_ASSETS] = {"assets", INT8OID},
 	[PROGRESS_WEIGHT] = {"weight", NUMERICOID},
 	[PROGRESS_LAST_SUCCESS] = {"last_success", TIMESTAMPTZOID},
+	[PROGRESS_PROCESSING_BATCHES] = {"processing_batches", INT8OID},
+	[PROGRESS_RETRY_BATCHES] = {"retry_batches", INT8OID},
+	[PROGRESS_FAILED_BATCHES] = {"failed_batches", INT8OID},
+	[PROGRESS_FAILED_ASSETS] = {"failed_assets", INT8OID},
+	[PROGRESS_FAILED_WEIGHT] = {"failed_weight", NUMERICOID},
+	[PROGRESS_SKIPPED_BATCHES] = {"skipped_batches", INT8OID},
+	[PROGRESS_BACKEND] = {"backend", INT4OID},
 };
+
+/* The columns of a job's counters by state (InvCount), in either table */
+static const int job_counts[N_COUNTS] = {
+	[COUNT_DONE] = JOB_DONE_BATCHES,
+	[COUNT_DONE_ASSETS] = JOB_DONE_ASSETS,
+	[COUNT_PROCESSING] = JOB_PROCESSING_BATCHES,
+	[COUNT_RETRY] = JOB_RETRY_BATCHES,
+	[COUNT_FAILED] = JOB_FAILED_BATCHES,
+	[COUNT_FAILED_ASSETS] = JOB_FAILED_ASSETS,
+	[COUNT_SKIPPED] = JOB_SKIPPED_BATCHES,
+};
+static const int job_weights[N_WEIGHTS] = {
+	[WEIGHT_DONE] = JOB_DONE_WEIGHT,
+	[WEIGHT_FAILED] = JOB_FAILED_WEIGHT,
+};
+static const int progress_counts[N_COUNTS] = {
+	[COUNT_DONE] = PROGRESS_BATCHES,
+	[COUNT_DONE_ASSETS] = PROGRESS_ASSETS,
+	[COUNT_PROCESSING] = PROGRESS_PROCESSING_BATCHES,
+	[COUNT_RETRY] = PROGRESS_RETRY_BATCHES,
+	[COUNT_FAILED] = PROGRESS_FAILED_BATCHES,
+	[COUNT_FAILED_ASSETS] = PROGRESS_FAILED_ASSETS,
+	[COUNT_SKIPPED] = PROGRESS_SKIPPED_BATCHES,
+};
+static const int progress_weights[N_WEIGHTS] = {
+	[WEIGHT_DONE] = PROGRESS_WEIGHT,
+	[WEIGHT_FAILED] = PROGRESS_FAILED_WEIGHT,
+};
+
+/* Add value, or its negative (sign -1), to a numeric sum ((Datum) 0: none) */
+static void
+add_weight(Datum *sum, Datum value, int sign)
+{
+	if (sign < 0)
+		value = DirectFunctionCall1(numeric_uminus, value);
+	*sum = *sum == (Datum) 0 ? datumCopy(value, false, -1) : bi_numeric_add(*sum, value);
+}
+
+/*
+ * inv_count_batch
+ *		Count batch in its state (its status, whether a failed one waits for
+ *		a retry, its assets and weight) into count: sign 1 adds it, -1
+ *		takes it out.  A change of state is the old row taken out and the
+ *		new one added.
+ */
+void
+inv_count_batch(InvCount *count, const BatchRow *batch, int sign)
+{
+	switch (batch->status)
+	{
+		case STATUS_PROCESSING:
+			count->n[COUNT_PROCESSING] += sign;
+			break;
+		case STATUS_SUCCEEDED:
+			count->n[COUNT_DONE] += sign;
+			count->n[COUNT_DONE_ASSETS] += sign * batch->asset_count;
+			if (batch->has_weight)
+				add_weight(&count->weight[WEIGHT_DONE], batch->weight, sign);
+			break;
+		case STATUS_FAILED:
+			if (batch->has_retry)
+			{
+				count->n[COUNT_RETRY] += sign;
+				break;
+			}
+			count->n[COUNT_FAILED] += sign;
+			count->n[COUNT_FAILED_ASSETS] += sign * batch->asset_count;
+			if (batch->has_weight)
+				add_weight(&count->weight[WEIGHT_FAILED], batch->weight, sign);
+			break;
+		case STATUS_SKIPPED:
+			count->n[COUNT_SKIPPED] += sign;
+			break;
+		case STATUS_SUPERSEDED:
+		case STATUS_ABANDONED:
+			break;
+	}
+}
+
+/* Count batch as cut (sign 1) or no longer (-1): its assets and weight */
+void
+inv_count_cut(InvCount *count, const BatchRow *batch, int sign)
+{
+	count->cut_batches += sign;
+	count->cut_assets += sign * batch->asset_count;
+	if (batch->has_weight)
+		add_weight(&count->cut_weight, batch->weight, sign);
+}
+
+/* Add count's counters by state to a row of table (cols, weights) */
+static void
+add_counts(InvWriter *writer, const int *cols, const int *weights,
+		   const InvCount *count)
+{
+	int			i;
+
+	for (i = 0; i < N_COUNTS; i++)
+		if (count->n[i] != 0)
+			inv_add_int8(writer, cols[i], count->n[i]);
+	for (i = 0; i < N_WEIGHTS; i++)
+		if (count->weight[i] != (Datum) 0)
+			inv_add_numeric(writer, weights[i], count->weight[i]);
+}
+
+/* Read the counters by state of a row of table in slot into count (added) */
+static void
+read_counts(InvTable table, TupleTableSlot *slot, const int *cols,
+			const int *weights, InvCount *count)
+{
+	bool		isnull;
+	int			i;
+
+	for (i = 0; i < N_COUNTS; i++)
+		count->n[i] += DatumGetInt64(inv_get(table, slot, cols[i], &isnull));
+	for (i = 0; i < N_WEIGHTS; i++)
+		add_weight(&count->weight[i], inv_get(table, slot, weights[i], &isnull), 1);
+}
+
+/* Keep the later of the last success in a row being written and success */
+static void
+keep_last_success(InvWriter *writer, int column, Datum success)
+{
+	bool		isnull;
+	Datum		last = inv_next(writer, column, &isnull);
+
+	if (isnull || DatumGetTimestampTz(success) > DatumGetTimestampTz(last))
+		inv_set(writer, column, success, false);
+}
 
 /* The OID of the table batchintory.job (the jobs' inventory) */
 Oid
@@ -89,24 +239,67 @@ job_may_retry(Relation batch, Snapshot snapshot, int32 job_id, TimestampTz now)
 	return found;
 }
 
+/*
+ * The job's first batch in index, a partial index on (job_id, first_id)
+ * (with last, its last one), as snapshot sees it: its number, keys and
+ * attempt into *row; false if there is none
+ */
+static bool
+end_batch(Relation batch, Snapshot snapshot, InvIndex index, int32 job_id,
+		  bool last, BatchRow *row)
+{
+	ScanKeyData key;
+	InvProbe	probe;
+	bool		found;
+
+	inv_key(&key, index, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
+	inv_probe_begin(&probe, index, batch, snapshot, &key, 1);
+	found = last ? inv_probe_last(&probe) : inv_probe_next(&probe);
+	if (found)
+	{
+		bool		isnull;
+
+		row->batch_id = DatumGetInt64(inv_get(INV_BATCH, probe.slot, BATCH_BATCH_ID, &isnull));
+		row->first_id = DatumGetInt64(inv_get(INV_BATCH, probe.slot, BATCH_FIRST_ID, &isnull));
+		row->last_id = DatumGetInt64(inv_get(INV_BATCH, probe.slot, BATCH_LAST_ID, &isnull));
+		row->attempt = DatumGetInt32(inv_get(INV_BATCH, probe.slot, BATCH_ATTEMPT, &isnull));
+	}
+	inv_probe_end(&probe);
+	return found;
+}
+
 /* The job's oldest batch failed for good (batch_job_failed), or 0 */
 static int64
 job_halted_by(Relation batch, Snapshot snapshot, int32 job_id)
 {
+	BatchRow	row;
+
+	return end_batch(batch, snapshot, INDEX_BATCH_JOB_FAILED, job_id, false, &row) ?
+		row.batch_id : 0;
+}
+
+/*
+ * inv_job_find
+ *		The job's row as snapshot sees it, into slot: the version this
+ *		transaction wrote last, found again by its TID, else through
+ *		job_pkey.  false if it is gone.
+ */
+bool
+inv_job_find(Relation job, Snapshot snapshot, int32 job_id, TupleTableSlot *slot)
+{
 	ScanKeyData key;
 	InvProbe	probe;
-	int64		halted_by = 0;
+	bool		found;
 
-	inv_key(&key, INDEX_BATCH_JOB_FAILED, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
-	inv_probe_begin(&probe, INDEX_BATCH_JOB_FAILED, batch, snapshot, &key, 1);
-	if (inv_probe_next(&probe))
-	{
-		bool		isnull;
-
-		halted_by = DatumGetInt64(inv_get(INV_BATCH, probe.slot, BATCH_BATCH_ID, &isnull));
-	}
+	if (inv_recall(INV_JOB, job_id, job, snapshot, slot))
+		return true;
+	inv_key(&key, INDEX_JOB_PKEY, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
+	inv_probe_begin(&probe, INDEX_JOB_PKEY, job, snapshot, &key, 1);
+	found = inv_probe_next(&probe);
+	if (found)
+		ExecCopySlot(slot, probe.slot);
 	inv_probe_end(&probe);
-	return halted_by;
+	return found;
 }
 
 /*
@@ -125,26 +318,22 @@ bi_inventory_job_state(int32 job_id, TimestampTz now, bool halts,
 	Relation	job = inv_table_open(INV_JOB, AccessShareLock);
 	Relation	batch = inv_table_open(INV_BATCH, AccessShareLock);
 	Snapshot	snapshot = inv_statement_snapshot();
-	ScanKeyData key;
-	InvProbe	probe;
-	bool		found;
+	TupleTableSlot *slot = table_slot_create(job, NULL);
+	bool		found = inv_job_find(job, snapshot, job_id, slot);
 
-	inv_key(&key, INDEX_JOB_PKEY, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
-	inv_probe_begin(&probe, INDEX_JOB_PKEY, job, snapshot, &key, 1);
-	found = inv_probe_next(&probe);
 	if (found)
 	{
 		bool		isnull;
 
-		state->revision = DatumGetInt64(inv_get(INV_JOB, probe.slot, JOB_REVISION, &isnull));
-		state->name = TextDatumGetCString(inv_get(INV_JOB, probe.slot, JOB_NAME, &isnull));
-		state->owner = DatumGetObjectId(inv_get(INV_JOB, probe.slot, JOB_OWNER, &isnull));
-		state->frontier = DatumGetInt64(inv_get(INV_JOB, probe.slot, JOB_FRONTIER, &isnull));
+		state->revision = DatumGetInt64(inv_get(INV_JOB, slot, JOB_REVISION, &isnull));
+		state->name = TextDatumGetCString(inv_get(INV_JOB, slot, JOB_NAME, &isnull));
+		state->owner = DatumGetObjectId(inv_get(INV_JOB, slot, JOB_OWNER, &isnull));
+		state->frontier = DatumGetInt64(inv_get(INV_JOB, slot, JOB_FRONTIER, &isnull));
 		state->has_frontier = !isnull;
 		state->halted_by = halts ? job_halted_by(batch, snapshot, job_id) : 0;
 		*may_retry = job_may_retry(batch, snapshot, job_id, now);
 	}
-	inv_probe_end(&probe);
+	ExecDropSingleTupleTableSlot(slot);
 
 	UnregisterSnapshot(snapshot);
 	table_close(batch, NoLock);
@@ -153,41 +342,224 @@ bi_inventory_job_state(int32 job_id, TimestampTz now, bool halts,
 }
 
 /*
- * Fold the job's progress rows (changes of its done counters that releases,
- * requeues, rewinds and verify recorded) into its row, which the caller
- * started with inv_row_from_found, and delete them.
+ * The batches of the job in processing whose lease ran out by now, through
+ * batch_job_leased: a range of it that ends at now, so that this costs
+ * O(abandoned batches) -- few, as acquire hands them out first.  Those with
+ * attempts left (max_attempts) are also counted in *retryable.
+ */
+static int64
+count_abandoned(Relation batch, Snapshot snapshot, int32 job_id, TimestampTz now,
+				int32 max_attempts, int64 *retryable)
+{
+	ScanKeyData keys[2];
+	InvProbe	probe;
+	int64		abandoned = 0;
+
+	*retryable = 0;
+	inv_key(&keys[0], INDEX_BATCH_JOB_LEASED, 1, BTEqualStrategyNumber,
+			Int32GetDatum(job_id));
+	inv_key(&keys[1], INDEX_BATCH_JOB_LEASED, 2, BTLessStrategyNumber,
+			TimestampTzGetDatum(now));
+	inv_probe_begin(&probe, INDEX_BATCH_JOB_LEASED, batch, snapshot, keys, 2);
+	while (inv_probe_next(&probe))
+	{
+		bool		isnull;
+		int32		attempt = DatumGetInt32(inv_get(INV_BATCH, probe.slot, BATCH_ATTEMPT,
+													&isnull));
+		int32		requeued_after = DatumGetInt32(inv_get(INV_BATCH, probe.slot,
+														   BATCH_REQUEUED_AFTER, &isnull));
+
+		abandoned++;
+		if (attempt - requeued_after < max_attempts)
+			(*retryable)++;
+	}
+	inv_probe_end(&probe);
+	return abandoned;
+}
+
+/* The message of the attempt of batch, or NULL */
+static char *
+attempt_message(Snapshot snapshot, int64 batch, int32 attempt)
+{
+	Relation	rel = inv_table_open(INV_ATTEMPT, AccessShareLock);
+	ScanKeyData keys[2];
+	InvProbe	probe;
+	char	   *message = NULL;
+
+	inv_key(&keys[0], INDEX_ATTEMPT_PKEY, 1, BTEqualStrategyNumber, Int64GetDatum(batch));
+	inv_key(&keys[1], INDEX_ATTEMPT_PKEY, 2, BTEqualStrategyNumber, Int32GetDatum(attempt));
+	inv_probe_begin(&probe, INDEX_ATTEMPT_PKEY, rel, snapshot, keys, 2);
+	if (inv_probe_next(&probe))
+	{
+		bool		isnull;
+		Datum		value = inv_get(INV_ATTEMPT, probe.slot, ATTEMPT_MESSAGE, &isnull);
+
+		if (!isnull)
+			message = TextDatumGetCString(value);
+	}
+	inv_probe_end(&probe);
+	table_close(rel, NoLock);
+	return message;
+}
+
+/*
+ * bi_inventory_job_figures
+ *		What the jobs view shows of a job as snapshot sees it, into
+ *		*figures: its counters (its row's and its progress rows') and what
+ *		probes of its partial indexes find -- the batches abandoned by now,
+ *		its oldest batch not done, its batches failed for good -- in time
+ *		independent of the number of its batches but for the abandoned
+ *		ones.  false if the job is gone.
+ */
+bool
+bi_inventory_job_figures(int32 job_id, Snapshot snapshot, TimestampTz now,
+						 BiJobFigures *figures)
+{
+	Relation	job = inv_table_open(INV_JOB, AccessShareLock);
+	Relation	batch = inv_table_open(INV_BATCH, AccessShareLock);
+	Relation	progress = inv_table_open(INV_PROGRESS, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(job, NULL);
+	InvCount	count = {0};
+	ScanKeyData key;
+	InvProbe	probe;
+	BatchRow	row = {0};
+	bool		isnull;
+	bool		halts;
+	int32		max_attempts;
+
+	memset(figures, 0, sizeof(BiJobFigures));
+	if (!inv_job_find(job, snapshot, job_id, slot))
+	{
+		ExecDropSingleTupleTableSlot(slot);
+		table_close(progress, NoLock);
+		table_close(batch, NoLock);
+		table_close(job, NoLock);
+		return false;
+	}
+	figures->job_id = job_id;
+	figures->name = TextDatumGetCString(inv_get(INV_JOB, slot, JOB_NAME, &isnull));
+	figures->owner = DatumGetObjectId(inv_get(INV_JOB, slot, JOB_OWNER, &isnull));
+	figures->revision = DatumGetInt64(inv_get(INV_JOB, slot, JOB_REVISION, &isnull));
+	figures->source = DatumGetObjectId(inv_get(INV_JOB, slot, JOB_SOURCE, &isnull));
+	figures->id_column = pstrdup(NameStr(*DatumGetName(inv_get(INV_JOB, slot, JOB_ID_COLUMN,
+																 &isnull))));
+	figures->frontier = DatumGetInt64(inv_get(INV_JOB, slot, JOB_FRONTIER, &isnull));
+	figures->has_frontier = !isnull;
+	max_attempts = DatumGetInt32(inv_get(INV_JOB, slot, JOB_MAX_ATTEMPTS, &isnull));
+	halts = strcmp(TextDatumGetCString(inv_get(INV_JOB, slot, JOB_ON_FAILURE, &isnull)),
+				   "halt") == 0;
+	figures->cut_assets = DatumGetInt64(inv_get(INV_JOB, slot, JOB_CUT_ASSETS, &isnull));
+	figures->cut_weight = datumCopy(inv_get(INV_JOB, slot, JOB_CUT_WEIGHT, &isnull),
+									false, -1);
+	figures->last_success = DatumGetTimestampTz(inv_get(INV_JOB, slot, JOB_LAST_SUCCESS,
+														&isnull));
+	figures->has_success = !isnull;
+	read_counts(INV_JOB, slot, job_counts, job_weights, &count);
+	ExecDropSingleTupleTableSlot(slot);
+
+	/* the changes recorded since the last fold: a row or two per backend */
+	inv_key(&key, INDEX_PROGRESS_JOB, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
+	inv_probe_begin(&probe, INDEX_PROGRESS_JOB, progress, snapshot, &key, 1);
+	while (inv_probe_next(&probe))
+	{
+		Datum		success = inv_get(INV_PROGRESS, probe.slot, PROGRESS_LAST_SUCCESS,
+									  &isnull);
+
+		read_counts(INV_PROGRESS, probe.slot, progress_counts, progress_weights, &count);
+		if (!isnull && (!figures->has_success ||
+						DatumGetTimestampTz(success) > figures->last_success))
+		{
+			figures->last_success = DatumGetTimestampTz(success);
+			figures->has_success = true;
+		}
+	}
+	inv_probe_end(&probe);
+
+	figures->succeeded = count.n[COUNT_DONE];
+	figures->processed = count.n[COUNT_DONE_ASSETS];
+	figures->retry_pending = count.n[COUNT_RETRY];
+	figures->failed = count.n[COUNT_FAILED];
+	figures->failed_assets = count.n[COUNT_FAILED_ASSETS];
+	figures->failed_weight = count.weight[WEIGHT_FAILED];
+	figures->skipped = count.n[COUNT_SKIPPED];
+
+	/* the counters say where a probe can find nothing: an idle job costs none */
+	if (count.n[COUNT_PROCESSING] > 0)
+		figures->abandoned = count_abandoned(batch, snapshot, job_id, now, max_attempts,
+											 &figures->abandoned_retryable);
+	figures->in_flight = count.n[COUNT_PROCESSING] - figures->abandoned;
+	if (count.n[COUNT_PROCESSING] + figures->retry_pending + figures->failed > 0)
+	{
+		figures->has_oldest_open = end_batch(batch, snapshot, INDEX_BATCH_JOB_OPEN, job_id,
+											 false, &row);
+		figures->oldest_open = row.first_id;
+	}
+	figures->has_failed_keys = figures->failed > 0 &&
+		end_batch(batch, snapshot, INDEX_BATCH_JOB_FAILED, job_id, false, &row);
+	if (figures->has_failed_keys)
+	{
+		figures->failed_first = row.first_id;
+		if (halts)
+		{
+			figures->halted_by = row.batch_id;
+			figures->halted_last = row.last_id;
+			figures->halt_reason = attempt_message(snapshot, row.batch_id, row.attempt);
+		}
+		(void) end_batch(batch, snapshot, INDEX_BATCH_JOB_FAILED, job_id, true, &row);
+		figures->failed_last = row.last_id;
+	}
+
+	table_close(progress, NoLock);
+	table_close(batch, NoLock);
+	table_close(job, NoLock);
+	return true;
+}
+
+/*
+ * Fold the job's progress rows (changes of its counters that releases,
+ * requeues and skips recorded) into its row, which the caller started with
+ * inv_row_from_found, and delete them; the rows of transactions still in
+ * progress are left for the next time.
  */
 static void
 fold_progress(InvChange *change, InvWriter *job, int32 job_id)
 {
+	static const StrategyNumber others[] = {BTLessStrategyNumber, BTGreaterStrategyNumber};
+	bool		own = inv_wrote(INV_PROGRESS, job_id);
 	Relation	progress = inv_table_open(INV_PROGRESS, RowExclusiveLock);
-	ScanKeyData key;
-	InvProbe	probe;
+	int			i;
 
-	inv_key(&key, INDEX_PROGRESS_JOB, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
-	inv_probe_begin(&probe, INDEX_PROGRESS_JOB, progress, change->snapshot, &key, 1);
-	while (inv_probe_next(&probe))
+	/*
+	 * Every row, or the other backends' if this transaction wrote its own:
+	 * the versions it left of that row are not walked, and the row stays
+	 * for the next transaction to fold
+	 */
+	for (i = 0; i < (own ? (int) lengthof(others) : 1); i++)
 	{
-		TupleTableSlot *p = probe.slot;
-		bool		isnull;
-		bool		job_isnull;
-		Datum		last_success;
-		Datum		job_last_success;
+		ScanKeyData keys[2];
+		InvProbe	probe;
 
-		inv_add_int8(job, JOB_DONE_BATCHES,
-					 DatumGetInt64(inv_get(INV_PROGRESS, p, PROGRESS_BATCHES, &isnull)));
-		inv_add_int8(job, JOB_DONE_ASSETS,
-					 DatumGetInt64(inv_get(INV_PROGRESS, p, PROGRESS_ASSETS, &isnull)));
-		inv_add_numeric(job, JOB_DONE_WEIGHT,
-						inv_get(INV_PROGRESS, p, PROGRESS_WEIGHT, &isnull));
-		last_success = inv_get(INV_PROGRESS, p, PROGRESS_LAST_SUCCESS, &isnull);
-		job_last_success = inv_next(job, JOB_LAST_SUCCESS, &job_isnull);
-		if (!isnull && (job_isnull || DatumGetTimestampTz(last_success) >
-						DatumGetTimestampTz(job_last_success)))
-			inv_set(job, JOB_LAST_SUCCESS, last_success, false);
-		simple_table_tuple_delete(progress, &p->tts_tid, change->snapshot);
+		inv_key(&keys[0], INDEX_PROGRESS_JOB, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
+		inv_key(&keys[1], INDEX_PROGRESS_JOB, 2, others[i], Int32GetDatum(BI_MY_PROC_NUMBER));
+		inv_probe_begin(&probe, INDEX_PROGRESS_JOB, progress, change->snapshot, keys,
+						own ? 2 : 1);
+		while (inv_probe_next(&probe))
+		{
+			InvCount	count = {0};
+			bool		isnull;
+			Datum		success;
+
+			/* deleted as the snapshot sees it, unless it changed meanwhile */
+			if (!inv_delete_seen(progress, change, probe.slot))
+				continue;
+			read_counts(INV_PROGRESS, probe.slot, progress_counts, progress_weights, &count);
+			add_counts(job, job_counts, job_weights, &count);
+			success = inv_get(INV_PROGRESS, probe.slot, PROGRESS_LAST_SUCCESS, &isnull);
+			if (!isnull)
+				keep_last_success(job, JOB_LAST_SUCCESS, success);
+		}
+		inv_probe_end(&probe);
 	}
-	inv_probe_end(&probe);
 	table_close(progress, NoLock);
 }
 
@@ -198,22 +570,89 @@ lock_job(InvWriter *job, InvChange *change, int32 job_id)
 	ScanKeyData key;
 
 	inv_key(&key, INDEX_JOB_PKEY, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
-	if (!inv_lock_row(job, change, INDEX_JOB_PKEY, &key, 1))
+	if (!inv_lock_recalled(job, change, job_id, false) &&
+		!inv_lock_row(job, change, INDEX_JOB_PKEY, &key, 1))
 		elog(ERROR, "job %d does not exist", job_id);
 	inv_row_from_found(job);
 }
 
+/* Write the job's row started by lock_job, remembered for the next change */
+static void
+write_job(InvWriter *job, InvChange *change, int32 job_id)
+{
+	inv_write(job, change, true);
+	inv_remember(job, job_id);
+}
+
 /*
- * inv_job_count_cut
- *		Count in the job's counters batches cut (1: a new one; 0: one cut
- *		again) and the change of the assets and weight cut.  With frontier,
- *		a new batch after the frontier: the frontier moves to its end and the
- *		releases recorded since the last one are folded in.  The caller
- *		holds the job's lock.
+ * inv_job_count
+ *		Count a change of the state of the job's batches (count: no batch
+ *		cut) in this backend's progress row of the job -- the one it wrote
+ *		last, or one no other transaction holds, else a new one -- for a new
+ *		batch to fold into the job's row.  Waits for no row and writes no
+ *		row another backend writes: releases do not wait for each other or
+ *		for acquire, and many in one transaction cost O(1) each.
  */
 void
-inv_job_count_cut(InvChange *change, int32 job_id, int64 batches, int64 assets,
-				  Datum weight, const int64 *frontier)
+inv_job_count(InvChange *change, int32 job_id, const InvCount *count)
+{
+	InvWriter	progress;
+	bool		found;
+	int			i;
+
+	inv_writer_open(&progress, change, INV_PROGRESS);
+	found = inv_lock_recalled(&progress, change, job_id, true);
+	if (!found)
+	{
+		ScanKeyData keys[2];
+		InvProbe	probe;
+
+		inv_key(&keys[0], INDEX_PROGRESS_JOB, 1, BTEqualStrategyNumber,
+				Int32GetDatum(job_id));
+		inv_key(&keys[1], INDEX_PROGRESS_JOB, 2, BTEqualStrategyNumber,
+				Int32GetDatum(BI_MY_PROC_NUMBER));
+		inv_probe_begin(&probe, INDEX_PROGRESS_JOB, progress.rel, change->snapshot,
+						keys, 2);
+		while (!found && inv_probe_next(&probe))
+		{
+			ItemPointerData tid = probe.slot->tts_tid;
+
+			found = inv_lock_tid(&progress, change, &tid, true);
+		}
+		inv_probe_end(&probe);
+	}
+	if (found)
+		inv_row_from_found(&progress);
+	else
+	{
+		inv_row_new(&progress);
+		inv_set(&progress, PROGRESS_JOB_ID, Int32GetDatum(job_id), false);
+		inv_set(&progress, PROGRESS_BACKEND, Int32GetDatum(BI_MY_PROC_NUMBER), false);
+		for (i = 0; i < N_COUNTS; i++)
+			inv_set(&progress, progress_counts[i], Int64GetDatum(0), false);
+		for (i = 0; i < N_WEIGHTS; i++)
+			inv_set(&progress, progress_weights[i], bi_numeric_from_int64(0), false);
+	}
+	add_counts(&progress, progress_counts, progress_weights, count);
+	if (count->has_success)
+		keep_last_success(&progress, PROGRESS_LAST_SUCCESS,
+						  TimestampTzGetDatum(count->success));
+	inv_write(&progress, change, found);
+	inv_remember(&progress, job_id);
+	inv_writer_close(&progress);
+}
+
+/*
+ * inv_job_cut
+ *		Count batches cut (new ones, or ones cut again: count's cut_*) and
+ *		the change of their state in the job's row.  With frontier, the
+ *		frontier moves there (the end of a new batch, or of a window) and
+ *		the progress rows recorded since the last time are folded in.  The
+ *		caller holds the job's lock.
+ */
+void
+inv_job_cut(InvChange *change, int32 job_id, const InvCount *count,
+			const int64 *frontier)
 {
 	InvWriter	job;
 
@@ -221,58 +660,15 @@ inv_job_count_cut(InvChange *change, int32 job_id, int64 batches, int64 assets,
 	lock_job(&job, change, job_id);
 	if (frontier != NULL)
 		inv_set(&job, JOB_FRONTIER, Int64GetDatum(*frontier), false);
-	inv_add_int8(&job, JOB_CUT_BATCHES, batches);
-	inv_add_int8(&job, JOB_CUT_ASSETS, assets);
-	inv_add_numeric(&job, JOB_CUT_WEIGHT, weight);
+	inv_add_int8(&job, JOB_CUT_BATCHES, count->cut_batches);
+	inv_add_int8(&job, JOB_CUT_ASSETS, count->cut_assets);
+	if (count->cut_weight != (Datum) 0)
+		inv_add_numeric(&job, JOB_CUT_WEIGHT, count->cut_weight);
+	add_counts(&job, job_counts, job_weights, count);
 	if (frontier != NULL)
 		fold_progress(change, &job, job_id);
-	inv_write(&job, change, true);
+	write_job(&job, change, job_id);
 	inv_writer_close(&job);
-}
-
-/*
- * inv_job_progress
- *		Record a change of the job's done counters (a batch succeeded: +1;
- *		a succeeded batch requeued or superseded: -1), as a progress row
- *		folded into the job's row by its next new batch -- inserted, never
- *		updated, so that concurrent releases do not wait for each other.
- */
-void
-inv_job_progress(InvChange *change, int32 job_id, int64 batches, int64 assets,
-				 Datum weight, bool has_success, TimestampTz success)
-{
-	InvWriter	progress;
-
-	inv_writer_open(&progress, change, INV_PROGRESS);
-	inv_row_new(&progress);
-	inv_set(&progress, PROGRESS_JOB_ID, Int32GetDatum(job_id), false);
-	inv_set(&progress, PROGRESS_BATCHES, Int64GetDatum(batches), false);
-	inv_set(&progress, PROGRESS_ASSETS, Int64GetDatum(assets), false);
-	inv_set(&progress, PROGRESS_WEIGHT, weight, false);
-	inv_set(&progress, PROGRESS_LAST_SUCCESS, TimestampTzGetDatum(success), !has_success);
-	inv_write(&progress, change, false);
-	inv_writer_close(&progress);
-}
-
-/*
- * bi_inventory_set_frontier
- *		Move the job's frontier (a backfill whose rest of window holds no
- *		matching asset: to the window's end).  The caller holds the job's
- *		lock.
- */
-void
-bi_inventory_set_frontier(int32 job_id, int64 frontier)
-{
-	InvChange	change;
-	InvWriter	job;
-
-	inv_change_begin(&change, "batchintory_acquire()");
-	inv_writer_open(&job, &change, INV_JOB);
-	lock_job(&job, &change, job_id);
-	inv_set(&job, JOB_FRONTIER, Int64GetDatum(frontier), false);
-	inv_write(&job, &change, true);
-	inv_writer_close(&job);
-	inv_change_end(&change);
 }
 
 /* a job's row as statement parameters: settings, owner, command's search_path, name or id */
@@ -431,25 +827,6 @@ bi_inventory_job_set_filter(int32 job_id, const char *deparse, const char *expr)
 	store_filter(job_id, expr);
 }
 
-/*
- * bi_inventory_reset_retries
- *		max_attempts changed: the failed batches with attempts left (now)
- *		wait for a retry, the others are failed for good.
- */
-void
-bi_inventory_reset_retries(int32 job_id, int32 max_attempts)
-{
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		args[2] = {Int32GetDatum(job_id), Int32GetDatum(max_attempts)};
-
-	inv_check_writable(INV_BATCH);
-	bi_exec("UPDATE batchintory.batch SET retry_after = CASE"
-			" WHEN (attempt OPERATOR(pg_catalog.-) requeued_after) OPERATOR(pg_catalog.<) $2"
-			" THEN COALESCE(retry_after, pg_catalog.clock_timestamp()) END"
-			" WHERE job_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'failed'",
-			2, types, args, NULL, SPI_OK_UPDATE);
-}
-
 /* A statement that writes every table of the inventory is about to run */
 static void
 check_every_table_writable(void)
@@ -501,7 +878,7 @@ bi_inventory_rewind(int32 job_id, int64 point, bool has_frontier, int64 frontier
 	bool		isnull;
 
 	check_every_table_writable();
-	bi_exec("WITH o AS (SELECT batch_id, status, asset_count, weight"
+	bi_exec("WITH o AS (SELECT batch_id, status, retry_after, asset_count, weight"
 			"  FROM batchintory.batch WHERE job_id OPERATOR(pg_catalog.=) $1"
 			"  AND status OPERATOR(pg_catalog.<>) 'superseded'"
 			"  AND first_id OPERATOR(pg_catalog.>=) $2),"
@@ -513,22 +890,43 @@ bi_inventory_rewind(int32 job_id, int64 point, bool has_frontier, int64 frontier
 			"  WHERE a.batch_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT b.batch_id FROM b))"
 			"  AND (a.batch_id, a.attempt) IN (SELECT b.batch_id, b.attempt FROM b)"
 			"  AND a.status OPERATOR(pg_catalog.=) 'processing'),"
-			" p AS (INSERT INTO batchintory.progress (job_id, batches, assets, weight)"
-			"  SELECT $1, OPERATOR(pg_catalog.-) pg_catalog.count(*),"
-			"   OPERATOR(pg_catalog.-) pg_catalog.sum(o.asset_count),"
-			"   OPERATOR(pg_catalog.-) COALESCE(pg_catalog.sum(o.weight), 0)"
-			"  FROM o WHERE o.status OPERATOR(pg_catalog.=) 'succeeded'"
-			"  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0),"
-			" j AS (UPDATE batchintory.job SET"
-			"  cut_batches = cut_batches OPERATOR(pg_catalog.-)"
-			"   (SELECT pg_catalog.count(*) FROM o),"
-			"  cut_assets = cut_assets OPERATOR(pg_catalog.-)"
-			"   (SELECT COALESCE(pg_catalog.sum(o.asset_count), 0) FROM o)::pg_catalog.int8,"
-			"  cut_weight = cut_weight OPERATOR(pg_catalog.-)"
-			"   (SELECT COALESCE(pg_catalog.sum(o.weight), 0) FROM o),"
-			"  frontier = CASE WHEN frontier OPERATOR(pg_catalog.>=) $2 THEN $3"
-			"   ELSE frontier END"
-			"  WHERE job_id OPERATOR(pg_catalog.=) $1)"
+			" c AS (SELECT pg_catalog.count(*) AS cut,"
+			"  COALESCE(pg_catalog.sum(o.asset_count), 0)::pg_catalog.int8 AS cut_assets,"
+			"  COALESCE(pg_catalog.sum(o.weight), 0) AS cut_weight,"
+			"  pg_catalog.count(*) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'succeeded') AS done,"
+			"  COALESCE(pg_catalog.sum(o.asset_count) FILTER"
+			"   (WHERE o.status OPERATOR(pg_catalog.=) 'succeeded'), 0)::pg_catalog.int8 AS done_assets,"
+			"  COALESCE(pg_catalog.sum(o.weight) FILTER"
+			"   (WHERE o.status OPERATOR(pg_catalog.=) 'succeeded'), 0) AS done_weight,"
+			"  pg_catalog.count(*) FILTER"
+			"   (WHERE o.status OPERATOR(pg_catalog.=) 'processing') AS processing,"
+			"  pg_catalog.count(*) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'failed'"
+			"   AND o.retry_after IS NOT NULL) AS retry,"
+			"  pg_catalog.count(*) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'failed'"
+			"   AND o.retry_after IS NULL) AS failed,"
+			"  COALESCE(pg_catalog.sum(o.asset_count) FILTER (WHERE o.status"
+			"   OPERATOR(pg_catalog.=) 'failed' AND o.retry_after IS NULL), 0)::pg_catalog.int8"
+			"   AS failed_assets,"
+			"  COALESCE(pg_catalog.sum(o.weight) FILTER (WHERE o.status"
+			"   OPERATOR(pg_catalog.=) 'failed' AND o.retry_after IS NULL), 0) AS failed_weight,"
+			"  pg_catalog.count(*) FILTER"
+			"   (WHERE o.status OPERATOR(pg_catalog.=) 'skipped') AS skipped FROM o),"
+			" j AS (UPDATE batchintory.job t SET"
+			"  cut_batches = t.cut_batches OPERATOR(pg_catalog.-) c.cut,"
+			"  cut_assets = t.cut_assets OPERATOR(pg_catalog.-) c.cut_assets,"
+			"  cut_weight = t.cut_weight OPERATOR(pg_catalog.-) c.cut_weight,"
+			"  done_batches = t.done_batches OPERATOR(pg_catalog.-) c.done,"
+			"  done_assets = t.done_assets OPERATOR(pg_catalog.-) c.done_assets,"
+			"  done_weight = t.done_weight OPERATOR(pg_catalog.-) c.done_weight,"
+			"  processing_batches = t.processing_batches OPERATOR(pg_catalog.-) c.processing,"
+			"  retry_batches = t.retry_batches OPERATOR(pg_catalog.-) c.retry,"
+			"  failed_batches = t.failed_batches OPERATOR(pg_catalog.-) c.failed,"
+			"  failed_assets = t.failed_assets OPERATOR(pg_catalog.-) c.failed_assets,"
+			"  failed_weight = t.failed_weight OPERATOR(pg_catalog.-) c.failed_weight,"
+			"  skipped_batches = t.skipped_batches OPERATOR(pg_catalog.-) c.skipped,"
+			"  frontier = CASE WHEN t.frontier OPERATOR(pg_catalog.>=) $2 THEN $3"
+			"   ELSE t.frontier END"
+			"  FROM c WHERE t.job_id OPERATOR(pg_catalog.=) $1)"
 			" SELECT pg_catalog.count(*) FROM b",
 			3, types, args, nulls, SPI_OK_SELECT);
 	return bi_get_int64(0, 1, &isnull);

@@ -67,10 +67,17 @@ static const InvIndexDef index_defs[INV_NINDEXES] = {
 	{BATCH_JOB_ID, BATCH_FIRST_ID}},
 	[INDEX_BATCH_JOB_FAILED] = {"batch_job_failed", INV_BATCH, 2,
 	{BATCH_JOB_ID, BATCH_FIRST_ID}},
+	[INDEX_BATCH_JOB_OPEN] = {"batch_job_open", INV_BATCH, 2,
+	{BATCH_JOB_ID, BATCH_FIRST_ID}},
 	[INDEX_ATTEMPT_PKEY] = {"attempt_pkey", INV_ATTEMPT, 2,
 	{ATTEMPT_BATCH_ID, ATTEMPT_ATTEMPT}},
-	[INDEX_PROGRESS_JOB] = {"progress_job", INV_PROGRESS, 1, {PROGRESS_JOB_ID}},
+	[INDEX_PROGRESS_JOB] = {"progress_job", INV_PROGRESS, 2,
+	{PROGRESS_JOB_ID, PROGRESS_BACKEND}},
 };
+
+/* The most columns the extension uses of one table */
+#define MAX_NCOLUMNS Max(Max((int) JOB_NCOLUMNS, (int) BATCH_NCOLUMNS), \
+						 Max((int) ATTEMPT_NCOLUMNS, (int) PROGRESS_NCOLUMNS))
 
 /*
  * What the tables and indexes resolved to, until a relcache invalidation:
@@ -80,15 +87,10 @@ typedef struct Resolved
 {
 	bool		valid;
 	Oid			table[INV_NTABLES];
-	AttrNumber	attnum[INV_NTABLES][ATTEMPT_NCOLUMNS];
+	AttrNumber	attnum[INV_NTABLES][MAX_NCOLUMNS];
 	Oid			index[INV_NINDEXES];
 	Oid			batch_sequence;
 } Resolved;
-
-StaticAssertDecl((int) ATTEMPT_NCOLUMNS >= (int) JOB_NCOLUMNS &&
-				 (int) ATTEMPT_NCOLUMNS >= (int) BATCH_NCOLUMNS &&
-				 (int) ATTEMPT_NCOLUMNS >= (int) PROGRESS_NCOLUMNS,
-				 "Resolved.attnum holds the widest table");
 
 static Resolved resolved;
 static bool callback_registered = false;
@@ -230,9 +232,25 @@ inv_get(InvTable table, TupleTableSlot *slot, int column, bool *isnull)
 	return slot_getattr(slot, resolved.attnum[table][column], isnull);
 }
 
+/* The comparisons of the types of the indexes' key columns */
+typedef struct KeyProcedures
+{
+	Oid			type;
+	RegProcedure equal;
+	RegProcedure less;
+	RegProcedure greater;
+} KeyProcedures;
+
+static const KeyProcedures key_procedures[] = {
+	{INT4OID, F_INT4EQ, F_INT4LT, F_INT4GT},
+	{INT8OID, F_INT8EQ, F_INT8LT, F_INT8GT},
+	{TIMESTAMPTZOID, F_TIMESTAMPTZ_EQ, F_TIMESTAMPTZ_LT, F_TIMESTAMPTZ_GT},
+};
+
 /*
  * A condition on the index's key column at position (1-based): equal to
- * value (BTEqualStrategyNumber) or less (BTLessStrategyNumber)
+ * value (BTEqualStrategyNumber), less (BTLessStrategyNumber) or greater
+ * (BTGreaterStrategyNumber)
  */
 void
 inv_key(ScanKey key, InvIndex index, int position, StrategyNumber strategy,
@@ -240,25 +258,24 @@ inv_key(ScanKey key, InvIndex index, int position, StrategyNumber strategy,
 {
 	const InvIndexDef *def = &index_defs[index];
 	Oid			type = table_defs[def->table].columns[def->keys[position - 1]].type;
-	bool		equal = strategy == BTEqualStrategyNumber;
-	RegProcedure procedure;
+	int			i;
 
-	Assert(equal || strategy == BTLessStrategyNumber);
-	switch (type)
+	Assert(strategy == BTEqualStrategyNumber || strategy == BTLessStrategyNumber ||
+		   strategy == BTGreaterStrategyNumber);
+	for (i = 0; i < (int) lengthof(key_procedures); i++)
 	{
-		case INT4OID:
-			procedure = equal ? F_INT4EQ : F_INT4LT;
-			break;
-		case INT8OID:
-			procedure = equal ? F_INT8EQ : F_INT8LT;
-			break;
-		case TIMESTAMPTZOID:
-			procedure = equal ? F_TIMESTAMPTZ_EQ : F_TIMESTAMPTZ_LT;
-			break;
-		default:
-			elog(ERROR, "no scan key for type %u", type);
+		const KeyProcedures *procedures = &key_procedures[i];
+
+		if (procedures->type != type)
+			continue;
+		ScanKeyInit(key, position, strategy,
+					strategy == BTEqualStrategyNumber ? procedures->equal :
+					strategy == BTLessStrategyNumber ? procedures->less :
+					procedures->greater,
+					value);
+		return;
 	}
-	ScanKeyInit(key, position, strategy, procedure, value);
+	elog(ERROR, "no scan key for type %u", type);
 }
 
 /* Start a scan of the table rel through index, with nkeys conditions */
@@ -280,6 +297,13 @@ inv_probe_next(InvProbe *probe)
 {
 	CHECK_FOR_INTERRUPTS();
 	return index_getnext_slot(probe->scan, ForwardScanDirection, probe->slot);
+}
+
+/* The probe's last row in index order (the first call after the begin) */
+bool
+inv_probe_last(InvProbe *probe)
+{
+	return index_getnext_slot(probe->scan, BackwardScanDirection, probe->slot);
 }
 
 void
@@ -442,6 +466,113 @@ inv_lock_row(InvWriter *writer, InvChange *change, InvIndex index,
 	return found;
 }
 
+/*
+ * The row versions this transaction wrote last, by table and key (a job's
+ * id).  A row written many times in one transaction leaves a version behind
+ * each time, all of them its own and alive until it ends: a lookup through
+ * the row's index walks every one of them, so that n changes in a
+ * transaction would cost O(n^2).  The last version is found again by its
+ * TID instead, if this transaction wrote it and it is the version the
+ * snapshot sees (not from a subtransaction rolled back since).
+ */
+typedef struct Remembered
+{
+	InvTable	table;
+	int32		key;
+	TransactionId xid;			/* the top transaction that wrote it */
+	ItemPointerData tid;
+} Remembered;
+
+#define REMEMBERED_ROWS 4
+
+static Remembered remembered[REMEMBERED_ROWS];
+static int	remembered_next = 0;
+
+/* The key column of the rows remembered: the job's id */
+static const int remembered_key[INV_NTABLES] = {
+	[INV_JOB] = JOB_JOB_ID,
+	[INV_PROGRESS] = PROGRESS_JOB_ID,
+};
+
+/* Remember the row the writer just wrote (inv_write), of the job key */
+void
+inv_remember(InvWriter *writer, int32 key)
+{
+	Remembered *row = NULL;
+	int			i;
+
+	Assert(writer->table == INV_JOB || writer->table == INV_PROGRESS);
+	for (i = 0; i < REMEMBERED_ROWS && row == NULL; i++)
+		if (remembered[i].table == writer->table && remembered[i].key == key)
+			row = &remembered[i];
+	if (row == NULL)
+	{
+		row = &remembered[remembered_next];
+		remembered_next = (remembered_next + 1) % REMEMBERED_ROWS;
+	}
+	row->table = writer->table;
+	row->key = key;
+	row->xid = GetTopTransactionId();
+	row->tid = writer->next->tts_tid;
+}
+
+/*
+ * The version of the row of the job key this transaction wrote last, into
+ * slot, if the snapshot sees it; false if there is none (then the caller
+ * looks the row up through its index).
+ */
+bool
+inv_recall(InvTable table, int32 key, Relation rel, Snapshot snapshot,
+		   TupleTableSlot *slot)
+{
+	TransactionId xid = GetTopTransactionIdIfAny();
+	int			i;
+
+	if (!TransactionIdIsValid(xid))
+		return false;
+	for (i = 0; i < REMEMBERED_ROWS; i++)
+	{
+		Remembered *row = &remembered[i];
+		bool		isnull;
+
+		if (row->table != table || row->key != key || row->xid != xid)
+			continue;
+		/* its line pointer may hold another row if its writer rolled back */
+		return table_tuple_fetch_row_version(rel, &row->tid, snapshot, slot) &&
+			DatumGetInt32(inv_get(table, slot, remembered_key[table], &isnull)) == key;
+	}
+	return false;
+}
+
+/* Did this transaction write a row of table for the job key (inv_remember)? */
+bool
+inv_wrote(InvTable table, int32 key)
+{
+	TransactionId xid = GetTopTransactionIdIfAny();
+	int			i;
+
+	for (i = 0; i < REMEMBERED_ROWS; i++)
+		if (remembered[i].table == table && remembered[i].key == key)
+			return TransactionIdIsValid(xid) && remembered[i].xid == xid;
+	return false;
+}
+
+/*
+ * Lock the version of the row of the job key that this transaction wrote
+ * last (inv_recall) as inv_lock_tid does; false if there is none, or (with
+ * skip_locked) if another transaction holds it.
+ */
+bool
+inv_lock_recalled(InvWriter *writer, InvChange *change, int32 key, bool skip_locked)
+{
+	ItemPointerData tid;
+
+	if (!inv_recall(writer->table, key, writer->rel, change->snapshot, writer->found))
+		return false;
+	tid = writer->found->tts_tid;
+	return inv_lock_tid(writer, change, &tid, skip_locked);
+}
+
 /* A new batch's number, from the sequence batchintory.batch_batch_id_seq */
 int64
 inv_next_batch_id(void)
@@ -578,12 +709,19 @@ inv_write(InvWriter *writer, InvChange *change, bool update)
 									  update, update_indexes);
 }
 
-/* Delete the row found */
-void
-inv_delete_found(InvWriter *writer, InvChange *change)
+/*
+ * Delete the row of rel in slot, the version the change's snapshot sees, if
+ * it is still the latest one and no transaction holds it (not waiting);
+ * false if it is not
+ */
+bool
+inv_delete_seen(Relation rel, InvChange *change, TupleTableSlot *slot)
 {
-	simple_table_tuple_delete(writer->rel, &writer->found->tts_tid,
-							  change->snapshot);
+	TM_FailureData failure;
+
+	return table_tuple_delete(rel, &slot->tts_tid, change->estate->es_output_cid,
+							  change->snapshot, InvalidSnapshot, false, &failure,
+							  false) == TM_Ok;
 }
 
 static const char *const status_names[] = {

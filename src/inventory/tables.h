@@ -44,6 +44,15 @@ typedef enum JobColumn
 	JOB_DONE_ASSETS,
 	JOB_DONE_WEIGHT,
 	JOB_LAST_SUCCESS,
+	JOB_PROCESSING_BATCHES,
+	JOB_RETRY_BATCHES,
+	JOB_FAILED_BATCHES,
+	JOB_FAILED_ASSETS,
+	JOB_FAILED_WEIGHT,
+	JOB_SKIPPED_BATCHES,
+	JOB_ON_FAILURE,
+	JOB_SOURCE,
+	JOB_ID_COLUMN,
 	JOB_NCOLUMNS
 } JobColumn;
 
@@ -93,6 +102,13 @@ typedef enum ProgressColumn
 	PROGRESS_ASSETS,
 	PROGRESS_WEIGHT,
 	PROGRESS_LAST_SUCCESS,
+	PROGRESS_PROCESSING_BATCHES,
+	PROGRESS_RETRY_BATCHES,
+	PROGRESS_FAILED_BATCHES,
+	PROGRESS_FAILED_ASSETS,
+	PROGRESS_FAILED_WEIGHT,
+	PROGRESS_SKIPPED_BATCHES,
+	PROGRESS_BACKEND,
 	PROGRESS_NCOLUMNS
 } ProgressColumn;
 
@@ -168,8 +184,9 @@ typedef enum InvIndex
 	INDEX_BATCH_JOB_LEASED,		/* batch (job_id, lease_until), processing */
 	INDEX_BATCH_JOB_RETRY,		/* batch (job_id, first_id), failed to retry */
 	INDEX_BATCH_JOB_FAILED,		/* batch (job_id, first_id), failed for good */
+	INDEX_BATCH_JOB_OPEN,		/* batch (job_id, first_id), processing or failed */
 	INDEX_ATTEMPT_PKEY,			/* attempt (batch_id, attempt) */
-	INDEX_PROGRESS_JOB,			/* progress (job_id) */
+	INDEX_PROGRESS_JOB,			/* progress (job_id, backend) */
 	INV_NINDEXES
 } InvIndex;
 
@@ -213,6 +230,7 @@ extern void inv_key(ScanKey key, InvIndex index, int position,
 extern void inv_probe_begin(InvProbe *probe, InvIndex index, Relation rel,
 							Snapshot snapshot, ScanKey keys, int nkeys);
 extern bool inv_probe_next(InvProbe *probe);
+extern bool inv_probe_last(InvProbe *probe);
 extern void inv_probe_end(InvProbe *probe);
 
 extern void inv_change_begin(InvChange *change, const char *function);
@@ -226,6 +244,12 @@ extern bool inv_lock_row(InvWriter *writer, InvChange *change, InvIndex index,
 						 ScanKey keys, int nkeys);
 extern bool inv_lock_tid(InvWriter *writer, InvChange *change, ItemPointer tid,
 						 bool skip_locked);
+extern void inv_remember(InvWriter *writer, int32 key);
+extern bool inv_recall(InvTable table, int32 key, Relation rel,
+					   Snapshot snapshot, TupleTableSlot *slot);
+extern bool inv_lock_recalled(InvWriter *writer, InvChange *change, int32 key,
+							  bool skip_locked);
+extern bool inv_wrote(InvTable table, int32 key);
 extern int64 inv_next_batch_id(void);
 extern void inv_row_new(InvWriter *writer);
 extern void inv_row_from_found(InvWriter *writer);
@@ -235,17 +259,57 @@ extern Datum inv_next(InvWriter *writer, int column, bool *isnull);
 extern void inv_add_int8(InvWriter *writer, int column, int64 value);
 extern void inv_add_numeric(InvWriter *writer, int column, Datum value);
 extern void inv_write(InvWriter *writer, InvChange *change, bool update);
-extern void inv_delete_found(InvWriter *writer, InvChange *change);
+extern bool inv_delete_seen(Relation rel, InvChange *change, TupleTableSlot *slot);
 
 extern BiStatus inv_status(Datum value);
 extern Datum inv_status_datum(BiStatus status);
 
-/* jobs.c: the job's row, for the other verbs */
-extern void inv_job_count_cut(InvChange *change, int32 job_id, int64 batches,
-							  int64 assets, Datum weight, const int64 *frontier);
-extern void inv_job_progress(InvChange *change, int32 job_id, int64 batches,
-							 int64 assets, Datum weight, bool has_success,
-							 TimestampTz success);
+/*
+ * A change of a job's counters (jobs.c): batches cut, with their assets and
+ * weight, and batches by state (n[]: batches and assets; weight[]: numeric
+ * weights, (Datum) 0 for none), with the time of the last success
+ */
+typedef enum InvCountN
+{
+	COUNT_DONE,					/* succeeded */
+	COUNT_DONE_ASSETS,
+	COUNT_PROCESSING,			/* in flight or abandoned */
+	COUNT_RETRY,				/* failed, waiting for a retry */
+	COUNT_FAILED,				/* failed for good */
+	COUNT_FAILED_ASSETS,
+	COUNT_SKIPPED,
+	N_COUNTS
+} InvCountN;
+
+typedef enum InvCountWeight
+{
+	WEIGHT_DONE,
+	WEIGHT_FAILED,
+	N_WEIGHTS
+} InvCountWeight;
+
+typedef struct InvCount
+{
+	int64		cut_batches;
+	int64		cut_assets;
+	Datum		cut_weight;
+	int64		n[N_COUNTS];
+	Datum		weight[N_WEIGHTS];
+	bool		has_success;
+	TimestampTz success;
+} InvCount;
+
+/* jobs.c: the job's row and its counters, for the other verbs */
+extern void inv_count_batch(InvCount *count, const BatchRow *batch, int sign);
+extern void inv_count_cut(InvCount *count, const BatchRow *batch, int sign);
+extern void inv_job_cut(InvChange *change, int32 job_id, const InvCount *count,
+						const int64 *frontier);
+extern void inv_job_count(InvChange *change, int32 job_id, const InvCount *count);
+extern bool inv_job_find(Relation job, Snapshot snapshot, int32 job_id,
+						 TupleTableSlot *slot);
+
+/* batches.c: a batch's row, for the other verbs */
+extern void inv_batch_from_slot(TupleTableSlot *slot, BatchRow *row);
 
 /* attempts.c: an attempt's row, for the other verbs */
 extern void inv_attempt_insert(InvChange *change, const AttemptRow *row);

@@ -1,10 +1,12 @@
 -- Invariants of the inventory that hold for every job whatever was done to
 -- its metadata table (random DDL, deletes, keys moved, filters changed): the
 -- fuzz test (test/t/030_fuzz.pl) checks them after the random calls and
--- again after draining every job.  Unlike test/t/invariants.sql they read
--- only the inventory, never the metadata tables (those may be gone or
--- reshaped), so they cover every job at once.  One row per violated
--- invariant and job, with the number of violations and one example.
+-- again after draining every job -- among them that every counter a job
+-- keeps, and every figure the jobs view shows, is what a count of its
+-- batches gives.  Unlike test/t/invariants.sql they read only the inventory
+-- (and the jobs view, which never fails), never the metadata tables (those
+-- may be gone or reshaped), so they cover every job at once.  One row per
+-- violated invariant and job, with the number of violations and one example.
 
 CREATE FUNCTION fuzz_invariants()
 RETURNS TABLE (job text, invariant text, violations bigint, example text)
@@ -74,6 +76,30 @@ LANGUAGE sql AS $$
 		SELECT job_id, 'a processing batch has no lease',
 			format('batch %s', batch_id)
 		FROM live WHERE status = 'processing' AND lease_until IS NULL
+		UNION ALL
+		SELECT j.job_id, 'a counter of the job differs from a count of its batches',
+			format('%s: %s kept, %s counted', c.counter, c.kept, c.counted)
+		FROM j, batchintory.job_counters(j.job_id) c
+		WHERE c.kept IS DISTINCT FROM c.counted
+		UNION ALL
+		SELECT j.job_id, 'the jobs view differs from a count of the batches',
+			format('view %s, counted %s', (v.succeeded, v.processed, v.in_flight, v.abandoned,
+				v.retry_pending, v.failed, v.skipped, v.oldest_unprocessed), c)
+		FROM j JOIN batchintory.jobs v ON v.job = j.name
+		CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE l.status = 'succeeded') AS succeeded,
+				coalesce(sum(l.asset_count) FILTER (WHERE l.status = 'succeeded'), 0) AS processed,
+				count(*) FILTER (WHERE l.status = 'processing' AND l.lease_until >= now()) AS in_flight,
+				count(*) FILTER (WHERE l.status = 'processing' AND l.lease_until < now()) AS abandoned,
+				count(*) FILTER (WHERE l.status = 'failed' AND l.retry_after IS NOT NULL) AS retry_pending,
+				count(*) FILTER (WHERE l.status = 'failed' AND l.retry_after IS NULL) AS failed,
+				count(*) FILTER (WHERE l.status = 'skipped') AS skipped,
+				min(l.first_id) FILTER (WHERE l.status IN ('processing', 'failed')) AS oldest_open
+			FROM live l WHERE l.job_id = j.job_id) c
+		WHERE (v.succeeded, v.processed, v.in_flight, v.abandoned, v.retry_pending, v.failed,
+				v.skipped)
+			IS DISTINCT FROM (c.succeeded, c.processed, c.in_flight, c.abandoned,
+				c.retry_pending, c.failed, c.skipped)
+			OR v.oldest_unprocessed IS DISTINCT FROM coalesce(c.oldest_open, v.oldest_unprocessed)
 	)
 	SELECT j.name, c.invariant, count(*), min(c.example)
 	FROM checks c JOIN j USING (job_id)

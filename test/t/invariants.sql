@@ -104,21 +104,26 @@ RETURNS TABLE (invariant text, violations bigint) LANGUAGE sql AS $$
 		 JOIN batchintory.attempt a ON a.batch_id = r.batch AND a.attempt = r.attempt
 		 WHERE r.attempt = b.attempt AND a.status NOT IN ('abandoned', 'superseded'))
 	UNION ALL
-	SELECT 'cut counters differ from the live batches',
-		(SELECT count(*) FROM j WHERE j.cut_batches <> (SELECT count(*) FROM live)
-		 OR j.cut_assets <> (SELECT coalesce(sum(asset_count), 0) FROM live)
-		 OR j.cut_weight <> (SELECT coalesce(sum(weight), 0) FROM live))
+	SELECT 'a counter of the job differs from a count of its batches',
+		(SELECT count(*) FROM j, batchintory.job_counters(j.job_id) c
+		 WHERE c.kept IS DISTINCT FROM c.counted)
 	UNION ALL
-	SELECT 'done counters differ from the succeeded batches',
-		(SELECT count(*) FROM j,
-		 LATERAL (SELECT coalesce(sum(p.batches), 0) AS batches,
-			coalesce(sum(p.assets), 0) AS assets, coalesce(sum(p.weight), 0) AS weight
-			FROM batchintory.progress p WHERE p.job_id = j.job_id) p
-		 WHERE j.done_batches + p.batches <> (SELECT count(*) FROM live WHERE status = 'succeeded')
-		 OR j.done_assets + p.assets <>
-			(SELECT coalesce(sum(asset_count), 0) FROM live WHERE status = 'succeeded')
-		 OR j.done_weight + p.weight <>
-			(SELECT coalesce(sum(weight), 0) FROM live WHERE status = 'succeeded'))
+	SELECT 'the jobs view differs from a count of the batches',
+		(SELECT count(*) FROM batchintory.jobs v JOIN j ON j.name = v.job,
+		 LATERAL (SELECT count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+			coalesce(sum(asset_count) FILTER (WHERE status = 'succeeded'), 0) AS processed,
+			count(*) FILTER (WHERE status = 'processing' AND lease_until >= now()) AS in_flight,
+			count(*) FILTER (WHERE status = 'processing' AND lease_until < now()) AS abandoned,
+			count(*) FILTER (WHERE status = 'failed' AND retry_after IS NOT NULL) AS retry_pending,
+			count(*) FILTER (WHERE status = 'failed' AND retry_after IS NULL) AS failed,
+			count(*) FILTER (WHERE status = 'skipped') AS skipped,
+			min(first_id) FILTER (WHERE status IN ('processing', 'failed')) AS oldest_open
+			FROM live) c
+		 WHERE (v.succeeded, v.processed, v.in_flight, v.abandoned, v.retry_pending,
+				v.failed, v.skipped)
+			IS DISTINCT FROM (c.succeeded, c.processed, c.in_flight, c.abandoned,
+				c.retry_pending, c.failed, c.skipped)
+		 OR v.oldest_unprocessed IS DISTINCT FROM coalesce(c.oldest_open, v.oldest_unprocessed))
 	UNION ALL
 	SELECT 'failed batch whose retry_after does not say whether it has attempts left',
 		(SELECT count(*) FROM live b, j WHERE b.status = 'failed'

@@ -52,15 +52,24 @@ CREATE TABLE batchintory.job (
 	-- settings and plans and reload them when it moved
 	revision bigint NOT NULL DEFAULT 1,
 	registered_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	-- counters kept by acquire (cut: batches not superseded) and, through
-	-- batchintory.progress, by release, requeue and rewind (done: succeeded)
+	-- counters of the job's batches, kept with every change of their state
+	-- (the job's own changes here, those of releases, requeues and skips
+	-- through batchintory.progress): cut (not superseded), done
+	-- (succeeded), processing (in flight or abandoned), waiting for a retry,
+	-- failed for good, skipped; what the jobs view shows without counting
 	cut_batches bigint NOT NULL DEFAULT 0,
 	cut_assets bigint NOT NULL DEFAULT 0,
 	cut_weight numeric NOT NULL DEFAULT 0,
 	done_batches bigint NOT NULL DEFAULT 0,
 	done_assets bigint NOT NULL DEFAULT 0,
 	done_weight numeric NOT NULL DEFAULT 0,
-	last_success timestamptz
+	last_success timestamptz,
+	processing_batches bigint NOT NULL DEFAULT 0,
+	retry_batches bigint NOT NULL DEFAULT 0,
+	failed_batches bigint NOT NULL DEFAULT 0,
+	failed_assets bigint NOT NULL DEFAULT 0,
+	failed_weight numeric NOT NULL DEFAULT 0,
+	skipped_batches bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX job_source ON batchintory.job (source);
 
@@ -115,6 +124,10 @@ CREATE INDEX batch_job_failed ON batchintory.batch (job_id, first_id)
 -- batches failed for good and left out by hand (batchintory_skip)
 CREATE INDEX batch_job_skipped ON batchintory.batch (job_id, first_id)
 	WHERE status = 'skipped';
+-- batches not done yet (in flight, abandoned, failed): the oldest open key
+-- of a job is its first entry; also serves "open batches of a job"
+CREATE INDEX batch_job_open ON batchintory.batch (job_id, first_id)
+	WHERE status IN ('processing', 'failed');
 -- asset id -> the batches covering it, in O(log B): the live batches of a
 -- job never overlap, so the one covering a key is the last live one that
 -- starts at or before it, a backward probe of batch_job_live (whose
@@ -155,18 +168,28 @@ CREATE TABLE batchintory.attempt (
 	PRIMARY KEY (batch_id, attempt)
 );
 
--- Changes of a job's "done" counters by release, requeue, rewind and verify,
--- inserted (never updated, so concurrent releases do not wait for each
--- other or for acquire) and folded into batchintory.job by the next
--- acquire of the job.
+-- Changes of a job's counters by releases, requeues, skips and acquire's
+-- give-ups: each backend adds its changes to a row of its own (backend: its
+-- process slot; -1 for rows from 0.2.0), so that concurrent releases do not
+-- wait for each other or for acquire; each new batch folds the rows of the
+-- job into batchintory.job (but its own transaction's).  A job has at most
+-- a row or two per backend that changed it since: readers add them up in
+-- bounded time.  batches, assets and weight are those of the done counters.
 CREATE TABLE batchintory.progress (
 	job_id integer NOT NULL,
 	batches bigint NOT NULL,
 	assets bigint NOT NULL,
 	weight numeric NOT NULL,
-	last_success timestamptz
+	last_success timestamptz,
+	processing_batches bigint NOT NULL DEFAULT 0,
+	retry_batches bigint NOT NULL DEFAULT 0,
+	failed_batches bigint NOT NULL DEFAULT 0,
+	failed_assets bigint NOT NULL DEFAULT 0,
+	failed_weight numeric NOT NULL DEFAULT 0,
+	skipped_batches bigint NOT NULL DEFAULT 0,
+	backend integer NOT NULL
 );
-CREATE INDEX progress_job ON batchintory.progress (job_id);
+CREATE INDEX progress_job ON batchintory.progress (job_id, backend);
 
 SELECT pg_catalog.pg_extension_config_dump('batchintory.job', '');
 SELECT pg_catalog.pg_extension_config_dump('batchintory.job_job_id_seq', '');

@@ -179,15 +179,33 @@ RETURNS record
 LANGUAGE C STABLE STRICT
 AS 'MODULE_PATHNAME', 'batchintory_job_estimate';
 COMMENT ON FUNCTION batchintory.job_estimate(integer)
-	IS 'estimated assets of a job not handed out yet, and its problem if any (internal: used by batchintory.jobs)';
+	IS 'estimated assets of a job not handed out yet, and its problem if any (internal)';
+
+-- What the jobs view shows of a job that changes with its work: its
+-- counters (kept with the job as its batches change state) and a few probes
+-- of the inventory's partial indexes, as the query's snapshot sees them, in
+-- C: no plan over the inventory for its statistics to mislead or for JIT to
+-- compile, the same cost with 1 batch or 10^6.  Abandoned batches (lease
+-- run out) are a range of batch_job_leased that stops at now(): O(abandoned).
+CREATE OR REPLACE FUNCTION batchintory.job_figures(job_id integer,
+	OUT succeeded bigint, OUT processed bigint, OUT failed bigint,
+	OUT in_flight bigint, OUT abandoned bigint, OUT retry_pending bigint,
+	OUT skipped bigint, OUT last_success timestamptz, OUT oldest_open bigint,
+	OUT halted_by bigint, OUT halt_reason text, OUT backlog_estimate bigint,
+	OUT problem text)
+RETURNS record
+LANGUAGE C STABLE STRICT
+AS 'MODULE_PATHNAME', 'batchintory_job_figures';
+COMMENT ON FUNCTION batchintory.job_figures(integer)
+	IS 'a job''s batches by state, processed assets, last success, oldest open key, the batch failed for good that halts it, estimated backlog and what is wrong with the job (internal: used by batchintory.jobs)';
 
 -- One row per job: its window, progress and the state of its batches, from
--- the job's counters and its open batches -- no scan of the inventory or of
--- the metadata table.  total (backfills) is the assets cut so far plus the
--- planner's estimate of the rest of the window (processed and total are
--- NULL for a job cut by key range alone, max_keys: its batches' assets are
--- not counted); oldest_unprocessed is the
--- first key of the oldest open batch, else the first key not handed out.
+-- the job's counters (batchintory.job_figures) -- no scan of the inventory
+-- or of the metadata table.  total (backfills) is the assets cut so far
+-- plus the planner's estimate of the rest of the window (processed and
+-- total are NULL for a job cut by key range alone, max_keys: its batches'
+-- assets are not counted); oldest_unprocessed is the first key of the
+-- oldest open batch, else the first key not handed out.
 CREATE OR REPLACE VIEW batchintory.jobs WITH (security_barrier) AS
 SELECT j.name AS job,
 	j.source,
@@ -195,87 +213,42 @@ SELECT j.name AS job,
 	j.lower_bound,
 	j.upper_bound,
 	j.frontier,
-	CASE WHEN j.max_keys IS NULL
-		THEN j.done_assets OPERATOR(pg_catalog.+) p.assets END AS processed,
+	CASE WHEN j.max_keys IS NULL THEN f.processed END AS processed,
 	t.total,
 	CASE WHEN t.total OPERATOR(pg_catalog.=) 0 THEN 100.0
-		ELSE pg_catalog.round(100.0 OPERATOR(pg_catalog.*)
-			(j.done_assets OPERATOR(pg_catalog.+) p.assets)
+		ELSE pg_catalog.round(100.0 OPERATOR(pg_catalog.*) f.processed
 			OPERATOR(pg_catalog./) t.total, 1)
 	END AS progress_pct,
-	j.done_batches OPERATOR(pg_catalog.+) p.batches AS succeeded,
-	o.failed,
-	o.in_flight,
-	o.abandoned,
-	o.retry_pending,
-	GREATEST(j.last_success, p.last_success) AS last_success,
-	COALESCE(o.oldest_open,
-		CASE WHEN e.backlog OPERATOR(pg_catalog.>) 0 THEN
+	f.succeeded,
+	f.failed,
+	f.in_flight,
+	f.abandoned,
+	f.retry_pending,
+	f.last_success,
+	COALESCE(f.oldest_open,
+		CASE WHEN f.backlog_estimate OPERATOR(pg_catalog.>) 0 THEN
 			COALESCE(j.frontier OPERATOR(pg_catalog.+) 1, j.lower_bound) END) AS oldest_unprocessed,
 	j.registered_at,
 	pg_catalog.now() OPERATOR(pg_catalog.-) j.registered_at AS registered_ago,
 	j.config,
 	j.owner,
 	j.notify,
-	e.backlog AS backlog_estimate,
-	COALESCE(e.problem, CASE WHEN h.batch_id IS NOT NULL THEN
-		pg_catalog.format('halted: batch %s (keys %s to %s) failed for good: %s', h.batch_id,
-			h.first_id, h.last_id, COALESCE(h.message, 'no message')) END) AS problem,
+	f.backlog_estimate,
+	f.problem,
 	j.on_failure,
-	h.batch_id AS halted_by,
-	h.message AS halt_reason,
-	o.skipped,
+	f.halted_by,
+	f.halt_reason,
+	f.skipped,
 	j.command,
 	j.command_search_path,
 	j.schedule,
 	j.paused,
 	j.max_keys
 FROM batchintory.job j
-CROSS JOIN LATERAL (
-	SELECT COALESCE(pg_catalog.sum(d.batches), 0)::pg_catalog.int8 AS batches,
-		COALESCE(pg_catalog.sum(d.assets), 0)::pg_catalog.int8 AS assets,
-		pg_catalog.max(d.last_success) AS last_success
-	FROM batchintory.progress d
-	WHERE d.job_id OPERATOR(pg_catalog.=) j.job_id) p
-CROSS JOIN LATERAL (
-	SELECT (SELECT pg_catalog.count(*) FROM batchintory.batch b
-			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-			AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NULL) AS failed,
-		(SELECT pg_catalog.count(*) FROM batchintory.batch b
-			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-			AND b.status OPERATOR(pg_catalog.=) 'processing'
-			AND b.lease_until OPERATOR(pg_catalog.>=) pg_catalog.now()) AS in_flight,
-		(SELECT pg_catalog.count(*) FROM batchintory.batch b
-			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-			AND b.status OPERATOR(pg_catalog.=) 'processing'
-			AND b.lease_until OPERATOR(pg_catalog.<) pg_catalog.now()) AS abandoned,
-		(SELECT pg_catalog.count(*) FROM batchintory.batch b
-			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-			AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NOT NULL) AS retry_pending,
-		LEAST((SELECT pg_catalog.min(b.first_id) FROM batchintory.batch b
-			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-			AND b.status OPERATOR(pg_catalog.=) 'processing'),
-		(SELECT pg_catalog.min(b.first_id) FROM batchintory.batch b
-			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-			AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NOT NULL),
-		(SELECT pg_catalog.min(b.first_id) FROM batchintory.batch b
-			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-			AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NULL)) AS oldest_open,
-		(SELECT pg_catalog.count(*) FROM batchintory.batch b
-			WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-			AND b.status OPERATOR(pg_catalog.=) 'skipped') AS skipped) o
-LEFT JOIN LATERAL (
-	SELECT b.batch_id, b.first_id, b.last_id, a.message FROM batchintory.batch b
-	LEFT JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id
-		AND a.attempt OPERATOR(pg_catalog.=) b.attempt
-	WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id
-	AND b.status OPERATOR(pg_catalog.=) 'failed' AND b.retry_after IS NULL
-	AND j.on_failure OPERATOR(pg_catalog.=) 'halt'
-	ORDER BY b.first_id LIMIT 1) h ON true
-CROSS JOIN LATERAL batchintory.job_estimate(j.job_id) e
+CROSS JOIN LATERAL batchintory.job_figures(j.job_id) f
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN j.upper_bound IS NOT NULL AND j.max_keys IS NULL
-		THEN j.cut_assets OPERATOR(pg_catalog.+) e.backlog END AS total) t
+		THEN j.cut_assets OPERATOR(pg_catalog.+) f.backlog_estimate END AS total) t
 WHERE batchintory.may_see(j.owner);
 COMMENT ON VIEW batchintory.jobs IS
 	'every job: owner, window, frontier, backfill progress, batches by state, last success, oldest unprocessed key, estimated backlog, what is wrong with it if anything, and the batch failed for good that halts it';

@@ -24,3 +24,47 @@ DROP FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint
 -- batches failed for good and left out by hand (batchintory_skip)
 CREATE INDEX batch_job_skipped ON batchintory.batch (job_id, first_id)
 	WHERE status = 'skipped';
+
+-- a job's batches counted by state with the job (the jobs view reads them
+-- instead of counting): counted here once for the jobs of 0.2.0, whose
+-- progress rows hold changes of the done counters only
+ALTER TABLE batchintory.job
+	ADD COLUMN processing_batches bigint NOT NULL DEFAULT 0,
+	ADD COLUMN retry_batches bigint NOT NULL DEFAULT 0,
+	ADD COLUMN failed_batches bigint NOT NULL DEFAULT 0,
+	ADD COLUMN failed_assets bigint NOT NULL DEFAULT 0,
+	ADD COLUMN failed_weight numeric NOT NULL DEFAULT 0,
+	ADD COLUMN skipped_batches bigint NOT NULL DEFAULT 0;
+UPDATE batchintory.job j SET
+	processing_batches = c.processing,
+	retry_batches = c.retry,
+	failed_batches = c.failed,
+	failed_assets = c.failed_assets,
+	failed_weight = c.failed_weight,
+	skipped_batches = c.skipped
+FROM (SELECT b.job_id,
+		pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'processing') AS processing,
+		pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed'
+			AND b.retry_after IS NOT NULL) AS retry,
+		pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed'
+			AND b.retry_after IS NULL) AS failed,
+		COALESCE(pg_catalog.sum(b.asset_count) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed'
+			AND b.retry_after IS NULL), 0) AS failed_assets,
+		COALESCE(pg_catalog.sum(b.weight) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed'
+			AND b.retry_after IS NULL), 0) AS failed_weight,
+		pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'skipped') AS skipped
+	FROM batchintory.batch b GROUP BY b.job_id) c
+WHERE c.job_id OPERATOR(pg_catalog.=) j.job_id;
+ALTER TABLE batchintory.progress
+	ADD COLUMN processing_batches bigint NOT NULL DEFAULT 0,
+	ADD COLUMN retry_batches bigint NOT NULL DEFAULT 0,
+	ADD COLUMN failed_batches bigint NOT NULL DEFAULT 0,
+	ADD COLUMN failed_assets bigint NOT NULL DEFAULT 0,
+	ADD COLUMN failed_weight numeric NOT NULL DEFAULT 0,
+	ADD COLUMN skipped_batches bigint NOT NULL DEFAULT 0,
+	ADD COLUMN backend integer NOT NULL DEFAULT -1;
+ALTER TABLE batchintory.progress ALTER COLUMN backend DROP DEFAULT;
+DROP INDEX batchintory.progress_job;
+CREATE INDEX progress_job ON batchintory.progress (job_id, backend);
+CREATE INDEX batch_job_open ON batchintory.batch (job_id, first_id)
+	WHERE status IN ('processing', 'failed');
