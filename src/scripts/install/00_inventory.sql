@@ -121,9 +121,6 @@ CREATE INDEX batch_job_retry ON batchintory.batch (job_id, first_id)
 	WHERE status = 'failed' AND retry_after IS NOT NULL;
 CREATE INDEX batch_job_failed ON batchintory.batch (job_id, first_id)
 	WHERE status = 'failed' AND retry_after IS NULL;
--- batches failed for good and left out by hand (batchintory_skip)
-CREATE INDEX batch_job_skipped ON batchintory.batch (job_id, first_id)
-	WHERE status = 'skipped';
 -- batches not done yet (in flight, abandoned, failed): the oldest open key
 -- of a job is its first entry; also serves "open batches of a job"
 CREATE INDEX batch_job_open ON batchintory.batch (job_id, first_id)

@@ -21,10 +21,6 @@ DROP FUNCTION batchintory_register(text, regclass, name, name, text, bigint, big
 DROP FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint,
 	numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole);
 
--- batches failed for good and left out by hand (batchintory_skip)
-CREATE INDEX batch_job_skipped ON batchintory.batch (job_id, first_id)
-	WHERE status = 'skipped';
-
 -- a job's batches counted by state with the job (the jobs view reads them
 -- instead of counting): counted here once for the jobs of 0.2.0, whose
 -- progress rows hold changes of the done counters only
