@@ -5,9 +5,9 @@ EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*
 
 MODULE_big = batchintory
 OBJS = src/module.o src/security.o src/spi_util.o src/settings.o \
-	src/inventory/tables.o src/inventory/jobs.o src/inventory/batches.o \
+	src/inventory/tables.o src/inventory/jobs.o src/inventory/batch_row.o src/inventory/batches.o \
 	src/inventory/attempts.o src/source.o src/jobcache.o src/scan.o \
-	src/guard.o src/job.o src/acquire.o src/release.o src/notify.o \
+	src/sequence.o src/guard.o src/job.o src/acquire.o src/release.o src/notify.o \
 	src/verify.o src/estimates.o src/observe.o src/pipeline.o src/schedule.o
 
 # only the SQL-callable functions and _PG_init leave the library

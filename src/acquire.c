@@ -216,7 +216,7 @@ cut_key_range(BiJob *job, int64 start, int64 limit, bool limit_is_window_end,
 	bool		by_keys;
 
 	if (start == PG_INT64_MIN)
-		start = bi_guard_first_key(job);
+		start = bi_sequence_first_key(job);
 	if (start > limit)
 		return false;
 	by_keys = !pg_add_s64_overflow(start, job->max_keys - 1, &last) && last <= limit;

@@ -11,6 +11,7 @@
 
 #include "compat.h"
 
+#include "catalog/pg_sequence.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
@@ -266,8 +267,12 @@ extern BiGuard bi_guard_limit(BiJob *job, bool wait, int64 *limit,
 extern void bi_guard_no_new_work(BiJob *job, int64 limit, bool has_limit);
 extern void bi_guard_check_sequence(Oid relid, const char *column, Oid role);
 extern void bi_guard_check_key_range(Oid relid, const char *column);
-extern bool bi_guard_last_drawn(BiJob *job, int64 *key);
-extern int64 bi_guard_first_key(BiJob *job);
+
+/* sequence.c */
+extern FormData_pg_sequence bi_sequence_parameters(Oid seq);
+extern bool bi_sequence_last_value(BiJob *job, Oid seq, int64 *last);
+extern bool bi_sequence_last_drawn(BiJob *job, int64 *key);
+extern int64 bi_sequence_first_key(BiJob *job);
 
 /* estimates.c */
 typedef struct BiEstimate

@@ -9,52 +9,19 @@
 
 #include "batchintory.h"
 
-#include "access/htup_details.h"
-#include "access/relation.h"
 #include "catalog/pg_inherits.h"
-#include "catalog/pg_sequence.h"
-#include "catalog/pg_type.h"
-#include "commands/sequence.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/bufmgr.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include BI_PROC_HEADER
 #include "utils/acl.h"
-#include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 
 /* longest sleep between two looks at a writer that is still running */
 #define GUARD_MAX_SLEEP_MS 10
-
-/* A sequence's parameters (START, INCREMENT, MINVALUE, CACHE...), from the syscache */
-static FormData_pg_sequence
-sequence_parameters(Oid seq)
-{
-	HeapTuple	tuple = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seq));
-	FormData_pg_sequence parameters;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for sequence %u", seq);
-	parameters = *(Form_pg_sequence) GETSTRUCT(tuple);
-	ReleaseSysCache(tuple);
-	return parameters;
-}
-
-static void
-sequence_not_readable(Oid seq, const char *job, Oid role)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied for sequence %s", get_rel_name(seq)),
-			 errdetail("The late-commit guard of job \"%s\" reads the last value of the key's sequence as the job's owner, role %s.",
-					   job, GetUserNameFromId(role, false)),
-			 errhint("Grant SELECT on the sequence to the job's owner, or set late_commit_guard => false for the job.")));
-}
 
 /*
  * bi_guard_check_sequence
@@ -107,50 +74,12 @@ bi_guard_check_key_range(Oid relid, const char *column)
 						column, get_rel_name(relid)),
 				 errdetail("A job cut by key range alone (max_keys) learns which keys were drawn, and which may still commit, from the key's sequence."),
 				 errhint("Give the column a sequence (bigserial, or GENERATED ... AS IDENTITY), or cut batches by count with max_count.")));
-	if (sequence_parameters(seq).seqincrement < 0)
+	if (bi_sequence_parameters(seq).seqincrement < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("sequence \"%s\" of key column \"%s\" counts down",
 						get_rel_name(seq), column),
 				 errdetail("A job cut by key range alone hands out the keys a sequence drew in increasing order.")));
-}
-
-/*
- * The last value the sequence handed out; false if it never handed out one
- * (or was restarted since).  The job's owner must be able to read the
- * sequence.  This is what pg_sequence_last_value() returns, read from the
- * sequence's page under a share lock of its buffer, as SELECT FROM the
- * sequence would, but without the lock on the sequence that
- * pg_sequence_last_value() keeps until the end of the transaction: the
- * guard waits for the holders of that lock, and an acquirer must not
- * become one.
- */
-static bool
-sequence_last_value(BiJob *job, Oid seq, int64 *last)
-{
-	Relation	rel;
-	Buffer		buf;
-	Page		page;
-	HeapTupleData tuple;
-	Form_pg_sequence_data data;
-	bool		called;
-
-	if (pg_class_aclcheck(seq, job->owner, ACL_SELECT | ACL_USAGE) != ACLCHECK_OK)
-		sequence_not_readable(seq, job->name, job->owner);
-	rel = relation_open(seq, AccessShareLock);
-	if (rel->rd_rel->relkind != RELKIND_SEQUENCE)
-		elog(ERROR, "\"%s\" is not a sequence", RelationGetRelationName(rel));
-	buf = ReadBuffer(rel, 0);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	tuple.t_data = (HeapTupleHeader) PageGetItem(page,
-												 PageGetItemId(page, FirstOffsetNumber));
-	data = (Form_pg_sequence_data) GETSTRUCT(&tuple);
-	*last = data->last_value;
-	called = data->is_called;
-	UnlockReleaseBuffer(buf);
-	relation_close(rel, AccessShareLock);
-	return called;
 }
 
 /*
@@ -166,35 +95,6 @@ is_vacuum(VirtualTransactionId vxid)
 	if (proc == NULL)
 		return false;
 	return (proc->statusFlags & (PROC_IS_AUTOVACUUM | PROC_IN_VACUUM)) != 0;
-}
-
-/* The key's sequence of a job cut by key range alone (its reader has one) */
-static Oid
-job_sequence(BiJob *job)
-{
-	return bi_job_reader(job)->sequence;
-}
-
-/*
- * bi_guard_last_drawn
- *		For a job cut by key range alone: the last key its sequence drew,
- *		read as the job's owner; false if it drew none yet.
- */
-bool
-bi_guard_last_drawn(BiJob *job, int64 *key)
-{
-	return sequence_last_value(job, job_sequence(job), key);
-}
-
-/*
- * bi_guard_first_key
- *		For a job cut by key range alone, without a lower bound: where its
- *		first batch starts, the smallest key its sequence can draw.
- */
-int64
-bi_guard_first_key(BiJob *job)
-{
-	return sequence_parameters(job_sequence(job)).seqmin;
 }
 
 /*
@@ -323,7 +223,7 @@ bi_guard_limit(BiJob *job, bool wait, int64 *limit, BiGuardDefer defer,
 
 	if (job->late_commit_guard && wait && OidIsValid(reader->sequence))
 	{
-		int64		cache = sequence_parameters(reader->sequence).seqcache;
+		int64		cache = bi_sequence_parameters(reader->sequence).seqcache;
 
 		if (cache > 1)
 			ereport(WARNING,
@@ -331,7 +231,7 @@ bi_guard_limit(BiJob *job, bool wait, int64 *limit, BiGuardDefer defer,
 							get_rel_name(reader->sequence), job->name, cache),
 					 errdetail("Keys that commit late may be skipped: the late-commit guard needs CACHE 1."),
 					 errhint("Run ALTER SEQUENCE %s CACHE 1.", get_rel_name(reader->sequence))));
-		if (!sequence_last_value(job, reader->sequence, &newest))
+		if (!bi_sequence_last_value(job, reader->sequence, &newest))
 			return GUARD_NO_KEY;
 	}
 	else if (!bi_newest_key(job, &newest))
@@ -390,7 +290,7 @@ bi_guard_no_new_work(BiJob *job, int64 limit, bool has_limit)
 	if (bi_next_start(job) > newest)
 		return;
 	/* keys inserted since the limit was read are no lag: look again */
-	has_limit = sequence_last_value(job, reader->sequence, &limit);
+	has_limit = bi_sequence_last_value(job, reader->sequence, &limit);
 	if (has_limit && newest <= limit)
 		return;
 	ereport(WARNING,

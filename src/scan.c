@@ -396,7 +396,7 @@ bool
 bi_newest_key(BiJob *job, int64 *key)
 {
 	if (job->has_max_keys)
-		return bi_guard_last_drawn(job, key);
+		return bi_sequence_last_drawn(job, key);
 	return one_key(job, bi_job_reader(job)->newest_key, 0, 0, key);
 }
 
@@ -446,7 +446,7 @@ bi_after_frontier(BiJob *job, int64 *first, int64 *last)
 {
 	*first = bi_next_start(job);
 	if (*first == PG_INT64_MIN && job->has_max_keys)
-		*first = bi_guard_first_key(job);
+		*first = bi_sequence_first_key(job);
 	if (job->has_frontier && job->frontier == PG_INT64_MAX)
 		return false;
 	if (job->has_upper_bound)

@@ -308,8 +308,9 @@ extern void inv_job_count(InvChange *change, int32 job_id, const InvCount *count
 extern bool inv_job_find(Relation job, Snapshot snapshot, int32 job_id,
 						 TupleTableSlot *slot);
 
-/* batches.c: a batch's row, for the other verbs */
+/* batch_row.c: a batch's row, for the verbs on batches and attempts */
 extern void inv_batch_from_slot(TupleTableSlot *slot, BatchRow *row);
+extern void inv_batch_set(InvWriter *writer, const BatchRow *row);
 
 /* attempts.c: an attempt's row, for the other verbs */
 extern void inv_attempt_insert(InvChange *change, const AttemptRow *row);
