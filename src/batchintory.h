@@ -265,8 +265,8 @@ typedef bool (*BiGuardDefer) (void *arg);
 extern BiGuard bi_guard_limit(BiJob *job, bool wait, int64 *limit,
 							  BiGuardDefer defer, void *defer_arg);
 extern void bi_guard_no_new_work(BiJob *job, int64 limit, bool has_limit);
-extern void bi_guard_check_sequence(Oid relid, const char *column, Oid role);
-extern void bi_guard_check_key_range(Oid relid, const char *column);
+extern void bi_guard_check_sequence(Oid relid, const char *column, Oid role,
+									bool key_range);
 
 /* sequence.c */
 extern FormData_pg_sequence bi_sequence_parameters(Oid seq);

@@ -29,22 +29,41 @@
  *		whose sequence hands out cached values (with CACHE n > 1 a session
  *		may insert a key far below the sequence's last value long after it,
  *		and the guard could not see it coming), and one the job's owner role
- *		cannot read.  The caller must be connected to SPI.
+ *		cannot read.  A job cut by key range alone (key_range) needs the
+ *		sequence, counting up, and cannot do without the guard.  The caller
+ *		must be connected to SPI.
  */
 void
-bi_guard_check_sequence(Oid relid, const char *column, Oid role)
+bi_guard_check_sequence(Oid relid, const char *column, Oid role, bool key_range)
 {
 	int64		cache = 1;
 	Oid			seq = bi_key_sequence(relid, column, &cache);
 
 	if (!OidIsValid(seq))
+	{
+		if (key_range)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("key column \"%s\" of relation \"%s\" draws no keys from a sequence",
+							column, get_rel_name(relid)),
+					 errdetail("A job cut by key range alone (max_keys) learns which keys were drawn, and which may still commit, from the key's sequence."),
+					 errhint("Give the column a sequence (bigserial, or GENERATED ... AS IDENTITY), or cut batches by count with max_count.")));
 		return;
+	}
+	if (key_range && bi_sequence_parameters(seq).seqincrement < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sequence \"%s\" of key column \"%s\" counts down",
+						get_rel_name(seq), column),
+				 errdetail("A job cut by key range alone hands out the keys a sequence drew in increasing order.")));
 	if (cache > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("sequence \"%s\" of key column \"%s\" has CACHE " INT64_FORMAT,
 						get_rel_name(seq), column, cache),
 				 errdetail("The late-commit guard needs keys handed out in order, one at a time."),
+				 key_range ?
+				 errhint("Run ALTER SEQUENCE %s CACHE 1.", get_rel_name(seq)) :
 				 errhint("Run ALTER SEQUENCE %s CACHE 1, or register the job with late_commit_guard => false.",
 						 get_rel_name(seq))));
 	if (pg_class_aclcheck(seq, role, ACL_SELECT | ACL_USAGE) != ACLCHECK_OK)
@@ -52,34 +71,9 @@ bi_guard_check_sequence(Oid relid, const char *column, Oid role)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for sequence %s", get_rel_name(seq)),
 				 errdetail("The late-commit guard reads the last value of the key's sequence."),
+				 key_range ?
+				 errhint("Grant SELECT on the sequence to the job's owner.") :
 				 errhint("Grant SELECT on the sequence, or register the job with late_commit_guard => false.")));
-}
-
-/*
- * bi_guard_check_key_range
- *		For a job cut by key range alone (max_keys): refuse a key column no
- *		sequence feeds, or one that counts down.  The caller must be
- *		connected to SPI.
- */
-void
-bi_guard_check_key_range(Oid relid, const char *column)
-{
-	int64		cache;
-	Oid			seq = bi_key_sequence(relid, column, &cache);
-
-	if (!OidIsValid(seq))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("key column \"%s\" of relation \"%s\" draws no keys from a sequence",
-						column, get_rel_name(relid)),
-				 errdetail("A job cut by key range alone (max_keys) learns which keys were drawn, and which may still commit, from the key's sequence."),
-				 errhint("Give the column a sequence (bigserial, or GENERATED ... AS IDENTITY), or cut batches by count with max_count.")));
-	if (bi_sequence_parameters(seq).seqincrement < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("sequence \"%s\" of key column \"%s\" counts down",
-						get_rel_name(seq), column),
-				 errdetail("A job cut by key range alone hands out the keys a sequence drew in increasing order.")));
 }
 
 /*

@@ -59,7 +59,8 @@ check_owner_reads(BiSettings *s)
 				 errdetail("Job owner %s must be able to read the table: the job reads it with the owner's rights.",
 						   quote_identifier(GetUserNameFromId(s->owner, false)))));
 	if (DatumGetBool(s->values[S_LATE_COMMIT_GUARD]))
-		bi_guard_check_sequence(source, name_setting(s, S_ID_COLUMN), s->owner);
+		bi_guard_check_sequence(source, name_setting(s, S_ID_COLUMN), s->owner,
+								!s->isnull[S_MAX_KEYS]);
 	if (DatumGetBool(s->values[S_NOTIFY]) &&
 		pg_class_aclcheck(source, s->owner, ACL_TRIGGER) != ACLCHECK_OK)
 		ereport(ERROR,
@@ -92,8 +93,7 @@ check_key_range(BiSettings *s)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_keys needs the late-commit guard"),
 				 errdetail("A job cut by key range alone hands out the keys its sequence drew once the transactions that drew them ended; without the guard it would skip keys that commit late.")));
-	bi_guard_check_key_range(DatumGetObjectId(s->values[S_SOURCE]),
-							 name_setting(s, S_ID_COLUMN));
+	/* its sequence is checked with the guard's, in check_owner_reads */
 }
 
 /*
