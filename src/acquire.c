@@ -96,12 +96,11 @@ serve_retry(Acquisition *acq)
 {
 	BiRetry    *retry = &acq->retry;
 	BiLimits	no_limits = {0};
-	BiRange		range = {0};
+	BiRange		range = {0};	/* cut by keys alone: nothing counted */
 
-	if (acq->job->has_max_keys)
-		range.counted = false;	/* cut by keys alone: nothing to count */
-	else if (!bi_scan_range(acq->job, retry->first_id, retry->last_id, false,
-							&no_limits, false, &range))
+	if (!acq->job->has_max_keys &&
+		!bi_scan_range(acq->job, retry->first_id, retry->last_id, false,
+					   &no_limits, false, &range))
 		range.asset_count = 0;	/* its assets were deleted: an empty batch */
 	range.first_id = retry->first_id;
 	range.last_id = retry->last_id;
@@ -222,11 +221,9 @@ cut_key_range(BiJob *job, int64 start, int64 limit, bool limit_is_window_end,
 	by_keys = !pg_add_s64_overflow(start, job->max_keys - 1, &last) && last <= limit;
 	if (!by_keys)
 		last = limit;
-	memset(range, 0, sizeof(BiRange));
-	range->counted = false;
+	memset(range, 0, sizeof(BiRange));	/* not counted, no weight */
 	range->first_id = range->first_key = start;
 	range->last_id = range->last_key = last;
-	range->weight = (Datum) 0;
 	if (last == limit && limit_is_window_end)
 		range->ended_by = "window";
 	else
