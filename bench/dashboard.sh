@@ -99,10 +99,13 @@ backlog estimate (burst)|SELECT * FROM batchintory_backlog('burst', exact => fal
 20 newest batches of a job|SELECT * FROM batchintory.batches WHERE job = 'million' ORDER BY first_id DESC LIMIT 20
 20 newest batches, by job_id|SELECT * FROM batchintory.batches WHERE job_id = 2 ORDER BY first_id DESC LIMIT 20
 20 newest attempts of a job|SELECT * FROM batchintory.attempts WHERE job = 'million' ORDER BY acquired_at DESC LIMIT 20
+20 newest batches (function)|SELECT * FROM batchintory_newest_batches('million')
+20 newest attempts (function)|SELECT * FROM batchintory_newest_attempts('million')
 20 oldest open batches of a job|SELECT * FROM batchintory.batches WHERE job = 'burst' AND status IN ('processing', 'failed') ORDER BY first_id LIMIT 20
 failed batches of a job|SELECT * FROM batchintory.batches WHERE job = 'burst' AND status = 'failed'
 attempts of a worker|SELECT * FROM batchintory.attempts WHERE worker = 'nobody' LIMIT 20
 batches between two times|SELECT * FROM batchintory.batches WHERE created_at BETWEEN now() - interval '1 minute' AND now() - interval '59 seconds'
+a job's attempts between two times|SELECT * FROM batchintory.attempts WHERE job = 'million' AND acquired_at BETWEEN now() - interval '1 minute' AND now() - interval '59 seconds'
 Q
 }
 

@@ -195,7 +195,7 @@ FROM (SELECT k,
 	 FROM batchintory_lookup_all('layered', k) l) AS by_lookup_all,
 	(SELECT array_agg(a.batch_id ORDER BY a.batch_id, a.attempt)
 	 FROM batchintory.batch b JOIN batchintory.attempt a USING (batch_id)
-	 JOIN batchintory.job j USING (job_id)
+	 JOIN batchintory.job j ON j.job_id = b.job_id
 	 WHERE j.name = 'layers' AND k BETWEEN b.first_id AND b.last_id) AS by_scan
 	FROM generate_series(0, 61) k) t;
 DROP TABLE layered;

@@ -52,7 +52,9 @@ INSERT INTO calls VALUES
 	(15, $$SELECT batchintory_alter('sec', max_count => 5)$$),
 	(16, $$SELECT batchintory_channel('sec')$$),
 	(17, $$SELECT batchintory.check_job('sec')$$),
-	(18, $$SELECT batchintory_drop('sec')$$);
+	(18, $$SELECT batchintory_drop('sec')$$),
+	(19, $$SELECT * FROM batchintory_newest_batches('sec')$$),
+	(20, $$SELECT * FROM batchintory_newest_attempts('sec')$$);
 GRANT SELECT ON calls TO PUBLIC;
 SET ROLE regress_sec_stranger;
 SELECT n, pg_temp.try(call) FROM calls ORDER BY n;
@@ -93,6 +95,8 @@ SELECT batchintory_channel('sec') IS NULL AS no_channel;
 SELECT job, owner, succeeded, in_flight FROM batchintory.jobs;
 SELECT count(*) FROM batchintory.batches;
 SELECT count(*) FROM batchintory.attempts;
+SELECT count(*) FROM batchintory_newest_batches('sec');
+SELECT count(*) FROM batchintory_newest_attempts('sec');
 -- the attempts record who acquired them: the calling role
 SELECT DISTINCT acquired_by FROM batchintory.attempts ORDER BY 1;
 

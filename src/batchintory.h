@@ -188,6 +188,9 @@ extern uint64 bi_exec_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
 extern void bi_exec_into_result(ReturnSetInfo *rsinfo, const char *sql,
 								int nargs, Oid *argtypes, Datum *values,
 								const char *nulls);
+extern void bi_exec_once_into_result(ReturnSetInfo *rsinfo, const char *sql,
+									 int nargs, Oid *argtypes, Datum *values,
+									 const char *nulls);
 extern void bi_exec_once(const char *sql, int expected);
 extern ErrorData *bi_in_subtransaction(void (*fn) (void *), void *arg);
 extern Datum bi_get(uint64 row, int col, bool *isnull);
@@ -205,6 +208,7 @@ extern const char *bi_text_arg(FunctionCallInfo fcinfo, int argno, const char *w
 /* jobcache.c */
 extern BiJob *bi_job_open(const BiCall *call, const char *name, bool lock);
 extern BiJob *bi_job_cached(const BiCall *call, const char *name);
+extern BiJob *bi_job_seen(const BiCall *call, const char *name);
 extern void bi_job_not_found(const char *name);
 extern void bi_batch_not_found(int64 batch);
 extern BiJob *bi_job_of_batch(const BiCall *call, int64 batch,

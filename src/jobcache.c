@@ -377,6 +377,24 @@ bi_job_cached(const BiCall *call, const char *name)
 }
 
 /*
+ * bi_job_seen
+ *		The job named name, which the caller must be allowed to see as the
+ *		views show it (use it, or be a member of pg_monitor; else 42501).
+ *		The caller must be connected to SPI.
+ */
+BiJob *
+bi_job_seen(const BiCall *call, const char *name)
+{
+	BiJob	   *job = job_load(0, name);
+
+	if (job == NULL)
+		bi_job_not_found(name);
+	if (!bi_may_see(call->caller, job->owner))
+		bi_check_may_use(call, name, job->owner);
+	return job;
+}
+
+/*
  * bi_job_apply_row
  *		Does the row read under the lock (revision, name, owner) still
  *		describe the cached job?  If not, the caller must reload it.

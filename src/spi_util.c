@@ -149,15 +149,12 @@ bi_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 }
 
 /*
- * bi_exec_into_result
- *		Execute sql (a constant text, kept plan) with parameters, its rows
- *		going straight into the set-returning function's tuplestore (set up
- *		by bi_materialize); the columns must match the result's by position
- *		and type.
+ * Execute plan (or, without one, sql planned for these parameters' values)
+ * with its rows going straight into the set-returning function's tuplestore
  */
-void
-bi_exec_into_result(ReturnSetInfo *rsinfo, const char *sql, int nargs,
-					Oid *argtypes, Datum *values, const char *nulls)
+static void
+exec_into_result(ReturnSetInfo *rsinfo, SPIPlanPtr plan, const char *sql,
+				 int nargs, Oid *argtypes, Datum *values, const char *nulls)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 	SPIExecuteOptions options = {0};
@@ -178,11 +175,43 @@ bi_exec_into_result(ReturnSetInfo *rsinfo, const char *sql, int nargs,
 									rsinfo->econtext->ecxt_per_query_memory,
 									false, rsinfo->setDesc,
 									gettext_noop("query result does not match the function result"));
-	rc = SPI_execute_plan_extended(bi_plan(sql, nargs, argtypes), &options);
+	if (plan != NULL)
+		rc = SPI_execute_plan_extended(plan, &options);
+	else
+		rc = SPI_execute_extended(sql, &options);
 	MemoryContextSwitchTo(caller_context);
 	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan_extended returned %s", SPI_result_code_string(rc));
+		elog(ERROR, "SPI_execute%s_extended returned %s", plan != NULL ? "_plan" : "",
+			 SPI_result_code_string(rc));
 	dest->rDestroy(dest);
+}
+
+/*
+ * bi_exec_into_result
+ *		Execute sql (a constant text, kept plan) with parameters, its rows
+ *		going straight into the set-returning function's tuplestore (set up
+ *		by bi_materialize); the columns must match the result's by position
+ *		and type.
+ */
+void
+bi_exec_into_result(ReturnSetInfo *rsinfo, const char *sql, int nargs,
+					Oid *argtypes, Datum *values, const char *nulls)
+{
+	exec_into_result(rsinfo, bi_plan(sql, nargs, argtypes), NULL, nargs, argtypes,
+					 values, nulls);
+}
+
+/*
+ * bi_exec_once_into_result
+ *		The same, with sql planned for these parameters' values, which the
+ *		planner then estimates from the statistics (and the ends of indexes)
+ *		instead of guessing: once, not kept.
+ */
+void
+bi_exec_once_into_result(ReturnSetInfo *rsinfo, const char *sql, int nargs,
+						 Oid *argtypes, Datum *values, const char *nulls)
+{
+	exec_into_result(rsinfo, NULL, sql, nargs, argtypes, values, nulls);
 }
 
 /*

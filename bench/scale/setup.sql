@@ -67,9 +67,9 @@ BEGIN
 		SELECT j.job_id, g.first_id, g.last_id, g.n, g.w, 'max_count', 'succeeded', 1, g.t
 		FROM grown g ORDER BY g.i
 		RETURNING batch_id, asset_count, weight, created_at)
-	INSERT INTO batchintory.attempt (batch_id, attempt, status, asset_count, weight,
+	INSERT INTO batchintory.attempt (batch_id, job_id, attempt, status, asset_count, weight,
 		acquired_at, lease_until, released_at, worker, acquired_by, config)
-	SELECT b.batch_id, 1, 'succeeded', b.asset_count, b.weight, b.created_at,
+	SELECT b.batch_id, j.job_id, 1, 'succeeded', b.asset_count, b.weight, b.created_at,
 		b.created_at + j.lease, b.created_at + interval '1 s', 'bench', current_user, j.config
 	FROM b;
 	UPDATE batchintory.job SET
@@ -114,9 +114,9 @@ BEGIN
 		FROM failing f WHERE b.batch_id = f.batch_id;
 	UPDATE batchintory.attempt a SET status = 'failed', message = 'bench: failed'
 		FROM failing f WHERE a.batch_id = f.batch_id;
-	INSERT INTO batchintory.attempt (batch_id, attempt, status, asset_count, weight,
+	INSERT INTO batchintory.attempt (batch_id, job_id, attempt, status, asset_count, weight,
 		acquired_at, lease_until, released_at, worker, acquired_by, message, config)
-	SELECT a.batch_id, n, 'failed', a.asset_count, a.weight, a.acquired_at + n * interval '1 min',
+	SELECT a.batch_id, a.job_id, n, 'failed', a.asset_count, a.weight, a.acquired_at + n * interval '1 min',
 		a.lease_until + n * interval '1 min', a.released_at + n * interval '1 min', a.worker,
 		a.acquired_by, a.message, a.config
 	FROM batchintory.attempt a JOIN failing f USING (batch_id), generate_series(2, j.max_attempts) n

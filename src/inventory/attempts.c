@@ -38,6 +38,7 @@ const InvColumnDef inv_attempt_columns[ATTEMPT_NCOLUMNS] = {
 	[ATTEMPT_MESSAGE] = {"message", TEXTOID},
 	[ATTEMPT_CONFIG] = {"config", JSONBOID},
 	[ATTEMPT_RESULT] = {"result", JSONBOID},
+	[ATTEMPT_JOB_ID] = {"job_id", INT4OID},
 };
 
 /* Set every column of an attempt's row to write */
@@ -62,6 +63,7 @@ attempt_set(InvWriter *writer, const AttemptRow *row)
 	inv_set(writer, ATTEMPT_MESSAGE, row->message, row->message_isnull);
 	inv_set(writer, ATTEMPT_CONFIG, row->config, false);
 	inv_set(writer, ATTEMPT_RESULT, row->result, row->result_isnull);
+	inv_set(writer, ATTEMPT_JOB_ID, Int32GetDatum(row->job_id), false);
 }
 
 /*

@@ -49,6 +49,7 @@ record_attempt(InvChange *change, int64 batch, int32 attempt, BiJob *job,
 	AttemptRow	row = {0};
 
 	row.batch_id = batch;
+	row.job_id = job->job_id;
 	row.attempt = attempt;
 	row.counted = range->counted;
 	row.asset_count = range->asset_count;

@@ -92,6 +92,7 @@ typedef enum AttemptColumn
 	ATTEMPT_MESSAGE,
 	ATTEMPT_CONFIG,
 	ATTEMPT_RESULT,
+	ATTEMPT_JOB_ID,
 	ATTEMPT_NCOLUMNS
 } AttemptColumn;
 
@@ -138,6 +139,7 @@ typedef struct BatchRow
 typedef struct AttemptRow
 {
 	int64		batch_id;
+	int32		job_id;
 	int32		attempt;
 	BiStatus	status;
 	bool		counted;		/* false: asset_count is NULL (max_keys) */

@@ -27,6 +27,12 @@ LANGUAGE sql AS $$
 		FROM live x JOIN live y ON x.job_id = y.job_id AND x.batch_id < y.batch_id
 			AND x.first_id <= y.last_id AND y.first_id <= x.last_id
 		UNION ALL
+		SELECT b.job_id, 'an attempt is filed under another job than its batch',
+			format('batch %s of job %s: attempt %s under job %s', b.batch_id, b.job_id,
+				a.attempt, a.job_id)
+		FROM batchintory.batch b JOIN batchintory.attempt a USING (batch_id)
+		WHERE a.job_id <> b.job_id
+		UNION ALL
 		SELECT l.job_id, 'a live range reaches beyond the frontier',
 			format('batch %s [%s, %s], frontier %s', l.batch_id, l.first_id, l.last_id,
 				coalesce(j.frontier::text, 'NULL'))

@@ -112,6 +112,8 @@ CREATE TABLE batchintory.batch (
 );
 -- ranges of a job in key order; also serves "batches of a job"
 CREATE INDEX batch_job_range ON batchintory.batch (job_id, first_id);
+-- a job's batches made between two times
+CREATE INDEX batch_job_created ON batchintory.batch (job_id, created_at);
 -- batches in flight, by lease end: the abandoned ones are a range of it
 CREATE INDEX batch_job_leased ON batchintory.batch (job_id, lease_until)
 	WHERE status = 'processing';
@@ -162,8 +164,15 @@ CREATE TABLE batchintory.attempt (
 	message text,
 	config jsonb NOT NULL,
 	result jsonb,
+	-- the batch's job (the dashboards' questions are by job)
+	job_id integer NOT NULL,
 	PRIMARY KEY (batch_id, attempt)
 );
+-- what a dashboard asks of the audit trail: a job's attempts by time (the
+-- newest, those between two times), and a worker's
+CREATE INDEX attempt_job_acquired ON batchintory.attempt (job_id, acquired_at);
+CREATE INDEX attempt_worker ON batchintory.attempt (worker, acquired_at)
+	WHERE worker IS NOT NULL;
 
 -- Changes of a job's counters by releases, requeues, skips and acquire's
 -- give-ups: each backend adds its changes to a row of its own (backend: its

@@ -96,13 +96,34 @@ SELECT j.name AS job,
 	a.message,
 	a.config,
 	a.result,
-	j.owner
+	j.owner,
+	a.job_id
 FROM batchintory.attempt a
+JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) a.job_id
 JOIN batchintory.batch b ON b.batch_id OPERATOR(pg_catalog.=) a.batch_id
-JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id
 WHERE batchintory.may_see(j.owner);
 COMMENT ON VIEW batchintory.attempts IS
 	'every attempt of every batch: who acquired it, when, with which config, how it ended and its result (abandoned = lease ran out, not reclaimed yet)';
+
+-- The newest batches and attempts of a job, as a dashboard shows them: the
+-- rows SELECT * FROM the view WHERE job = $1 ORDER BY first_id (or
+-- acquired_at) DESC LIMIT $2 returns, which a security barrier view can only
+-- sort after reading every row of the job.  These find the oldest key (or
+-- time) among the newest rows through an index first, then read the view
+-- from there on, as the caller: O(count).
+CREATE OR REPLACE FUNCTION batchintory_newest_batches(job text, count integer DEFAULT 20)
+RETURNS SETOF batchintory.batches
+LANGUAGE C STABLE STRICT ROWS 20
+AS 'MODULE_PATHNAME', 'batchintory_newest_batches';
+COMMENT ON FUNCTION batchintory_newest_batches(text, integer)
+	IS 'the count batches of a job with the highest keys, newest first, as batchintory.batches shows them, through an index';
+
+CREATE OR REPLACE FUNCTION batchintory_newest_attempts(job text, count integer DEFAULT 20)
+RETURNS SETOF batchintory.attempts
+LANGUAGE C STABLE STRICT ROWS 20
+AS 'MODULE_PATHNAME', 'batchintory_newest_attempts';
+COMMENT ON FUNCTION batchintory_newest_attempts(text, integer)
+	IS 'the count attempts of a job acquired last, newest first, as batchintory.attempts shows them, through an index';
 
 CREATE OR REPLACE FUNCTION batchintory.check_job(job text)
 RETURNS boolean

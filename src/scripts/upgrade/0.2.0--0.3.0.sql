@@ -64,3 +64,12 @@ DROP INDEX batchintory.progress_job;
 CREATE INDEX progress_job ON batchintory.progress (job_id, backend);
 CREATE INDEX batch_job_open ON batchintory.batch (job_id, first_id)
 	WHERE status IN ('processing', 'failed');
+-- a dashboard's questions by job and time, and by worker, served by indexes
+ALTER TABLE batchintory.attempt ADD COLUMN job_id integer;
+UPDATE batchintory.attempt a SET job_id = b.job_id
+FROM batchintory.batch b WHERE b.batch_id OPERATOR(pg_catalog.=) a.batch_id;
+ALTER TABLE batchintory.attempt ALTER COLUMN job_id SET NOT NULL;
+CREATE INDEX attempt_job_acquired ON batchintory.attempt (job_id, acquired_at);
+CREATE INDEX attempt_worker ON batchintory.attempt (worker, acquired_at)
+	WHERE worker IS NOT NULL;
+CREATE INDEX batch_job_created ON batchintory.batch (job_id, created_at);
