@@ -1,8 +1,8 @@
 -- A dashboard's questions, answered through indexes: the newest batches and
 -- attempts of a job (batchintory_newest_batches, batchintory_newest_attempts,
--- which equal the views' ORDER BY ... LIMIT), a worker's attempts, a job's
--- batches and attempts between two times (the views, through the indexes
--- attempt_worker, batch_job_created and attempt_job_acquired).
+-- which equal the views' ORDER BY ... LIMIT), a worker's attempts, what a
+-- job handed out between two times (the views, through the indexes
+-- attempt_worker and attempt_job_acquired).
 CREATE EXTENSION batchintory;
 
 -- SQLSTATE and message of an error
@@ -95,9 +95,13 @@ SELECT pg_temp.rows_read() >= 2000 AS every_batch;
 SELECT count(*) FROM batchintory.attempts WHERE worker = 'rare';
 :flush \gset
 SELECT pg_temp.rows_read() <= 50 AS bounded;
--- a job's batches and attempts between two times: none in the future
-SELECT count(*) FROM batchintory.batches
-WHERE job = 'dash' AND created_at > now() + interval '1 hour';
+-- what a job handed out between two times: its attempts acquired then,
+-- with their batches' keys and states (since the retry of batch 3: itself)
+SELECT acquired_at AS retried_at FROM batchintory_newest_attempts('dash', 1) \gset
+:flush \gset
+SELECT pg_temp.rows_read() \gset ignored_
+SELECT batch, attempt, first_id, last_id, batch_status FROM batchintory.attempts
+WHERE job = 'dash' AND acquired_at BETWEEN :'retried_at' AND now();
 :flush \gset
 SELECT pg_temp.rows_read() <= 20 AS bounded;
 SELECT count(*) FROM batchintory.attempts

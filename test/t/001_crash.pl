@@ -34,7 +34,7 @@ $node->safe_psql('postgres', q{
 });
 install_invariants($node);
 
-# every btree index of the inventory (16) matches its table, heap tuple for
+# every btree index of the inventory (15) matches its table, heap tuple for
 # heap tuple (amcheck raises an error otherwise)
 sub check_indexes
 {
@@ -44,7 +44,7 @@ sub check_indexes
 			FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 			JOIN pg_am am ON am.oid = c.relam
 			WHERE am.amname = 'btree' AND c.relnamespace = 'batchintory'::regnamespace}),
-		'16', "the inventory's btree indexes are intact $when");
+		'15', "the inventory's btree indexes are intact $when");
 }
 
 # wait until the server accepts connections again after a crash

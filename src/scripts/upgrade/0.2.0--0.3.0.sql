@@ -72,4 +72,3 @@ ALTER TABLE batchintory.attempt ALTER COLUMN job_id SET NOT NULL;
 CREATE INDEX attempt_job_acquired ON batchintory.attempt (job_id, acquired_at);
 CREATE INDEX attempt_worker ON batchintory.attempt (worker, acquired_at)
 	WHERE worker IS NOT NULL;
-CREATE INDEX batch_job_created ON batchintory.batch (job_id, created_at);
