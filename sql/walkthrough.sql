@@ -63,5 +63,8 @@ FROM batchintory.jobs ORDER BY job;
 SELECT batch, attempt, status, first_id, last_id, worker, message, config
 FROM batchintory_lookup('csv_ingest', 7);
 
+SELECT batch, attempt, status, first_id, last_id, worker
+FROM batchintory_newest_attempts('csv_ingest', 3);
+
 DROP EXTENSION batchintory;
 DROP TABLE files;
