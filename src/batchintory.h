@@ -83,10 +83,29 @@ typedef struct BiAsRole
  * deparse and the kept plans of the queries over it (jobcache.c builds it,
  * as the job's owner, on first use after a change).
  */
+/*
+ * The type of a job's key: integers, or times kept as integers in their own
+ * units (timestamptz and timestamp: microseconds since 2000-01-01; date:
+ * days), which may repeat (keys.c)
+ */
+typedef enum BiKeyKind
+{
+	KEY_NONE,
+	KEY_INT2,
+	KEY_INT4,
+	KEY_INT8,
+	KEY_TIMESTAMPTZ,
+	KEY_TIMESTAMP,
+	KEY_DATE
+} BiKeyKind;
+
+#define BI_KEY_IS_TIME(kind) ((kind) >= KEY_TIMESTAMPTZ)
+
 typedef struct BiReader
 {
 	MemoryContext context;		/* holds the reader, under the job's context */
 	bool		weight_is_int;	/* integral weights: summed as int64 */
+	BiKeyKind	key_kind;		/* the key column's type */
 	char	   *source_name;	/* qualified, quoted name of the table */
 	char	   *filter_sql;		/* deparse of the analyzed filter, or NULL */
 	Oid			sequence;		/* sequence feeding the key, or InvalidOid */
@@ -225,6 +244,14 @@ extern BiReader *bi_job_reader(BiJob *job);
 extern bool bi_job_live_range(BiJob *job, int64 *first_live, int64 *last_live);
 extern char *bi_job_problem(BiJob *job);
 extern void bi_jobcache_init(void);
+
+/* keys.c */
+extern BiKeyKind bi_key_kind(Oid type);
+extern int64 bi_key_units(BiKeyKind kind, Datum value);
+extern char *bi_key_units_sql(BiKeyKind kind, const char *key);
+extern char *bi_key_param_sql(BiKeyKind kind, int n);
+extern char *bi_key_text(BiKeyKind kind, int64 units);
+extern char *bi_key_literal(BiKeyKind kind, int64 units);
 
 /* source.c */
 extern void bi_source_check(Oid relid, const char *id_column,

@@ -538,6 +538,7 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 	BiReader   *reader = palloc0(sizeof(BiReader));
 	Node	   *volatile filter = NULL;
 	const char *key;
+	const char *units;
 	const char *weight = "";
 	BiAsRole	as_owner;
 
@@ -595,14 +596,16 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 
 	/* planned as the owner: row-level security, if any, is the owner's */
 	bi_as_owner_begin(&as_owner, job->owner);
+	units = bi_key_units_sql(reader->key_kind, key);
 	reader->scan = reader_plan(bi_reader_query(job, reader,
-											   psprintf("%s::pg_catalog.int8%s", key, weight),
+											   psprintf("%s%s", units, weight),
 											   psprintf("ORDER BY %s", key)), 2);
-	reader->last_key = reader_plan(bi_reader_query(job, reader,
-												   psprintf("%s::pg_catalog.int8", key),
+	reader->last_key = reader_plan(bi_reader_query(job, reader, units,
 												   psprintf("ORDER BY %s DESC LIMIT 1", key)), 2);
-	reader->newest_key = reader_plan(psprintf("SELECT pg_catalog.max(%s)::pg_catalog.int8 FROM %s",
-											  key, reader->source_name), 0);
+	reader->newest_key = reader_plan(psprintf("SELECT %s FROM %s",
+											  bi_key_units_sql(reader->key_kind,
+															   psprintf("pg_catalog.max(%s)", key)),
+											  reader->source_name), 0);
 	bi_as_role_end(&as_owner);
 	MemoryContextSwitchTo(oldcontext);
 	return reader;

@@ -544,7 +544,8 @@ batchintory_assets(PG_FUNCTION_ARGS)
 	bi_call_begin(&call);
 	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
 	copy_batch_rows(rsinfo, job, first_id, last_id,
-					psprintf("%s::pg_catalog.int8", quote_identifier(job->id_column)));
+					bi_key_units_sql(bi_job_reader(job)->key_kind,
+									 quote_identifier(job->id_column)));
 	bi_call_end(&call);
 	return (Datum) 0;
 }
@@ -633,8 +634,9 @@ batchintory_predicate(PG_FUNCTION_ARGS)
 	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
 	reader = bi_job_reader(job);
 	key = quote_always(job->id_column);
-	predicate = psprintf("%s >= " INT64_FORMAT " AND %s <= " INT64_FORMAT "%s%s%s",
-						 key, first_id, key, last_id,
+	predicate = psprintf("%s >= %s AND %s <= %s%s%s%s",
+						 key, bi_key_literal(reader->key_kind, first_id),
+						 key, bi_key_literal(reader->key_kind, last_id),
 						 reader->filter_sql ? " AND (" : "",
 						 reader->filter_sql ? reader->filter_sql : "",
 						 reader->filter_sql ? ")" : "");

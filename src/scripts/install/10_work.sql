@@ -3,6 +3,35 @@
 -- writes the inventory as the extension's owner and reads the metadata table
 -- as the job's owner in a security-restricted operation.
 
+-- A time key (timestamptz, timestamp, date) kept as an integer in its own
+-- units (microseconds or days since 2000-01-01; src/keys.c), and back: the
+-- readers of a time-keyed job's table compare the key column with
+-- units_*($1), which its btree index serves.
+CREATE OR REPLACE FUNCTION batchintory.key_units(timestamptz)
+RETURNS bigint LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_timestamp_units';
+CREATE OR REPLACE FUNCTION batchintory.key_units(timestamp)
+RETURNS bigint LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_timestamp_units';
+CREATE OR REPLACE FUNCTION batchintory.key_units(date)
+RETURNS bigint LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_date_units';
+CREATE OR REPLACE FUNCTION batchintory.units_timestamptz(bigint)
+RETURNS timestamptz LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_units_timestamptz';
+CREATE OR REPLACE FUNCTION batchintory.units_timestamp(bigint)
+RETURNS timestamp LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_units_timestamp';
+CREATE OR REPLACE FUNCTION batchintory.units_date(bigint)
+RETURNS date LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_units_date';
+-- a key in units as its column's type shows it (the views' first_key, last_key)
+CREATE OR REPLACE FUNCTION batchintory.key_text(source regclass, id_column name, units bigint)
+RETURNS text LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'batchintory_key_text';
+COMMENT ON FUNCTION batchintory.key_text(regclass, name, bigint)
+	IS 'a key of a job in its units (first_id, last_id) as the key column''s type shows it (internal: used by the views)';
+
 -- A job's settings: their one list (src/settings.c), in the order of
 -- batchintory_register's arguments after the job.
 CREATE OR REPLACE FUNCTION batchintory.settings()
