@@ -105,5 +105,17 @@ SET TimeZone = 'Europe/Berlin';
 SELECT batch, first_key, last_key FROM batchintory.batches WHERE job = 'window' ORDER BY batch;
 RESET TimeZone;
 
-DROP TABLE events, sized, daily;
+--
+-- a pipeline: $1 and $2 are the batch's first and last key, typed as the key
+--
+CREATE TABLE per_day (first_day date, last_day date, n bigint);
+SELECT pg_temp.try($$SELECT batchintory_register('bad', 'daily', 'd', late_commit_guard => false,
+	command => 'SELECT $1 + 1.5')$$);
+SELECT batchintory_register('days', 'daily', 'd', max_count => 8, late_commit_guard => false,
+	command => 'INSERT INTO per_day SELECT $1, $2, count(*) FROM daily WHERE d BETWEEN $1 AND $2');
+CALL batchintory_run('days');
+SELECT * FROM per_day ORDER BY first_day;
+SELECT sum(n) = (SELECT count(*) FROM daily) AS every_row FROM per_day;
+
+DROP TABLE events, sized, daily, per_day;
 DROP EXTENSION batchintory;

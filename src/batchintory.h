@@ -248,12 +248,15 @@ extern void bi_jobcache_init(void);
 /* keys.c */
 extern BiKeyKind bi_key_kind(Oid type);
 extern int64 bi_key_units(BiKeyKind kind, Datum value);
+extern Oid bi_key_param_type(BiKeyKind kind);
+extern Datum bi_key_param(BiKeyKind kind, int64 units);
 extern char *bi_key_units_sql(BiKeyKind kind, const char *key);
 extern char *bi_key_param_sql(BiKeyKind kind, int n);
 extern char *bi_key_text(BiKeyKind kind, int64 units);
 extern char *bi_key_literal(BiKeyKind kind, int64 units);
 
 /* source.c */
+extern BiKeyKind bi_source_key_kind(Oid relid, const char *column);
 extern void bi_source_check(Oid relid, const char *id_column,
 							const char *weight_column, bool unique_index);
 extern Node *bi_filter_analyze(Oid relid, const char *filter);
@@ -326,7 +329,7 @@ extern BiJob *bi_job_open_with_batches(const BiCall *call, const char *name,
 extern void bi_pipeline_init(void);
 extern char *bi_pipeline_search_path(const char *search_path);
 extern void bi_pipeline_check_command(const char *command, const char *search_path,
-									  Oid owner);
+									  Oid owner, BiKeyKind key_kind);
 
 /* schedule.c */
 extern void bi_schedule_sync(const char *schema, const BiJob *old_job,

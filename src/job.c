@@ -211,7 +211,9 @@ check_command(const BiCall *call, BiSettings *s, bool new_command)
 	if (new_command)
 		s->command_search_path = bi_pipeline_search_path(call->caller_search_path);
 	bi_pipeline_check_command(TextDatumGetCString(s->values[S_COMMAND]),
-							  s->command_search_path, s->owner);
+							  s->command_search_path, s->owner,
+							  bi_source_key_kind(DatumGetObjectId(s->values[S_SOURCE]),
+												 name_setting(s, S_ID_COLUMN)));
 }
 
 /* The pg_cron schedule settings s ask for: none without one, or paused */

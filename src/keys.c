@@ -68,6 +68,36 @@ bi_key_units(BiKeyKind kind, Datum value)
 }
 
 /*
+ * bi_key_param_type
+ *		The type of a parameter that carries a key to the user's SQL (a
+ *		pipeline's $1, $2): the time key's type, bigint for integer keys
+ */
+Oid
+bi_key_param_type(BiKeyKind kind)
+{
+	switch (kind)
+	{
+		case KEY_TIMESTAMPTZ:
+			return TIMESTAMPTZOID;
+		case KEY_TIMESTAMP:
+			return TIMESTAMPOID;
+		case KEY_DATE:
+			return DATEOID;
+		default:
+			return INT8OID;
+	}
+}
+
+/* bi_key_param: a key in units as a value of bi_key_param_type(kind) */
+Datum
+bi_key_param(BiKeyKind kind, int64 units)
+{
+	if (kind == KEY_DATE)
+		return DirectFunctionCall1(batchintory_units_date, Int64GetDatum(units));
+	return Int64GetDatum(units);
+}
+
+/*
  * bi_key_units_sql
  *		SQL that turns the (quoted) key column into the job's units, a bigint
  */

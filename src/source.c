@@ -115,6 +115,20 @@ key_index(Relation rel, AttrNumber attnum)
 	return found;
 }
 
+/*
+ * bi_source_key_kind
+ *		The kind of key column of relid makes (KEY_NONE if it is not there)
+ */
+BiKeyKind
+bi_source_key_kind(Oid relid, const char *column)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+
+	if (attnum == InvalidAttrNumber)
+		return KEY_NONE;
+	return bi_key_kind(get_atttype(relid, attnum));
+}
+
 /* The attribute number of a live column, or InvalidAttrNumber */
 static AttrNumber
 live_column(Oid relid, const char *column)
