@@ -7,7 +7,8 @@
 # time key has no sequence).
 #
 # Usage: bench/time_keys.sh [--rows N] [--cycles N]   (the server of the PG*
-#        variables, superuser; makes and drops database $BENCH_DB)
+#        variables, superuser; makes and drops database $BENCH_DB).  Each job
+#        takes 3 x N + 500 batches of 100 rows: --rows must hold them.
 set -euo pipefail
 rows=1000000
 cycles=2000
@@ -49,6 +50,7 @@ SELECT cycles('ints', 500), cycles('times', 500);	-- warm up
 \pset footer off
 SELECT r AS round, i AS bigint_us, t AS timestamptz_us, round(t / i, 2) AS ratio
 FROM generate_series(1, 3) r,
-	LATERAL (SELECT cycles('ints', $cycles) AS i, cycles('times', $cycles) AS t) c;
+	LATERAL (SELECT cycles('ints', $cycles + r - r) AS i,
+		cycles('times', $cycles + r - r) AS t) c;	-- again each round
 SQL
 psql -X -q -d postgres -c "DROP DATABASE $db"
