@@ -111,6 +111,18 @@ _SOURCE = (
     " WHERE j.job OPERATOR(pg_catalog.=) %s::pg_catalog.text"
 )
 
+# the type of a job's key ("bigint", "timestamp with time zone", ...), where
+# the jobs view shows it (since time keys)
+_KEY_TYPE = (
+    "SELECT j.key_type::pg_catalog.text FROM batchintory.jobs j"
+    " WHERE j.job OPERATOR(pg_catalog.=) %s::pg_catalog.text"
+)
+_KEY_TYPE_SUPPORT = (
+    "SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute a"
+    " WHERE a.attrelid OPERATOR(pg_catalog.=) 'batchintory.jobs'::pg_catalog.regclass"
+    " AND a.attname OPERATOR(pg_catalog.=) 'key_type')"
+)
+
 # does the extension's batchintory_release take a result (0.2.0)?
 _RESULT_SUPPORT = (
     "SELECT EXISTS (SELECT FROM pg_catalog.pg_proc p"
@@ -190,6 +202,7 @@ class Client:
         self._heartbeater = Heartbeater(self._connect, self._function)
         self._spare: psycopg.Connection[Any] | None = None
         self._sources: dict[str, str] = {}
+        self._key_types: dict[str, str] = {}
         self._result_support: bool | None = None
         self._stops: set[Stop] = set()
         self._support: dict[str, bool] = {}
@@ -495,7 +508,7 @@ class Client:
             log.warning("%s", timed_out[0][0])  # no new batch, retries handed out
         result = []
         for row in rows:
-            b = Batch(self, row, self._sources.get(job), transaction)
+            b = Batch(self, row, self._sources.get(job), transaction, self._key_type_of(job))
             if heartbeat:
                 interval = (
                     b.lease_seconds / 3 if heartbeat is True else float(heartbeat)
@@ -510,6 +523,19 @@ class Client:
         return result
 
     # --- helpers for Batch ----------------------------------------------------------
+
+    def _key_type_of(self, job: str) -> str:
+        """The type of ``job``'s key; "bigint" where the extension has only integer keys."""
+        if job not in self._key_types:
+            with self._sql():
+                supported = self.connection.execute(_KEY_TYPE_SUPPORT).fetchone()
+                row = (
+                    self.connection.execute(_KEY_TYPE, (job,)).fetchone()
+                    if supported and supported[0]
+                    else None
+                )
+            self._key_types[job] = row[0] if row and row[0] else "bigint"
+        return self._key_types[job]
 
     def _source_of(self, job: str) -> str:
         """The metadata table of ``job`` as an SQL name, schema-qualified and quoted."""

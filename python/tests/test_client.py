@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import psycopg
@@ -53,6 +53,26 @@ def test_batch_normal_use(client: Client, db, table, insert, job) -> None:
     # a second release is refused by the client itself
     with pytest.raises(BatchintoryError, match="succeeded already"):
         b.release("succeeded")
+
+
+def test_time_keys(client: Client, db, table, job) -> None:
+    """A job keyed by a timestamptz: batches as datetimes, equal keys together."""
+    db.execute(f"CREATE TABLE {table}_ev (t timestamptz NOT NULL, n int)")
+    db.execute(f"CREATE INDEX ON {table}_ev (t)")
+    db.execute(
+        f"INSERT INTO {table}_ev VALUES ('2026-01-01 00:00+00', 1),"
+        " ('2026-01-01 00:01+00', 2), ('2026-01-01 00:01+00', 3), ('2026-01-01 00:02+00', 4)"
+    )
+    client.register(job, f"{table}_ev", "t", max_count=2, late_commit_guard=False)
+    utc = timezone.utc
+    with client.batch(job) as b:
+        assert (b.first, b.last) == (datetime(2026, 1, 1, 0, 0, tzinfo=utc),) * 2
+        assert b.asset_count == 1  # the two rows of 00:01 do not fit beside 00:00
+        assert "timestamptz" in b.predicate
+    with client.batch(job) as b:
+        assert b.last == datetime(2026, 1, 1, 0, 1, tzinfo=utc)
+        assert [r["n"] for r in b.assets()] == [2, 3]
+    assert repr(b).startswith(f"<Batch {b.batch} attempt 1 of job {job!r}: keys 2026-01-01")
 
 
 def test_default_worker_and_filter(client: Client, db, table, insert, job) -> None:
