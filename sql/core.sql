@@ -263,8 +263,31 @@ SELECT * FROM take('cached');
 \echo :LAST_ERROR_SQLSTATE
 SELECT batchintory_drop('cached');
 
+-- a column of a domain counts as of its base type: a key over integer,
+-- weights over bigint (summed as integers) and over numeric; a domain over
+-- text is refused, by its name
+CREATE DOMAIN regress_key AS integer CHECK (VALUE >= 0);
+CREATE DOMAIN regress_bytes AS bigint CHECK (VALUE >= 0);
+CREATE DOMAIN regress_size AS numeric(10, 1);
+CREATE DOMAIN regress_label AS text;
+CREATE TABLE typed (id regress_key PRIMARY KEY, bytes regress_bytes, size regress_size,
+	label regress_label);
+INSERT INTO typed VALUES (1, 40, 4.5, 'a'), (2, 50, 5.5, 'b'), (3, 60, 0.5, 'c');
+SELECT batchintory_register('typed_bytes', 'typed', 'id', 'bytes', max_weight => 100);
+SELECT * FROM take('typed_bytes');
+SELECT batchintory_register('typed_size', 'typed', 'id', 'size', max_weight => 10);
+SELECT * FROM take('typed_size');
+SELECT * FROM take('typed_size');
+SELECT job, problem FROM batchintory.jobs WHERE job LIKE 'typed%' ORDER BY job;
+SELECT asset_count, weight, first_id, last_id FROM batchintory_backlog('typed_bytes');
+SELECT batchintory_register('x', 'typed', 'label');
+\echo :LAST_ERROR_SQLSTATE
+SELECT batchintory_register('x', 'typed', 'id', 'label');
+\echo :LAST_ERROR_SQLSTATE
+
 -- (who may use a job, and as whom it reads: see security.sql)
 
 DROP EXTENSION batchintory;
-DROP TABLE files, sizes, unindexed CASCADE;
+DROP TABLE files, sizes, unindexed, typed CASCADE;
+DROP DOMAIN regress_key, regress_bytes, regress_size, regress_label;
 DROP FUNCTION take;

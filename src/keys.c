@@ -23,13 +23,13 @@ PG_FUNCTION_INFO_V1(batchintory_key_text);
 
 /*
  * bi_key_kind
- *		The kind of key a column of type type makes; KEY_NONE for a type
- *		that cannot be a key.
+ *		The kind of key a column of type type (or of a domain over it) makes;
+ *		KEY_NONE for a type that cannot be a key.
  */
 BiKeyKind
 bi_key_kind(Oid type)
 {
-	switch (type)
+	switch (getBaseType(type))
 	{
 		case INT2OID:
 			return KEY_INT2;

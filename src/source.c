@@ -53,12 +53,14 @@ bi_source_name(Oid relid)
 									  relname);
 }
 
+/* Is type (a base type: domains looked through) smallint, integer or bigint? */
 static bool
 is_integer_type(Oid type)
 {
 	return type == INT2OID || type == INT4OID || type == INT8OID;
 }
 
+/* Is type (a base type) one a weight may have: an integer, numeric or float? */
 static bool
 is_weight_type(Oid type)
 {
@@ -145,7 +147,7 @@ live_column(Oid relid, const char *column)
  *		with a unique btree index leading with it (unless !unique_index: a
  *		job cut by key range alone, which does not read the table in key
  *		order), and whose weight_column (if not NULL) is another, numeric
- *		column.
+ *		column; a column of a domain counts as of its base type.
  */
 void
 bi_source_check(Oid relid, const char *id_column, const char *weight_column,
@@ -224,7 +226,7 @@ bi_source_check(Oid relid, const char *id_column, const char *weight_column,
 					 errmsg("weight column \"%s\" is the key column", weight_column),
 					 errdetail("An asset's weight is its size or cost, not its key.")));
 		type = get_atttype(relid, weight);
-		if (!is_weight_type(type))
+		if (!is_weight_type(getBaseType(type)))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("weight column \"%s\" must be of a numeric type, not %s",
@@ -571,13 +573,15 @@ bi_filter_stored(Oid relid, const char *deparse, const char *expr)
 
 /*
  * A column of the job's table, by name, with the type it must have: its
- * attribute number, or InvalidAttrNumber with *problem and *sqlstate set.
+ * attribute number and in *type its base type (a domain looked through),
+ * or InvalidAttrNumber with *problem and *sqlstate set.
  */
 static AttrNumber
 check_column(Oid relid, const char *column, const char *role, bool weight,
 			 Oid *type, char **problem, int *sqlstate)
 {
 	AttrNumber	attnum = live_column(relid, column);
+	Oid			declared;
 
 	if (attnum == InvalidAttrNumber)
 	{
@@ -585,11 +589,12 @@ check_column(Oid relid, const char *column, const char *role, bool weight,
 		*sqlstate = ERRCODE_UNDEFINED_COLUMN;
 		return InvalidAttrNumber;
 	}
-	*type = get_atttype(relid, attnum);
+	declared = get_atttype(relid, attnum);
+	*type = getBaseType(declared);
 	if (weight ? !is_weight_type(*type) : bi_key_kind(*type) == KEY_NONE)
 	{
 		*problem = psprintf("Its %s column \"%s\" is now of type %s.", role, column,
-							format_type_be(*type));
+							format_type_be(declared));
 		*sqlstate = ERRCODE_DATATYPE_MISMATCH;
 		return InvalidAttrNumber;
 	}

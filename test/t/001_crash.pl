@@ -1,6 +1,7 @@
 # Crash safety: a backend killed with SIGKILL in the middle of an acquire
 # (it has already re-taken a failed batch and waits in the late-commit
-# guard), and an immediate shutdown under load.  After each restart the
+# guard), an immediate shutdown under load, and a SIGKILL in the middle of
+# an acquire of a job cut by key range alone (max_keys).  After each restart the
 # inventory holds every invariant, nothing of the killed transactions is
 # left half-written, everything a client saw committed is there, and the
 # job can be drained to a complete, consistent state.
@@ -195,6 +196,65 @@ if (@released)
 sleep(1.2);
 $node->safe_psql('postgres', "SELECT drain('stress')");
 check_invariants($node, 'true', 'once the job is drained after the restart');
+
+#
+# 3. SIGKILL in the middle of an acquire of a job cut by key range alone
+#
+
+# no unique index on the key (a BRIN index only), batches of 10 keys:
+# [1,10] failed (waits for a retry), [11,20] succeeded
+$node->safe_psql('postgres', q{
+	CREATE TABLE events (id bigserial, payload text);
+	CREATE INDEX events_id_brin ON events USING brin (id);
+	INSERT INTO events (payload) SELECT 'e' || g FROM generate_series(1, 95) g;
+	SELECT batchintory_register('keys', 'events', 'id', max_keys => 10,
+		guard_timeout => '5min', on_failure => 'skip');
+	SELECT batchintory_release(batch, attempt,
+		CASE WHEN first_id = 1 THEN 'failed' ELSE 'succeeded' END)
+	FROM batchintory_acquire('keys', batches => 2);
+});
+
+# in one transaction, the acquirer re-takes [1,10] and cuts [21,30] (the
+# frontier moves), then acquires again and waits in the guard for a writer
+# that keeps key 96 uncommitted
+$acquirer = $node->background_psql('postgres');
+$pid = $acquirer->query_safe('SELECT pg_backend_pid()');
+is( $acquirer->query_safe(q{
+		BEGIN;
+		SELECT string_agg(format('%s:%s-%s', attempt, first_id, last_id), ' ' ORDER BY first_id)
+		FROM batchintory_acquire('keys', batches => 2);
+	}),
+	'2:1-10 1:21-30', 'the acquirer re-took the failed range and cut a new one');
+$writer = $node->background_psql('postgres');
+$writer->query_safe("BEGIN; INSERT INTO events (payload) VALUES ('late');");
+$acquirer->query_until(qr/start/, q{
+	\echo start
+	SELECT * FROM batchintory_acquire('keys', batches => 3);
+});
+ok( $node->poll_query_until('postgres', qq{
+		SELECT wait_event_type = 'Extension' FROM pg_stat_activity WHERE pid = $pid}),
+	'the acquirer of the key-range job waits in the late-commit guard');
+
+kill 'KILL', $pid;
+ok(wait_for_restart(), 'the server restarts after the acquirer of the key-range job was killed');
+$writer->{run}->kill_kill;
+$acquirer->{run}->kill_kill;
+
+is( $node->safe_psql('postgres', q{
+		SELECT string_agg(format('%s-%s:%s:%s:%s', b.first_id, b.last_id, b.status, b.attempt,
+			(SELECT string_agg(a.attempt || a.status, ',' ORDER BY a.attempt)
+			 FROM batchintory.attempt a WHERE a.batch_id = b.batch_id)), ' ' ORDER BY b.first_id)
+		FROM batchintory.batch b JOIN batchintory.job j USING (job_id) WHERE j.name = 'keys'}),
+	'1-10:failed:1:1failed 11-20:succeeded:1:1succeeded',
+	'the killed transaction left nothing of the key-range job: no retry, no new range');
+is($node->safe_psql('postgres', "SELECT frontier FROM batchintory.job WHERE name = 'keys'"),
+	'20', 'the frontier of the key-range job did not move');
+check_key_range_invariants($node, 'keys', 'false', 'after the killed acquire');
+check_indexes('after the killed acquire of the key-range job');
+
+$node->safe_psql('postgres', "SELECT drain('keys')");
+check_key_range_invariants($node, 'keys', 'true', 'once it is drained after the restart');
+check_indexes('once the key-range job is drained');
 
 $node->stop;
 done_testing();

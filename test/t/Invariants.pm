@@ -10,9 +10,10 @@ use File::Basename qw(dirname);
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(install_invariants check_invariants);
+our @EXPORT = qw(install_invariants check_invariants check_key_range_invariants);
 
-# create the function invariants(job, drained) in the node's postgres database
+# create the functions invariants(job, drained) and
+# key_range_invariants(job, drained) in the node's postgres database
 sub install_invariants
 {
 	my ($node) = @_;
@@ -30,6 +31,18 @@ sub check_invariants
 		"SELECT invariant || ': ' || violations FROM invariants('stress', $drained)"
 		  . " WHERE violations <> 0");
 	is($bad, '', "every invariant holds $when");
+	return;
+}
+
+# every invariant of job $job, cut by key range alone over table "events",
+# holds; $drained as above
+sub check_key_range_invariants
+{
+	my ($node, $job, $drained, $when) = @_;
+	my $bad = $node->safe_psql('postgres',
+		"SELECT invariant || ': ' || violations FROM key_range_invariants('$job', $drained)"
+		  . " WHERE violations <> 0");
+	is($bad, '', "every invariant of the key-range job holds $when");
 	return;
 }
 

@@ -139,3 +139,62 @@ RETURNS TABLE (invariant text, violations bigint) LANGUAGE sql AS $$
 	SELECT 'drained job: asset beyond the frontier',
 		(SELECT count(*) FROM assets s, j WHERE drained AND s.id > coalesce(j.frontier, 0))
 $$;
+
+-- Invariants of job job_name cut by key range alone (max_keys) over table
+-- events (key id, drawn from a sequence): such a job records no count or
+-- weight, so its ranges are checked against the keys of the table and the
+-- last key the sequence drew.  drained: the job was drained.  (PL/pgSQL:
+-- the table need not exist yet when this file is installed.)
+CREATE FUNCTION key_range_invariants(job_name text, drained boolean)
+RETURNS TABLE (invariant text, violations bigint) LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN QUERY WITH j AS (
+		SELECT *, pg_sequence_last_value(pg_get_serial_sequence('events', 'id')::regclass)
+			AS last_drawn
+		FROM batchintory.job WHERE name = job_name
+	), batches AS (
+		SELECT b.* FROM batchintory.batch b JOIN j USING (job_id)
+	), live AS (
+		SELECT * FROM batches WHERE status <> 'superseded'
+	), ordered AS (
+		SELECT first_id, lag(last_id) OVER (ORDER BY first_id) AS prev_last FROM live
+	), attempts AS (
+		SELECT b.batch_id, b.attempt AS current, a.attempt, a.asset_count, a.weight
+		FROM batches b JOIN batchintory.attempt a USING (batch_id)
+	)
+	SELECT 'two live ranges overlap',
+		(SELECT count(*) FROM live x JOIN live y ON x.batch_id < y.batch_id
+		 AND int8range(x.first_id, x.last_id, '[]') && int8range(y.first_id, y.last_id, '[]'))
+	UNION ALL
+	SELECT 'gap between consecutive live ranges',
+		(SELECT count(*) FROM ordered WHERE first_id <> prev_last + 1)
+	UNION ALL
+	SELECT 'frontier is not the end of the last live range',
+		(SELECT count(*) FROM j WHERE frontier IS DISTINCT FROM (SELECT max(last_id) FROM live))
+	UNION ALL
+	SELECT 'batch with a count or weight',
+		(SELECT count(*) FROM batches WHERE asset_count IS NOT NULL OR weight IS NOT NULL)
+	UNION ALL
+	SELECT 'attempt with a count or weight',
+		(SELECT count(*) FROM attempts WHERE asset_count IS NOT NULL OR weight IS NOT NULL)
+	UNION ALL
+	SELECT 'attempts of a batch are not numbered 1..current',
+		(SELECT count(*) FROM (SELECT batch_id FROM attempts GROUP BY batch_id, current
+		 HAVING count(*) <> current OR max(attempt) <> current OR min(attempt) <> 1) x)
+	UNION ALL
+	SELECT 'batch without attempts',
+		(SELECT count(*) FROM batches b WHERE NOT EXISTS
+		 (SELECT FROM batchintory.attempt a WHERE a.batch_id = b.batch_id))
+	UNION ALL
+	SELECT 'a counter of the job differs from a count of its batches',
+		(SELECT count(*) FROM j, batchintory.job_counters(j.job_id) c
+		 WHERE c.kept IS DISTINCT FROM c.counted)
+	UNION ALL
+	SELECT 'drained job: frontier is not the last key the sequence drew',
+		(SELECT count(*) FROM j WHERE drained AND frontier IS DISTINCT FROM last_drawn)
+	UNION ALL
+	SELECT 'drained job: key up to the last one drawn not in exactly one succeeded batch',
+		(SELECT count(*) FROM events e, j WHERE drained AND e.id <= j.last_drawn
+		 AND (SELECT count(*) FROM live b WHERE b.status = 'succeeded'
+			  AND e.id BETWEEN b.first_id AND b.last_id) <> 1);
+END $$;
