@@ -51,6 +51,11 @@ SELECT batchintory_predicate(2);
 SELECT * FROM batchintory_assets(3, NULL::events);
 SELECT job, key_type, frontier_key, oldest_unprocessed_key, in_flight FROM batchintory.jobs;
 SELECT batch, attempt, status, first_key, last_key FROM batchintory_newest_attempts('ev', 2);
+-- acquire and peek return the keys as text too; lookup takes a time
+SELECT batch, first_key, last_key FROM batchintory_peek('ev');
+SELECT batch, attempt, status FROM batchintory_lookup('ev', '2026-01-01 00:02:00+00');
+SELECT batch, attempt, status FROM batchintory_lookup('ev', '2026-01-01 01:04:00+01');
+SELECT pg_temp.try($$SELECT * FROM batchintory_lookup('ev', 'not a time')$$);
 
 -- a failed batch comes back whole; the next rows are cut after the frontier
 SELECT batchintory_release(1, 1, 'failed', 'boom');
@@ -62,6 +67,9 @@ SELECT * FROM batchintory_backlog('ev');
 -- the audit finds it, counted in batch 2's range
 INSERT INTO events VALUES ('2026-01-01 00:02:30', 1, 'late');
 SELECT batch, recorded_count, actual_count, reason FROM batchintory_verify('ev');
+-- rewind to a time: from the batch holding it on, handed out again
+SELECT batchintory_rewind('ev', '2026-01-01 00:02:30+00');
+SELECT batch, first_key, last_key, asset_count FROM batchintory_acquire('ev', batches => 5);
 
 --
 -- weights: a group of equal keys that does not fit the weight limit

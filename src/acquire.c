@@ -34,6 +34,8 @@ enum
 	R_ENDED_BY,
 	R_LEASE_UNTIL,
 	R_CONFIG,
+	R_FIRST_KEY,
+	R_LAST_KEY,
 	N_RESULT
 };
 
@@ -67,6 +69,7 @@ emit_batch(Acquisition *acq, bool has_batch, int64 batch, int32 attempt,
 {
 	Datum		values[N_RESULT];
 	bool		nulls[N_RESULT] = {0};
+	BiKeyKind	key_kind = bi_job_reader(acq->job)->key_kind;
 
 	values[R_BATCH] = Int64GetDatum(batch);
 	values[R_ATTEMPT] = Int32GetDatum(attempt);
@@ -82,6 +85,8 @@ emit_batch(Acquisition *acq, bool has_batch, int64 batch, int32 attempt,
 	values[R_LEASE_UNTIL] = lease_until;
 	nulls[R_LEASE_UNTIL] = !has_lease;
 	values[R_CONFIG] = acq->job->config;
+	values[R_FIRST_KEY] = CStringGetTextDatum(bi_key_text(key_kind, range->first_id));
+	values[R_LAST_KEY] = CStringGetTextDatum(bi_key_text(key_kind, range->last_id));
 	tuplestore_putvalues(acq->rsinfo->setResult, acq->rsinfo->setDesc,
 						 values, nulls);
 	acq->handed++;

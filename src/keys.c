@@ -98,6 +98,41 @@ bi_key_param(BiKeyKind kind, int64 units)
 }
 
 /*
+ * bi_key_arg
+ *		Argument argno of a function that takes a key of job: a bigint (the
+ *		key in the job's units), or text in the key's own spelling
+ *		('2026-03-01 10:00+01' for a timestamptz key, '42' for an integer
+ *		key), parsed by the key type's input function.  Not NULL.
+ */
+int64
+bi_key_arg(FunctionCallInfo fcinfo, int argno, BiJob *job)
+{
+	BiKeyKind	kind;
+	char	   *spelled;
+
+	if (get_fn_expr_argtype(fcinfo->flinfo, argno) != TEXTOID)
+		return PG_GETARG_INT64(argno);
+	kind = bi_job_reader(job)->key_kind;
+	spelled = TextDatumGetCString(PG_GETARG_DATUM(argno));
+	switch (kind)
+	{
+		case KEY_TIMESTAMPTZ:
+			return DatumGetInt64(DirectFunctionCall3(timestamptz_in, CStringGetDatum(spelled),
+													 ObjectIdGetDatum(InvalidOid),
+													 Int32GetDatum(-1)));
+		case KEY_TIMESTAMP:
+			return DatumGetInt64(DirectFunctionCall3(timestamp_in, CStringGetDatum(spelled),
+													 ObjectIdGetDatum(InvalidOid),
+													 Int32GetDatum(-1)));
+		case KEY_DATE:
+			return date_units(DatumGetDateADT(DirectFunctionCall1(date_in,
+																  CStringGetDatum(spelled))));
+		default:
+			return DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(spelled)));
+	}
+}
+
+/*
  * bi_key_units_sql
  *		SQL that turns the (quoted) key column into the job's units, a bigint
  */

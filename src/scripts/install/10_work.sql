@@ -125,7 +125,7 @@ CREATE OR REPLACE FUNCTION batchintory_acquire(
 	batches integer DEFAULT 1)
 RETURNS TABLE (batch bigint, attempt integer, job text, first_id bigint,
 	last_id bigint, asset_count bigint, weight numeric, ended_by text,
-	lease_until timestamptz, config jsonb)
+	lease_until timestamptz, config jsonb, first_key text, last_key text)
 LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1
 AS 'MODULE_PATHNAME', 'batchintory_acquire';
 COMMENT ON FUNCTION batchintory_acquire(text, bigint, numeric, text, integer)
@@ -137,7 +137,7 @@ CREATE OR REPLACE FUNCTION batchintory.acquire_excluding(job text,
 	max_count bigint, max_weight numeric, worker text, excluded bigint[])
 RETURNS TABLE (batch bigint, attempt integer, job text, first_id bigint,
 	last_id bigint, asset_count bigint, weight numeric, ended_by text,
-	lease_until timestamptz, config jsonb)
+	lease_until timestamptz, config jsonb, first_key text, last_key text)
 LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1
 AS 'MODULE_PATHNAME', 'batchintory_acquire_excluding';
 COMMENT ON FUNCTION batchintory.acquire_excluding(text, bigint, numeric, text, bigint[])
@@ -149,7 +149,7 @@ CREATE OR REPLACE FUNCTION batchintory_peek(
 	max_weight numeric DEFAULT NULL)
 RETURNS TABLE (batch bigint, attempt integer, job text, first_id bigint,
 	last_id bigint, asset_count bigint, weight numeric, ended_by text,
-	lease_until timestamptz, config jsonb)
+	lease_until timestamptz, config jsonb, first_key text, last_key text)
 LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1
 AS 'MODULE_PATHNAME', 'batchintory_peek';
 COMMENT ON FUNCTION batchintory_peek(text, bigint, numeric)
@@ -208,6 +208,13 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_rewind';
 COMMENT ON FUNCTION batchintory_rewind(text, bigint)
 	IS 'hand out the assets from key id onwards again; returns the number of batches superseded';
+-- the key spelled as its type spells it: '2026-03-01 10:00+01' for a time key
+CREATE OR REPLACE FUNCTION batchintory_rewind(job text, key text)
+RETURNS bigint
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'batchintory_rewind';
+COMMENT ON FUNCTION batchintory_rewind(text, text)
+	IS 'hand out the assets from key onwards again (the key as its type spells it, a time for a time key); returns the number of batches superseded';
 
 CREATE OR REPLACE FUNCTION batchintory_channel(job text)
 RETURNS text

@@ -147,6 +147,17 @@ LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'batchintory_lookup';
 COMMENT ON FUNCTION batchintory_lookup(text, bigint)
 	IS 'every attempt of a job that covered the asset with key id, through the range index';
+-- the key spelled as its type spells it: '2026-03-01 10:00+01' for a time key
+CREATE OR REPLACE FUNCTION batchintory_lookup(job text, key text)
+RETURNS TABLE (job text, batch bigint, attempt integer, status text,
+	first_id bigint, last_id bigint, acquired_at timestamptz,
+	released_at timestamptz, worker text, message text, config jsonb,
+	application_name text, client_addr inet, lease_until timestamptz,
+	batch_status text, result jsonb)
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'batchintory_lookup';
+COMMENT ON FUNCTION batchintory_lookup(text, text)
+	IS 'every attempt of a job that covered the asset with key (as its type spells it, a time for a time key), through the range index';
 
 CREATE OR REPLACE FUNCTION batchintory_lookup_all(source regclass, id bigint)
 RETURNS TABLE (job text, batch bigint, attempt integer, status text,
