@@ -144,9 +144,9 @@ like($err, qr/^batchintory: ERROR: relation "no_such_table" does not exist$/m,
 
 ($rc, $out, $err) = cli('acquire', 'csv', '--worker', 'w1');
 is($rc, 0, 'acquire: exit 0');
-like($out, qr/^batch +attempt +job +first_id +last_id +asset_count +weight +ended_by +lease_until +config\n-----/,
+like($out, qr/^batch +attempt +job +first_id +last_id +asset_count +weight +ended_by +lease_until +config +first_key +last_key\n-----/,
 	'acquire: table header');
-like($out, qr/^ +1 +1 +csv +2 +6 +3 +120 +max_count +\d{4}-\S+ \S+ +\{"format": "csv"\}$/m,
+like($out, qr/^ +1 +1 +csv +2 +6 +3 +120 +max_count +\d{4}-\S+ \S+ +\{"format": "csv"\} +2 +6$/m,
 	'acquire: batch 1 holds ids 2..6');
 
 ($rc, $out, $err) = cli('--json', 'acquire', 'csv', '--batches', '3');
@@ -485,7 +485,7 @@ is_deeply(
 	[ [ 3, 2, 13, 18, 3, undef ] ],
 	'peek --json: the retry of batch 3 comes first, without a lease');
 ($rc, $out, $err) = cli('peek', 'csv');
-like($out, qr/^ +3 +2 +csv +13 +18 +3 +480 +max_count +\{"format": "csv"\}$/m,
+like($out, qr/^ +3 +2 +csv +13 +18 +3 +480 +max_count +\{"format": "csv"\} +13 +18$/m,
 	'peek: table');
 is(sql(q{SELECT attempt FROM batchintory.batches WHERE batch = 3}), '1',
 	'peek took nothing');
