@@ -597,8 +597,9 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 	/* planned as the owner: row-level security, if any, is the owner's */
 	bi_as_owner_begin(&as_owner, job->owner);
 	units = bi_key_units_sql(reader->key_kind, key);
+	/* the key as stored: the scan's receiver turns it into units */
 	reader->scan = reader_plan(bi_reader_query(job, reader,
-											   psprintf("%s%s", units, weight),
+											   psprintf("%s%s", key, weight),
 											   psprintf("ORDER BY %s", key)), 2);
 	reader->last_key = reader_plan(bi_reader_query(job, reader, units,
 												   psprintf("ORDER BY %s DESC LIMIT 1", key)), 2);

@@ -32,6 +32,7 @@ typedef struct ScanReceiver
 	DestReceiver pub;
 	BiJob	   *job;
 	const BiLimits *limits;
+	BiKeyKind	key_kind;		/* keys come as the column's type */
 	bool		has_weight;
 	bool		weight_is_int;	/* weights come as int8, else as numeric */
 	bool		lenient;		/* count bad weights instead of failing */
@@ -178,7 +179,7 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 	ScanReceiver *receiver = (ScanReceiver *) self;
 	const BiLimits *limits = receiver->limits;
 	bool		isnull;
-	int64		key = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+	int64		key = bi_key_units(receiver->key_kind, slot_getattr(slot, 1, &isnull));
 	bool		integral = true;
 	int64		int_weight = 0;
 	Datum		num_weight = (Datum) 0;
@@ -391,6 +392,7 @@ bi_scan_range(BiJob *job, int64 start, int64 limit, bool limit_is_window_end,
 	receiver.lenient = lenient;
 	receiver.sum_is_int = true;
 	receiver.parent_context = CurrentMemoryContext;
+	receiver.key_kind = reader->key_kind;
 	receiver.group_keys = BI_KEY_IS_TIME(reader->key_kind);
 	set_int_limit(&receiver);
 
