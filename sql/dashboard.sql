@@ -129,6 +129,19 @@ RESET ROLE;
 DROP ROLE regress_dash_stranger;
 DROP ROLE regress_dash_monitor;
 
+-- the largest count: every batch, the bound the oldest
+SELECT count(*) FROM batchintory_newest_batches('small', 2147483647);
+
+-- the metadata table dropped underneath: the inventory is read, never the table
+CREATE TABLE gone (id bigint PRIMARY KEY);
+INSERT INTO gone SELECT generate_series(1, 5);
+SELECT batchintory_register('gone', 'gone', 'id', max_count => 2, late_commit_guard => false);
+SELECT count(*) FROM batchintory_acquire('gone', batches => 3);
+DROP TABLE gone;
+SELECT batch, first_id, last_id, state FROM batchintory_newest_batches('gone', 2);
+SELECT count(*) FROM batchintory_newest_attempts('gone');
+SELECT batchintory_drop('gone');
+
 -- a job without batches
 SELECT batchintory_register('idle', 'files', 'id');
 SELECT count(*) FROM batchintory_newest_batches('idle');

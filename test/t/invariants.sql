@@ -47,9 +47,9 @@ BEGIN
 	RETURN n;
 END $$;
 
--- Invariants of job job_name over table assets (key id).  drained: the job was
--- drained, so nothing may be processing and no work may be left.
-CREATE FUNCTION invariants(job_name text, drained boolean)
+-- What every job's live ranges must be: no overlap, no gap, the frontier at
+-- the end of the last one (both kinds of job below start with these)
+CREATE FUNCTION live_range_invariants(job_name text)
 RETURNS TABLE (invariant text, violations bigint) LANGUAGE sql AS $$
 	WITH j AS (
 		SELECT * FROM batchintory.job WHERE name = job_name
@@ -58,10 +58,6 @@ RETURNS TABLE (invariant text, violations bigint) LANGUAGE sql AS $$
 		WHERE b.status <> 'superseded'
 	), ordered AS (
 		SELECT first_id, lag(last_id) OVER (ORDER BY first_id) AS prev_last FROM live
-	), attempts AS (
-		SELECT b.batch_id, b.status AS batch_status, b.attempt AS current,
-			b.asset_count AS batch_count, a.attempt, a.status, a.asset_count
-		FROM live b JOIN batchintory.attempt a USING (batch_id)
 	)
 	SELECT 'two live ranges overlap',
 		(SELECT count(*) FROM live x JOIN live y ON x.batch_id < y.batch_id
@@ -72,6 +68,23 @@ RETURNS TABLE (invariant text, violations bigint) LANGUAGE sql AS $$
 	UNION ALL
 	SELECT 'frontier is not the end of the last live range',
 		(SELECT count(*) FROM j WHERE frontier IS DISTINCT FROM (SELECT max(last_id) FROM live))
+$$;
+
+-- Invariants of job job_name over table assets (key id).  drained: the job was
+-- drained, so nothing may be processing and no work may be left.
+CREATE FUNCTION invariants(job_name text, drained boolean)
+RETURNS TABLE (invariant text, violations bigint) LANGUAGE sql AS $$
+	WITH j AS (
+		SELECT * FROM batchintory.job WHERE name = job_name
+	), live AS (
+		SELECT b.* FROM batchintory.batch b JOIN j USING (job_id)
+		WHERE b.status <> 'superseded'
+	), attempts AS (
+		SELECT b.batch_id, b.status AS batch_status, b.attempt AS current,
+			b.asset_count AS batch_count, a.attempt, a.status, a.asset_count
+		FROM live b JOIN batchintory.attempt a USING (batch_id)
+	)
+	SELECT * FROM live_range_invariants(job_name)
 	UNION ALL
 	SELECT 'asset up to the frontier not in exactly one live range',
 		(SELECT count(*) FROM assets s, j WHERE s.id <= j.frontier
@@ -156,21 +169,11 @@ BEGIN
 		SELECT b.* FROM batchintory.batch b JOIN j USING (job_id)
 	), live AS (
 		SELECT * FROM batches WHERE status <> 'superseded'
-	), ordered AS (
-		SELECT first_id, lag(last_id) OVER (ORDER BY first_id) AS prev_last FROM live
 	), attempts AS (
 		SELECT b.batch_id, b.attempt AS current, a.attempt, a.asset_count, a.weight
 		FROM batches b JOIN batchintory.attempt a USING (batch_id)
 	)
-	SELECT 'two live ranges overlap',
-		(SELECT count(*) FROM live x JOIN live y ON x.batch_id < y.batch_id
-		 AND int8range(x.first_id, x.last_id, '[]') && int8range(y.first_id, y.last_id, '[]'))
-	UNION ALL
-	SELECT 'gap between consecutive live ranges',
-		(SELECT count(*) FROM ordered WHERE first_id <> prev_last + 1)
-	UNION ALL
-	SELECT 'frontier is not the end of the last live range',
-		(SELECT count(*) FROM j WHERE frontier IS DISTINCT FROM (SELECT max(last_id) FROM live))
+	SELECT * FROM live_range_invariants(job_name)
 	UNION ALL
 	SELECT 'batch with a count or weight',
 		(SELECT count(*) FROM batches WHERE asset_count IS NOT NULL OR weight IS NOT NULL)
