@@ -45,9 +45,9 @@ static const ArgSpec table_id_args[] = {
 	"its numeric weight, e.g. bytes"}, \
 	{"filter", "EXPRESSION", ARG_TEXT, "filter", false, \
 	"SQL condition on its columns the assets must meet"}, \
-	{"lower-bound", "ID", ARG_INT, "lower_bound", false, \
-	"first key of the window"}, \
-	{"upper-bound", "ID", ARG_INT, "upper_bound", false, \
+	{"lower-bound", "KEY", ARG_KEY, "lower_bound", false, \
+	"first key of the window (an id, or a time)"}, \
+	{"upper-bound", "KEY", ARG_KEY, "upper_bound", false, \
 	"last key of the window (a backfill)"}, \
 	{"max-count", "N", ARG_INT, "max_count", false, \
 	"at most N assets per batch"}, \

@@ -49,6 +49,8 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE (SELECT count(*) FROM batchintor
 FROM events e;
 SELECT batchintory_predicate(2);
 SELECT * FROM batchintory_assets(3, NULL::events);
+-- the keys alone are integers: a time key is shown with its rows
+SELECT pg_temp.try($$SELECT batchintory_assets(3)$$);
 SELECT job, key_type, frontier_key, oldest_unprocessed_key, in_flight FROM batchintory.jobs;
 SELECT batch, attempt, status, first_key, last_key FROM batchintory_newest_attempts('ev', 2);
 -- acquire and peek return the keys as text too; lookup takes a time
@@ -62,11 +64,11 @@ SELECT batchintory_release(1, 1, 'failed', 'boom');
 SELECT batchintory_release(b, 1, 'succeeded') FROM generate_series(2, 4) b;
 INSERT INTO events VALUES ('2026-01-01 00:06', 1, 'a'), ('2026-01-01 00:06', 1, 'a');
 SELECT batch, attempt, asset_count, ended_by FROM batchintory_acquire('ev', batches => 3);
-SELECT * FROM batchintory_backlog('ev');
+SELECT asset_count, first_key, last_key, retry_batches FROM batchintory_backlog('ev');
 -- a row that commits under the frontier later is not handed out (no guard):
 -- the audit finds it, counted in batch 2's range
 INSERT INTO events VALUES ('2026-01-01 00:02:30', 1, 'late');
-SELECT batch, recorded_count, actual_count, reason FROM batchintory_verify('ev');
+SELECT batch, first_key, last_key, recorded_count, actual_count, reason FROM batchintory_verify('ev');
 -- rewind to a time: from the batch holding it on, handed out again
 SELECT batchintory_rewind('ev', '2026-01-01 00:02:30+00');
 SELECT batch, first_key, last_key, asset_count FROM batchintory_acquire('ev', batches => 5);
@@ -99,14 +101,34 @@ SELECT batchintory_predicate(b.batch) FROM batchintory.batches b
 WHERE job = 'daily' ORDER BY batch LIMIT 1;
 
 --
--- a backfill between two times (bounds in the key's units)
+-- a backfill between two times: bounds given as times, as text in the key's
+-- spelling, or as a date (midnight in the session's zone, as its cast)
 --
+SELECT pg_temp.try($$SELECT batchintory_register('bad', 'events', 't', late_commit_guard => false,
+	lower_bound => 5)$$);
+SELECT pg_temp.try($$SELECT batchintory_register('bad', 'events', 't', late_commit_guard => false,
+	lower_bound => 'yesterday noon')$$);
+SELECT pg_temp.try($$SELECT batchintory_register('bad', 'events', 't', late_commit_guard => false,
+	lower_bound => '-infinity'::timestamptz)$$);
+SELECT pg_temp.try($$SELECT batchintory_register('bad', 'events', 't', late_commit_guard => false,
+	upper_bound => 'infinity')$$);
+SELECT pg_temp.try($$SELECT batchintory_register('bad', 'events', 't', late_commit_guard => false,
+	lower_bound => '2026-01-02 00:00+00', upper_bound => '2026-01-01'::date)$$);
+SELECT pg_temp.try($$SELECT batchintory_register('bad', 'daily', 'd', late_commit_guard => false,
+	upper_bound => 20)$$);
 SELECT batchintory_register('window', 'events', 't', max_count => 2, late_commit_guard => false,
-	lower_bound => batchintory.key_units('2026-01-01 00:01'::timestamptz),
-	upper_bound => batchintory.key_units('2026-01-01 00:03'::timestamptz));
+	lower_bound => '2026-01-01 00:01+00'::timestamptz,
+	upper_bound => '2026-01-01 00:03+00');
 SELECT batch, asset_count, ended_by FROM batchintory_acquire('window', batches => 5);
 SELECT batch, first_key, last_key FROM batchintory.batches WHERE job = 'window' ORDER BY batch;
 SELECT job, kind, lower_key, upper_key, frontier_key FROM batchintory.jobs WHERE job = 'window';
+-- its upper bound moves on as a time, never below the frontier
+SELECT pg_temp.try($$SELECT batchintory_alter('window', upper_bound => '2026-01-01 00:02+00')$$);
+SELECT pg_temp.try($$SELECT batchintory_alter('window', lower_bound => '2026-01-01 00:00+00')$$);
+SELECT batchintory_alter('window', lower_bound => '2026-01-01 00:01+00',
+	upper_bound => '2026-01-01 00:04+00'::timestamp);
+SELECT upper_key FROM batchintory.jobs WHERE job = 'window';
+SELECT batch, first_key, last_key FROM batchintory_acquire('window', batches => 5);
 
 -- times are shown in the session's time zone
 SET TimeZone = 'Europe/Berlin';
@@ -120,10 +142,11 @@ CREATE TABLE per_day (first_day date, last_day date, n bigint);
 SELECT pg_temp.try($$SELECT batchintory_register('bad', 'daily', 'd', late_commit_guard => false,
 	command => 'SELECT $1 + 1.5')$$);
 SELECT batchintory_register('days', 'daily', 'd', max_count => 8, late_commit_guard => false,
+	lower_bound => '2026-03-02 18:00+00'::timestamptz,	-- a date key: 2026-03-02
 	command => 'INSERT INTO per_day SELECT $1, $2, count(*) FROM daily WHERE d BETWEEN $1 AND $2');
 CALL batchintory_run('days');
 SELECT * FROM per_day ORDER BY first_day;
-SELECT sum(n) = (SELECT count(*) FROM daily) AS every_row FROM per_day;
+SELECT sum(n) = (SELECT count(*) FROM daily WHERE d >= '2026-03-02') AS every_row FROM per_day;
 
 DROP TABLE events, sized, daily, per_day;
 DROP EXTENSION batchintory;

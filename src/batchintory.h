@@ -249,6 +249,8 @@ extern void bi_jobcache_init(void);
 extern BiKeyKind bi_key_kind(Oid type);
 extern int64 bi_key_units(BiKeyKind kind, Datum value);
 extern Oid bi_key_param_type(BiKeyKind kind);
+extern int64 bi_key_parse(BiKeyKind kind, const char *spelled);
+extern int64 bi_key_of_value(BiKeyKind kind, Datum value, Oid type);
 extern int64 bi_key_arg(FunctionCallInfo fcinfo, int argno, BiJob *job);
 extern Datum bi_key_param(BiKeyKind kind, int64 units);
 extern char *bi_key_units_sql(BiKeyKind kind, const char *key);

@@ -97,6 +97,31 @@ check_key_range(BiSettings *s)
 }
 
 /*
+ * A key setting (a bound) given as an argument, in the job's units: a time
+ * for a time key (a timestamptz, timestamp, date or its text), an integer
+ * or its text for an integer key
+ */
+static void
+key_setting_units(BiSettings *s, BiSetting setting, BiKeyKind kind)
+{
+	Oid			type = s->arg_types[setting];
+
+	if (s->isnull[setting] || type == InvalidOid)
+		return;
+	if (BI_KEY_IS_TIME(kind) && bi_key_kind(type) != KEY_NONE &&
+		!BI_KEY_IS_TIME(bi_key_kind(type)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must be a time: the key %s is of type %s",
+						bi_settings[setting].name, name_setting(s, S_ID_COLUMN),
+						format_type_be(bi_key_param_type(kind))),
+				 errhint("Give it as a time, e.g. %s => '2026-01-01 00:00+00'.",
+						 bi_settings[setting].name)));
+	s->values[setting] = Int64GetDatum(bi_key_of_value(kind, s->values[setting], type));
+	s->arg_types[setting] = InvalidOid;
+}
+
+/*
  * settings_check
  *		Check a complete set of job settings.  has_frontier tells whether
  *		the job already handed out work (then the upper bound cannot go
@@ -105,6 +130,8 @@ check_key_range(BiSettings *s)
 static void
 settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 {
+	BiKeyKind	kind;
+
 	not_null(s, S_SOURCE);
 	not_null(s, S_ID_COLUMN);
 	not_null(s, S_MAX_ATTEMPTS);
@@ -123,24 +150,35 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 					name_setting(s, S_ID_COLUMN), name_setting(s, S_WEIGHT_COLUMN),
 					s->isnull[S_MAX_KEYS]);
 
+	kind = bi_source_key_kind(DatumGetObjectId(s->values[S_SOURCE]),
+							  name_setting(s, S_ID_COLUMN));
+	key_setting_units(s, S_LOWER_BOUND, kind);
+	key_setting_units(s, S_UPPER_BOUND, kind);
 	if (!s->isnull[S_LOWER_BOUND] && DatumGetInt64(s->values[S_LOWER_BOUND]) == PG_INT64_MIN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lower_bound must be greater than " INT64_FORMAT, PG_INT64_MIN),
+				 errmsg("lower_bound must be greater than %s", bi_key_text(kind, PG_INT64_MIN)),
 				 errhint("Leave lower_bound NULL to start at the oldest key.")));
+	if (BI_KEY_IS_TIME(kind) && !s->isnull[S_UPPER_BOUND] &&
+		DatumGetInt64(s->values[S_UPPER_BOUND]) == PG_INT64_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("upper_bound must be less than %s", bi_key_text(kind, PG_INT64_MAX)),
+				 errhint("Leave upper_bound NULL for a job without an end.")));
 	if (!s->isnull[S_LOWER_BOUND] && !s->isnull[S_UPPER_BOUND] &&
 		DatumGetInt64(s->values[S_LOWER_BOUND]) > DatumGetInt64(s->values[S_UPPER_BOUND]))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lower_bound " INT64_FORMAT " is greater than upper_bound " INT64_FORMAT,
-						DatumGetInt64(s->values[S_LOWER_BOUND]),
-						DatumGetInt64(s->values[S_UPPER_BOUND]))));
+				 errmsg("lower_bound %s is greater than upper_bound %s",
+						bi_key_text(kind, DatumGetInt64(s->values[S_LOWER_BOUND])),
+						bi_key_text(kind, DatumGetInt64(s->values[S_UPPER_BOUND])))));
 	if (has_frontier && !s->isnull[S_UPPER_BOUND] &&
 		DatumGetInt64(s->values[S_UPPER_BOUND]) < frontier)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("upper_bound " INT64_FORMAT " is below the frontier " INT64_FORMAT " of the job",
-						DatumGetInt64(s->values[S_UPPER_BOUND]), frontier),
+				 errmsg("upper_bound %s is below the frontier %s of the job",
+						bi_key_text(kind, DatumGetInt64(s->values[S_UPPER_BOUND])),
+						bi_key_text(kind, frontier)),
 				 errhint("Use batchintory_rewind() to move the job back first.")));
 
 	if (!s->isnull[S_MAX_COUNT])
@@ -264,6 +302,7 @@ batchintory_register(PG_FUNCTION_ARGS)
 	{
 		s.isnull[i] = PG_ARGISNULL(i + 1);
 		s.values[i] = s.isnull[i] ? (Datum) 0 : PG_GETARG_DATUM(i + 1);
+		s.arg_types[i] = get_fn_expr_argtype(fcinfo->flinfo, i + 1);
 	}
 
 	bi_call_begin(&call);
@@ -414,6 +453,7 @@ batchintory_alter(PG_FUNCTION_ARGS)
 		{
 			s.isnull[i] = false;
 			s.values[i] = PG_GETARG_DATUM(arg);
+			s.arg_types[i] = get_fn_expr_argtype(fcinfo->flinfo, arg);
 		}
 	}
 	if (!PG_ARGISNULL(ALTER_RESET_ARG))
@@ -433,16 +473,17 @@ batchintory_alter(PG_FUNCTION_ARGS)
 					 errmsg("cannot change the table or key column of job \"%s\" after it handed out batches",
 							name),
 					 errhint("Register a new job instead.")));
-		if (s.isnull[S_LOWER_BOUND] != !job->has_lower_bound ||
-			(!s.isnull[S_LOWER_BOUND] &&
-			 DatumGetInt64(s.values[S_LOWER_BOUND]) != job->lower_bound))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot change the lower_bound of job \"%s\" after it handed out batches",
-							name),
-					 errhint("Use batchintory_rewind() to process assets again.")));
 	}
 	settings_check(&s, job->has_frontier, job->frontier);
+	if (job->has_frontier &&
+		(s.isnull[S_LOWER_BOUND] != !job->has_lower_bound ||
+		 (!s.isnull[S_LOWER_BOUND] &&
+		  DatumGetInt64(s.values[S_LOWER_BOUND]) != job->lower_bound)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot change the lower_bound of job \"%s\" after it handed out batches",
+						name),
+				 errhint("Use batchintory_rewind() to process assets again.")));
 
 	/* a new filter (or table) is analyzed as the caller wrote it */
 	if (!PG_ARGISNULL(bi_alter_arg(S_FILTER)) || !PG_ARGISNULL(bi_alter_arg(S_SOURCE)))

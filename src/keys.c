@@ -98,22 +98,14 @@ bi_key_param(BiKeyKind kind, int64 units)
 }
 
 /*
- * bi_key_arg
- *		Argument argno of a function that takes a key of job: a bigint (the
- *		key in the job's units), or text in the key's own spelling
- *		('2026-03-01 10:00+01' for a timestamptz key, '42' for an integer
- *		key), parsed by the key type's input function.  Not NULL.
+ * bi_key_parse
+ *		A key spelled as its type spells it ('2026-03-01 10:00+01' for a
+ *		timestamptz key, '42' for an integer key), in units; the key type's
+ *		input function reports what it cannot read
  */
 int64
-bi_key_arg(FunctionCallInfo fcinfo, int argno, BiJob *job)
+bi_key_parse(BiKeyKind kind, const char *spelled)
 {
-	BiKeyKind	kind;
-	char	   *spelled;
-
-	if (get_fn_expr_argtype(fcinfo->flinfo, argno) != TEXTOID)
-		return PG_GETARG_INT64(argno);
-	kind = bi_job_reader(job)->key_kind;
-	spelled = TextDatumGetCString(PG_GETARG_DATUM(argno));
 	switch (kind)
 	{
 		case KEY_TIMESTAMPTZ:
@@ -130,6 +122,44 @@ bi_key_arg(FunctionCallInfo fcinfo, int argno, BiJob *job)
 		default:
 			return DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(spelled)));
 	}
+}
+
+/*
+ * bi_key_of_value
+ *		A value of any type given for a key (a bound), in units: as its type
+ *		spells it, read by the key type's input -- a time for a time key
+ *		(a date, timestamp or timestamptz converted as their casts do, in the
+ *		session's TimeZone), an integer or its text for an integer key.  An
+ *		untyped literal arrives as a cstring.
+ */
+int64
+bi_key_of_value(BiKeyKind kind, Datum value, Oid type)
+{
+	BiKeyKind	given = bi_key_kind(type);
+	Oid			output;
+	bool		varlena;
+
+	if (given == kind ||
+		(given != KEY_NONE && !BI_KEY_IS_TIME(given) && !BI_KEY_IS_TIME(kind)))
+		return bi_key_units(given, value);
+	if (type == UNKNOWNOID || type == CSTRINGOID)
+		return bi_key_parse(kind, DatumGetCString(value));
+	getTypeOutputInfo(type, &output, &varlena);
+	return bi_key_parse(kind, OidOutputFunctionCall(output, value));
+}
+
+/*
+ * bi_key_arg
+ *		Argument argno of a function that takes a key of job: a bigint (the
+ *		key in the job's units), or text in the key's own spelling.  Not NULL.
+ */
+int64
+bi_key_arg(FunctionCallInfo fcinfo, int argno, BiJob *job)
+{
+	if (get_fn_expr_argtype(fcinfo->flinfo, argno) != TEXTOID)
+		return PG_GETARG_INT64(argno);
+	return bi_key_parse(bi_job_reader(job)->key_kind,
+						TextDatumGetCString(PG_GETARG_DATUM(argno)));
 }
 
 /*

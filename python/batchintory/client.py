@@ -50,8 +50,8 @@ _ARG_TYPES = {
     "id_column": "name",
     "weight_column": "name",
     "filter": "text",
-    "lower_bound": "int8",
-    "upper_bound": "int8",
+    "lower_bound": '"any"',
+    "upper_bound": '"any"',
     "max_count": "int8",
     "max_weight": "numeric",
     "max_attempts": "int4",
@@ -700,9 +700,7 @@ class Client:
                 value = Jsonb(value)
             if isinstance(value, (int, float)) and _ARG_TYPES.get(name) == "interval":
                 value = timedelta(seconds=value)
-            cast = (
-                sql.SQL("::pg_catalog." + _ARG_TYPES[name]) if name in _ARG_TYPES else sql.SQL("")
-            )
+            cast = sql.SQL(_cast(_ARG_TYPES.get(name), value))
             parts.append(
                 sql.SQL("{} => {}{}").format(sql.Identifier(name), sql.Placeholder(), cast)
             )
@@ -712,6 +710,21 @@ class Client:
         )
         with self._sql():
             self.connection.execute(query, values)
+
+
+def _cast(arg_type: str | None, value: Any) -> str:
+    """The cast of a value passed as an argument of type ``arg_type``.
+
+    A key (``"any"``: a bound) keeps the value's own type -- a ``datetime``
+    or ``date`` for a time key -- and text or an integer is typed so.
+    """
+    if arg_type is None:
+        return ""
+    if arg_type == '"any"':
+        if isinstance(value, str):
+            return "::pg_catalog.text"
+        return "::pg_catalog.int8" if isinstance(value, int) else ""
+    return "::pg_catalog." + arg_type
 
 
 def _check_settings(method: str, settings: dict[str, Any], known: frozenset[str]) -> None:

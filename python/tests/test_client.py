@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import psycopg
@@ -73,6 +73,32 @@ def test_time_keys(client: Client, db, table, job) -> None:
         assert b.last == datetime(2026, 1, 1, 0, 1, tzinfo=utc)
         assert [r["n"] for r in b.assets()] == [2, 3]
     assert repr(b).startswith(f"<Batch {b.batch} attempt 1 of job {job!r}: keys 2026-01-01")
+
+
+def test_time_bounds(client: Client, db, table, job) -> None:
+    """A backfill of a time-keyed job: bounds given as a datetime, a str or a date."""
+    db.execute(f"CREATE TABLE {table}_ev (t timestamptz NOT NULL)")
+    db.execute(f"CREATE INDEX ON {table}_ev (t)")
+    db.execute(
+        f"INSERT INTO {table}_ev SELECT '2026-01-01 00:00+00'::timestamptz"
+        " + g * interval '1 hour' FROM generate_series(0, 47) g"
+    )
+    utc = timezone.utc
+    client.register(job, f"{table}_ev", "t", late_commit_guard=False,
+                    lower_bound=datetime(2026, 1, 1, 10, tzinfo=utc),
+                    upper_bound="2026-01-01 11:30+00")
+    with client.batch(job) as b:
+        assert (b.first, b.last) == (datetime(2026, 1, 1, 10, tzinfo=utc),
+                                     datetime(2026, 1, 1, 11, 30, tzinfo=utc))
+        assert b.asset_count == 2
+    client.alter(job, upper_bound=date(2026, 1, 2))  # midnight in the session's zone
+    midnight = client.connection.execute("SELECT '2026-01-02'::date::timestamptz").fetchone()[0]
+    client.connection.commit()
+    with client.batch(job) as b:
+        assert b.last == midnight
+    with pytest.raises(psycopg.errors.DatatypeMismatch, match="lower_bound must be a time"):
+        client.register(job + "_int", f"{table}_ev", "t", late_commit_guard=False,
+                        lower_bound=5)
 
 
 def test_default_worker_and_filter(client: Client, db, table, insert, job) -> None:

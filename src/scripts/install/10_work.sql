@@ -48,8 +48,8 @@ CREATE OR REPLACE FUNCTION batchintory_register(
 	id_column name,
 	weight_column name DEFAULT NULL,
 	filter text DEFAULT NULL,
-	lower_bound bigint DEFAULT NULL,
-	upper_bound bigint DEFAULT NULL,
+	lower_bound "any" DEFAULT NULL,
+	upper_bound "any" DEFAULT NULL,
 	max_count bigint DEFAULT NULL,
 	max_weight numeric DEFAULT NULL,
 	max_attempts integer DEFAULT 3,
@@ -67,7 +67,7 @@ CREATE OR REPLACE FUNCTION batchintory_register(
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_register';
-COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text, text, text, boolean, bigint)
+COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text, text, text, boolean, bigint)
 	IS 'create a job over a metadata table, owned by the calling role; error if the job exists';
 
 CREATE OR REPLACE FUNCTION batchintory_alter(
@@ -76,8 +76,8 @@ CREATE OR REPLACE FUNCTION batchintory_alter(
 	id_column name DEFAULT NULL,
 	weight_column name DEFAULT NULL,
 	filter text DEFAULT NULL,
-	lower_bound bigint DEFAULT NULL,
-	upper_bound bigint DEFAULT NULL,
+	lower_bound "any" DEFAULT NULL,
+	upper_bound "any" DEFAULT NULL,
 	max_count bigint DEFAULT NULL,
 	max_weight numeric DEFAULT NULL,
 	max_attempts integer DEFAULT NULL,
@@ -97,7 +97,7 @@ CREATE OR REPLACE FUNCTION batchintory_alter(
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_alter';
-COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text, text, text, boolean, bigint)
+COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text, text, text, boolean, bigint)
 	IS 'change a job: NULL leaves a setting unchanged, reset lists settings to clear, owner transfers it';
 
 -- For update scripts: a job's filter analyzed (under the caller's

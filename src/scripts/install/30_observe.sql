@@ -172,7 +172,8 @@ COMMENT ON FUNCTION batchintory_lookup_all(regclass, bigint)
 
 CREATE OR REPLACE FUNCTION batchintory_backlog(job text, exact boolean DEFAULT true)
 RETURNS TABLE (asset_count bigint, weight numeric, first_id bigint,
-	last_id bigint, retry_batches bigint, in_flight_batches bigint)
+	last_id bigint, retry_batches bigint, in_flight_batches bigint,
+	first_key text, last_key text)
 LANGUAGE C STABLE STRICT ROWS 1
 AS 'MODULE_PATHNAME', 'batchintory_backlog';
 COMMENT ON FUNCTION batchintory_backlog(text, boolean)

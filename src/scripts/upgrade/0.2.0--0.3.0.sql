@@ -16,9 +16,12 @@ ALTER TABLE batchintory.batch ALTER COLUMN asset_count DROP NOT NULL;
 ALTER TABLE batchintory.attempt ALTER COLUMN asset_count DROP NOT NULL;
 
 -- functions whose arguments or results changed: dropped, then made again
--- below (acquire and peek return the keys as text too: first_key, last_key)
+-- below (acquire, peek, backlog and verify return the keys as text too:
+-- first_key, last_key)
 DROP FUNCTION batchintory_acquire(text, bigint, numeric, text, integer);
 DROP FUNCTION batchintory_peek(text, bigint, numeric);
+DROP FUNCTION batchintory_backlog(text, boolean);
+DROP FUNCTION batchintory_verify(text, boolean);
 DROP FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint,
 	bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean);
 DROP FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint,
