@@ -115,6 +115,16 @@ typedef struct BiReader
 } BiReader;
 
 /* A job: its settings as of revision `revision`, and its reader */
+/* The calendar windows of a time-keyed job (windows.c) */
+typedef struct BiWindows
+{
+	Datum		size;			/* interval */
+	const char *time_zone;
+	bool		has_origin;
+	TimestampTz origin;
+	Datum		delay;			/* interval */
+} BiWindows;
+
 typedef struct BiJob
 {
 	int32		job_id;
@@ -148,6 +158,9 @@ typedef struct BiJob
 	char	   *command_search_path;	/* the search_path it runs under */
 	char	   *schedule;		/* its pg_cron schedule; NULL: none */
 	bool		paused;			/* hands out nothing, its schedule off */
+	bool		has_window;		/* calendar windows of a time key */
+	BiWindows	window;
+	bool		empty_windows;
 	/* as last read from the job's row */
 	bool		has_frontier;
 	int64		frontier;
@@ -244,6 +257,13 @@ extern BiReader *bi_job_reader(BiJob *job);
 extern bool bi_job_live_range(BiJob *job, int64 *first_live, int64 *last_live);
 extern char *bi_job_problem(BiJob *job);
 extern void bi_jobcache_init(void);
+
+/* windows.c */
+extern void bi_window_of(const BiWindows *window, BiKeyKind kind, int64 key,
+						 int64 *first, int64 *last);
+extern int64 bi_window_complete_limit(const BiWindows *window, BiKeyKind kind,
+									  TimestampTz now);
+extern void bi_window_check(BiKeyKind kind, Datum size, const char *zone);
 
 /* keys.c */
 extern BiKeyKind bi_key_kind(Oid type);

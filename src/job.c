@@ -119,6 +119,74 @@ key_setting_units(BiSettings *s, BiSetting setting, BiKeyKind kind)
 						 bi_settings[setting].name)));
 	s->values[setting] = Int64GetDatum(bi_key_of_value(kind, s->values[setting], type));
 	s->arg_types[setting] = InvalidOid;
+	/* a windowed job's upper bound is given as its last window's end */
+	if (setting == S_UPPER_BOUND && !s->isnull[S_WINDOW_SIZE] &&
+		!TIMESTAMP_NOT_FINITE(DatumGetInt64(s->values[setting])))
+		s->values[setting] = Int64GetDatum(DatumGetInt64(s->values[setting]) - 1);
+}
+
+/* The windows settings s ask for */
+static BiWindows
+windows_of(BiSettings *s)
+{
+	BiWindows	window = {0};
+
+	window.size = s->values[S_WINDOW_SIZE];
+	window.time_zone = TextDatumGetCString(s->values[S_WINDOW_TIME_ZONE]);
+	window.has_origin = !s->isnull[S_WINDOW_ORIGIN];
+	window.origin = window.has_origin ? DatumGetTimestampTz(s->values[S_WINDOW_ORIGIN]) : 0;
+	window.delay = s->values[S_WINDOW_DELAY];
+	return window;
+}
+
+/*
+ * Calendar windows: a time key, a size the calendar can count, a time zone,
+ * not with max_keys; bounds where windows start (lower) and end (upper)
+ */
+static void
+check_windows(BiSettings *s, BiKeyKind kind)
+{
+	BiWindows	window;
+	int64		first;
+	int64		last;
+
+	if (s->isnull[S_WINDOW_SIZE])
+	{
+		if (DatumGetBool(s->values[S_EMPTY_WINDOWS]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("empty_windows needs a window_size")));
+		return;
+	}
+	window = windows_of(s);
+	bi_window_check(kind, window.size, window.time_zone);
+	if (!s->isnull[S_MAX_KEYS])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_keys cannot be combined with window_size")));
+	if (!s->isnull[S_LOWER_BOUND])
+	{
+		int64		lower = DatumGetInt64(s->values[S_LOWER_BOUND]);
+
+		bi_window_of(&window, kind, lower, &first, &last);
+		if (first != lower)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lower_bound %s is not where a window starts", bi_key_text(kind, lower)),
+					 errhint("The window around it starts at %s.", bi_key_text(kind, first))));
+	}
+	if (!s->isnull[S_UPPER_BOUND])
+	{
+		int64		upper = DatumGetInt64(s->values[S_UPPER_BOUND]);
+
+		bi_window_of(&window, kind, upper, &first, &last);
+		if (last != upper)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("upper_bound %s is not where a window ends", bi_key_text(kind, upper + 1)),
+					 errdetail("The upper_bound of a job with window_size is the end of its last window."),
+					 errhint("The window around it ends at %s.", bi_key_text(kind, last + 1))));
+	}
 }
 
 /*
@@ -140,6 +208,8 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 	not_null(s, S_NOTIFY);
 	not_null(s, S_ON_FAILURE);
 	not_null(s, S_PAUSED);
+	not_null(s, S_WINDOW_TIME_ZONE);
+	not_null(s, S_EMPTY_WINDOWS);
 	(void) bi_halts_on_failure(s->values[S_ON_FAILURE]);
 	if (!s->isnull[S_SCHEDULE] && s->isnull[S_COMMAND])
 		ereport(ERROR,
@@ -180,6 +250,7 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 						bi_key_text(kind, DatumGetInt64(s->values[S_UPPER_BOUND])),
 						bi_key_text(kind, frontier)),
 				 errhint("Use batchintory_rewind() to move the job back first.")));
+	check_windows(s, kind);
 
 	if (!s->isnull[S_MAX_COUNT])
 		bi_check_max_count(DatumGetInt64(s->values[S_MAX_COUNT]));
@@ -199,6 +270,7 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 	bi_check_interval(s->values[S_LEASE], s->isnull[S_LEASE], S_LEASE, false);
 	bi_check_interval(s->values[S_RETRY_BACKOFF], s->isnull[S_RETRY_BACKOFF], S_RETRY_BACKOFF, true);
 	bi_check_interval(s->values[S_GUARD_TIMEOUT], s->isnull[S_GUARD_TIMEOUT], S_GUARD_TIMEOUT, true);
+	bi_check_interval(s->values[S_WINDOW_DELAY], s->isnull[S_WINDOW_DELAY], S_WINDOW_DELAY, true);
 	if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(s->values[S_CONFIG])))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -403,6 +475,13 @@ settings_of_job(BiSettings *s, BiJob *job)
 	s->values[S_PAUSED] = BoolGetDatum(job->paused);
 	s->isnull[S_MAX_KEYS] = !job->has_max_keys;
 	s->values[S_MAX_KEYS] = Int64GetDatum(job->max_keys);
+	s->isnull[S_WINDOW_SIZE] = !job->has_window;
+	s->values[S_WINDOW_SIZE] = job->window.size;
+	s->values[S_WINDOW_TIME_ZONE] = CStringGetTextDatum(job->window.time_zone);
+	s->isnull[S_WINDOW_ORIGIN] = !job->window.has_origin;
+	s->values[S_WINDOW_ORIGIN] = TimestampTzGetDatum(job->window.origin);
+	s->values[S_WINDOW_DELAY] = job->window.delay;
+	s->values[S_EMPTY_WINDOWS] = BoolGetDatum(job->empty_windows);
 }
 
 /*

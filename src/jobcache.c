@@ -36,7 +36,8 @@ static Oid	job_cache_inventory = InvalidOid;
 	" j.max_count, j.max_weight, j.max_attempts, j.lease, j.retry_backoff," \
 	" j.late_commit_guard, j.guard_timeout, j.config, j.notify, j.frontier," \
 	" j.on_failure OPERATOR(pg_catalog.=) 'halt', j.command, j.command_search_path," \
-	" j.schedule, j.paused, j.max_keys" \
+	" j.schedule, j.paused, j.max_keys, j.window_size, j.window_time_zone," \
+	" j.window_origin, j.window_delay, j.empty_windows" \
 	" FROM batchintory.job j LEFT JOIN batchintory.job_filter f" \
 	" ON f.job_id OPERATOR(pg_catalog.=) j.job_id"
 
@@ -68,7 +69,12 @@ enum
 	J_COMMAND_SEARCH_PATH,
 	J_SCHEDULE,
 	J_PAUSED,
-	J_MAX_KEYS
+	J_MAX_KEYS,
+	J_WINDOW_SIZE,
+	J_WINDOW_TIME_ZONE,
+	J_WINDOW_ORIGIN,
+	J_WINDOW_DELAY,
+	J_EMPTY_WINDOWS
 };
 
 /* The advisory lock tag of one of a job's locks (BI_LOCK_JOB, BI_LOCK_CHANGE) */
@@ -267,6 +273,13 @@ job_from_row(void)
 	job->paused = DatumGetBool(bi_get(0, J_PAUSED, &isnull));
 	job->max_keys = bi_get_int64(0, J_MAX_KEYS, &isnull);
 	job->has_max_keys = !isnull;
+	job->window.size = row_datum(J_WINDOW_SIZE, &isnull);
+	job->has_window = !isnull;
+	job->window.time_zone = bi_get_text(0, J_WINDOW_TIME_ZONE);
+	job->window.origin = DatumGetTimestampTz(bi_get(0, J_WINDOW_ORIGIN, &isnull));
+	job->window.has_origin = !isnull;
+	job->window.delay = row_datum(J_WINDOW_DELAY, &isnull);
+	job->empty_windows = DatumGetBool(bi_get(0, J_EMPTY_WINDOWS, &isnull));
 	MemoryContextSwitchTo(oldcontext);
 	return job;
 }

@@ -36,6 +36,11 @@ const BiSettingDef bi_settings[N_SETTINGS] = {
 	[S_SCHEDULE] = {"schedule", TEXTOID, NULL, false, true},
 	[S_PAUSED] = {"paused", BOOLOID, "false", false, false},
 	[S_MAX_KEYS] = {"max_keys", INT8OID, NULL, false, true},
+	[S_WINDOW_SIZE] = {"window_size", INTERVALOID, NULL, false, true},
+	[S_WINDOW_TIME_ZONE] = {"window_time_zone", TEXTOID, "'UTC'::text", false, false},
+	[S_WINDOW_ORIGIN] = {"window_origin", TIMESTAMPTZOID, NULL, false, true},
+	[S_WINDOW_DELAY] = {"window_delay", INTERVALOID, "'00:00:00'::interval", false, false},
+	[S_EMPTY_WINDOWS] = {"empty_windows", BOOLOID, "false", false, false},
 };
 
 /*

@@ -66,6 +66,11 @@ _ARG_TYPES = {
     "schedule": "text",
     "paused": "bool",
     "max_keys": "int8",
+    "window_size": "interval",
+    "window_time_zone": "text",
+    "window_origin": "timestamptz",
+    "window_delay": "interval",
+    "empty_windows": "bool",
     "owner": "regrole",
     "reset": "text[]",
     "batch": "int8",
@@ -581,8 +586,9 @@ class Client:
         ``max_attempts``, ``lease`` (a ``timedelta`` or ``"30 seconds"``),
         ``config`` (a dict), ``retry_backoff``, ``late_commit_guard``,
         ``guard_timeout``, ``notify`` (0.2.0), ``on_failure``, ``command``,
-        ``schedule``, ``paused``, ``max_keys`` (0.3.0); None leaves the default.  An
-        unknown setting is a `TypeError`, as for any Python function.
+        ``schedule``, ``paused``, ``max_keys``, ``window_size``, ``window_time_zone``,
+        ``window_origin``, ``window_delay``, ``empty_windows`` (0.3.0); None leaves the
+        default.  An unknown setting is a `TypeError`, as for any Python function.
         """
         _check_settings("register", settings, _REGISTER_SETTINGS)
         self._call(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import psycopg
@@ -99,6 +99,24 @@ def test_time_bounds(client: Client, db, table, job) -> None:
     with pytest.raises(psycopg.errors.DatatypeMismatch, match="lower_bound must be a time"):
         client.register(job + "_int", f"{table}_ev", "t", late_commit_guard=False,
                         lower_bound=5)
+
+
+def test_windows(client: Client, db, table, job) -> None:
+    """Calendar windows: one batch per complete hour, the current hour held back."""
+    db.execute(f"CREATE TABLE {table}_ev (t timestamptz NOT NULL)")
+    db.execute(f"CREATE INDEX ON {table}_ev (t)")
+    db.execute(
+        f"INSERT INTO {table}_ev SELECT date_trunc('hour', now()) - g * interval '20 minutes'"
+        " FROM generate_series(0, 7) g"
+    )
+    client.register(job, f"{table}_ev", "t", late_commit_guard=False,
+                    window_size=timedelta(hours=1), window_time_zone="Europe/Berlin")
+    batches = client.acquire(job, batches=10)
+    for b in batches:
+        assert b.first.minute == 0 and (b.last + timedelta(microseconds=1)).minute == 0
+        b.release("succeeded")
+    # the hour of date_trunc('hour', now()) is not complete
+    assert [b.asset_count for b in batches] == [1, 3, 3]
 
 
 def test_default_worker_and_filter(client: Client, db, table, insert, job) -> None:

@@ -63,11 +63,16 @@ CREATE OR REPLACE FUNCTION batchintory_register(
 	command text DEFAULT NULL,
 	schedule text DEFAULT NULL,
 	paused boolean DEFAULT false,
-	max_keys bigint DEFAULT NULL)
+	max_keys bigint DEFAULT NULL,
+	window_size interval DEFAULT NULL,
+	window_time_zone text DEFAULT 'UTC',
+	window_origin timestamptz DEFAULT NULL,
+	window_delay interval DEFAULT '0',
+	empty_windows boolean DEFAULT false)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_register';
-COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text, text, text, boolean, bigint)
+COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text, text, text, boolean, bigint, interval, text, timestamptz, interval, boolean)
 	IS 'create a job over a metadata table, owned by the calling role; error if the job exists';
 
 CREATE OR REPLACE FUNCTION batchintory_alter(
@@ -93,11 +98,16 @@ CREATE OR REPLACE FUNCTION batchintory_alter(
 	command text DEFAULT NULL,
 	schedule text DEFAULT NULL,
 	paused boolean DEFAULT NULL,
-	max_keys bigint DEFAULT NULL)
+	max_keys bigint DEFAULT NULL,
+	window_size interval DEFAULT NULL,
+	window_time_zone text DEFAULT NULL,
+	window_origin timestamptz DEFAULT NULL,
+	window_delay interval DEFAULT NULL,
+	empty_windows boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_alter';
-COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text, text, text, boolean, bigint)
+COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text, text, text, boolean, bigint, interval, text, timestamptz, interval, boolean)
 	IS 'change a job: NULL leaves a setting unchanged, reset lists settings to clear, owner transfers it';
 
 -- For update scripts: a job's filter analyzed (under the caller's

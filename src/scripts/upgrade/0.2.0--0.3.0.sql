@@ -12,6 +12,13 @@ ALTER TABLE batchintory.job ADD COLUMN command text, ADD COLUMN command_search_p
 	ADD COLUMN schedule text, ADD COLUMN paused boolean NOT NULL DEFAULT false;
 -- batches cut by key range alone (max_keys), whose assets are not counted
 ALTER TABLE batchintory.job ADD COLUMN max_keys bigint;
+-- calendar windows of a time key
+ALTER TABLE batchintory.job
+	ADD COLUMN window_size interval,
+	ADD COLUMN window_time_zone text NOT NULL DEFAULT 'UTC',
+	ADD COLUMN window_origin timestamptz,
+	ADD COLUMN window_delay interval NOT NULL DEFAULT '0',
+	ADD COLUMN empty_windows boolean NOT NULL DEFAULT false;
 ALTER TABLE batchintory.batch ALTER COLUMN asset_count DROP NOT NULL;
 ALTER TABLE batchintory.attempt ALTER COLUMN asset_count DROP NOT NULL;
 
