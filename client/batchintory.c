@@ -45,9 +45,9 @@ static const ArgSpec table_id_args[] = {
 	"its numeric weight, e.g. bytes"}, \
 	{"filter", "EXPRESSION", ARG_TEXT, "filter", false, \
 	"SQL condition on its columns the assets must meet"}, \
-	{"lower-bound", "ID", ARG_INT, "lower_bound", false, \
-	"first key of the window"}, \
-	{"upper-bound", "ID", ARG_INT, "upper_bound", false, \
+	{"lower-bound", "KEY", ARG_KEY, "lower_bound", false, \
+	"first key of the window (an id, or a time)"}, \
+	{"upper-bound", "KEY", ARG_KEY, "upper_bound", false, \
 	"last key of the window (a backfill)"}, \
 	{"max-count", "N", ARG_INT, "max_count", false, \
 	"at most N assets per batch"}, \
@@ -76,7 +76,17 @@ static const ArgSpec table_id_args[] = {
 	{"schedule", "CRON", ARG_TEXT, "schedule", false, \
 	"pg_cron schedule of the stored pipeline, e.g. '*/5 * * * *'"}, \
 	{"paused", "on|off", ARG_TEXT, "paused", false, \
-	"hand out no batch, pg_cron entry off"}
+	"hand out no batch, pg_cron entry off"}, \
+	{"window-size", "INTERVAL", ARG_TEXT, "window_size", false, \
+	"calendar windows of a time key, e.g. '1 hour', '1 day'"}, \
+	{"window-time-zone", "ZONE", ARG_TEXT, "window_time_zone", false, \
+	"time zone whose calendar counts windows' days and months"}, \
+	{"window-origin", "TIME", ARG_TEXT, "window_origin", false, \
+	"a time where a window starts (2000-01-01 00:00 in the zone)"}, \
+	{"window-delay", "INTERVAL", ARG_TEXT, "window_delay", false, \
+	"hand out a window this long after its end"}, \
+	{"empty-windows", "on|off", ARG_TEXT, "empty_windows", false, \
+	"hand out windows without assets too"}
 
 static const ArgSpec register_options[] = {
 	{"table", "TABLE", ARG_TEXT, "source", true,
@@ -182,12 +192,13 @@ const CommandSpec commands[] = {
 		"filter, window or limits, --max-attempts 3, --lease '1 hour', --config\n"
 		"'{}', --retry-backoff 0, --late-commit-guard on, --guard-timeout\n"
 	"'10 seconds', --notify off, --on-failure halt, no --command or --schedule,\n"
-	"--paused off.\n"},
+	"--paused off, no --window-size, --window-time-zone UTC, --window-delay 0,\n"
+	"--empty-windows off.\n"},
 	{.name = "alter", .summary = "change the settings of a job",
 		.positional = job_arg, .options = alter_options, .func = cmd_alter,
 		.notes = "Options left out leave a setting unchanged; --reset clears settings\n"
 		"(weight_column, filter, lower_bound, upper_bound, max_count, max_weight,\n"
-		"command, schedule, max_keys).\n",
+		"command, schedule, max_keys, window_size, window_origin).\n",
 	.needs_option = true},
 	{.name = "drop", .summary = "delete a job with its batches and attempts",
 		.positional = job_arg,

@@ -71,7 +71,9 @@ typedef enum ArgKind
 	ARG_NATURAL,				/* a 64-bit integer, 0 or more */
 	ARG_SECONDS,				/* a positive number of seconds */
 	ARG_MAYBE_SECONDS,			/* "--name" alone, or "--name=SECONDS" */
-	ARG_LIST					/* comma-separated names: a text[] in SQL */
+	ARG_LIST,					/* comma-separated names: a text[] in SQL */
+	ARG_KEY						/* a key as its type spells it (an id, a
+								 * time): text in SQL, the server reads it */
 } ArgKind;
 
 /*

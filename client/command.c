@@ -35,6 +35,8 @@ static const EnvColumn batch_env[] = {
 	{"BATCHINTORY_ATTEMPT", "attempt"},
 	{"BATCHINTORY_FIRST_ID", "first_id"},
 	{"BATCHINTORY_LAST_ID", "last_id"},
+	{"BATCHINTORY_FIRST_KEY", "first_key"},
+	{"BATCHINTORY_LAST_KEY", "last_key"},
 	{"BATCHINTORY_ASSET_COUNT", "asset_count"},
 	{"BATCHINTORY_WEIGHT", "weight"},
 	{"BATCHINTORY_ENDED_BY", "ended_by"},

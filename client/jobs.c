@@ -290,6 +290,7 @@ call_with_options(Session *session, const Invocation *inv,
 		len += snprintf(sql + len, sizeof(sql) - len,
 						opts[k].kind == ARG_LIST ?
 						", %s => pg_catalog.string_to_array($%d, ',')" :
+						opts[k].kind == ARG_KEY ? ", %s => $%d::pg_catalog.text" :
 						", %s => $%d",
 						opts[k].sql_arg, ++nparams);
 	}

@@ -214,14 +214,14 @@ terminal_width(void)
  * "column | value" line per column
  */
 static void
-print_expanded(const Table *table, const int *name_widths, int encoding)
+print_expanded(const Table *table, int ncols, const int *name_widths, int encoding)
 {
 	int			width = 0;
 	int			value_width = 0;
 	int			row;
 	int			col;
 
-	for (col = 0; col < table->ncols; col++)
+	for (col = 0; col < ncols; col++)
 	{
 		if (name_widths[col] > width)
 			width = name_widths[col];
@@ -247,7 +247,7 @@ print_expanded(const Table *table, const int *name_widths, int encoding)
 		for (i = 0; i < value_width + 1; i++)
 			putchar('-');
 		putchar('\n');
-		for (col = 0; col < table->ncols; col++)
+		for (col = 0; col < ncols; col++)
 		{
 			const char *v = TABLE_CELL(table, row, col);
 
@@ -259,16 +259,63 @@ print_expanded(const Table *table, const int *name_widths, int encoding)
 	}
 }
 
+/* The column of table named name, or -1 */
+static int
+column_named(const Table *table, const char *name)
+{
+	int			col;
+
+	for (col = 0; col < table->ncols; col++)
+		if (strcmp(table->names[col], name) == 0)
+			return col;
+	return -1;
+}
+
+/*
+ * The columns of table worth showing as a table: all but trailing
+ * first_key and last_key columns that only repeat first_id and last_id
+ * (an integer key spelled as itself; a time key's are shown)
+ */
+static int
+columns_shown(const Table *table)
+{
+	int			ncols = table->ncols;
+	int			first_id = column_named(table, "first_id");
+	int			last_id = column_named(table, "last_id");
+	int			row;
+
+	if (ncols < 2 || first_id < 0 || last_id < 0 ||
+		strcmp(table->names[ncols - 2], "first_key") != 0 ||
+		strcmp(table->names[ncols - 1], "last_key") != 0)
+		return ncols;
+	for (row = 0; row < table->nrows; row++)
+	{
+		const char *cells[4] = {TABLE_CELL(table, row, first_id),
+			TABLE_CELL(table, row, ncols - 2),
+			TABLE_CELL(table, row, last_id),
+		TABLE_CELL(table, row, ncols - 1)};
+		int			i;
+
+		for (i = 0; i < 4; i += 2)
+			if ((cells[i] == NULL) != (cells[i + 1] == NULL) ||
+				(cells[i] != NULL && strcmp(cells[i], cells[i + 1]) != 0))
+				return ncols;
+	}
+	return ncols - 2;
+}
+
 /*
  * Print a table: JSON Lines in JSON mode, else a header, columns separated
  * by two spaces, numbers aligned to the right and NULLs left empty -- or,
- * expanded (-x, or wider than the terminal), a record per row.
+ * expanded (-x, or wider than the terminal), a record per row.  A time
+ * key's first_key and last_key are shown, an integer key's are not: they
+ * repeat first_id and last_id.
  */
 void
 print_table(const Session *session, const Table *table)
 {
 	int			encoding = PQclientEncoding(session->conn);
-	int			ncols = table->ncols;
+	int			ncols = session->json ? table->ncols : columns_shown(table);
 	int			nrows = table->nrows;
 	int		   *widths;
 	int		   *name_widths;
@@ -311,7 +358,7 @@ print_table(const Session *session, const Table *table)
 		 (session->expanded == EXPANDED_AUTO && terminal_width() > 0 &&
 		  total > terminal_width())))
 	{
-		print_expanded(table, name_widths, encoding);
+		print_expanded(table, ncols, name_widths, encoding);
 		free(widths);
 		free(name_widths);
 		return;

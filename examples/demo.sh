@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # batchintory demo: a metadata table of a few thousand files, an incremental
-# job and a backfill job, concurrent workers, a retry, and a final check that
-# every file was processed exactly once.
+# job and a backfill job, concurrent workers, a retry, a daily report on
+# calendar windows, and a final check that every file was processed exactly
+# once.
 #
 #   examples/demo.sh          as root: installs what is missing (Debian
 #                             packages, the extension from this repository),
@@ -10,7 +11,8 @@
 #   examples/demo.sh --here   runs the demo against the server that the PG*
 #                             environment variables point at (batchintory
 #                             must be installed there); replaces its schema
-#                             "demo" and the jobs csv_ingest, parquet_backfill
+#                             "demo" and the jobs csv_ingest, parquet_backfill,
+#                             daily_report
 set -euo pipefail
 
 self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
@@ -138,7 +140,7 @@ run <<-'SQL'
 	SET client_min_messages = warning;
 	CREATE EXTENSION IF NOT EXISTS batchintory;
 	SELECT batchintory_drop(name) FROM batchintory.job
-		WHERE name IN ('csv_ingest', 'parquet_backfill');
+		WHERE name IN ('csv_ingest', 'parquet_backfill', 'daily_report');
 	DROP SCHEMA IF EXISTS demo CASCADE;
 	CREATE SCHEMA demo;
 
@@ -314,7 +316,38 @@ batchintory run csv_ingest --max-count 40 --worker cron -- \
 echo "Where every job stands (batchintory jobs):"
 batchintory jobs | sed 's/^/  /'
 
-section "5. What the inventory recorded"
+section "5. Calendar windows: a daily report"
+echo "A key may be a time. Job daily_report is keyed by created_at and cut by"
+echo "window_size => '1 day': each batch is one complete day (days counted in"
+echo "window_time_zone), handed out once the day is over. Its stored command"
+echo "sums each day into demo.daily; on pg_cron, schedule => '5 0 * * *' would"
+echo "run it every night. Here it runs once:"
+run <<-'SQL'
+	CREATE INDEX ON demo.files (created_at);
+	CREATE TABLE demo.daily (day date PRIMARY KEY, files bigint, bytes numeric);
+SQL
+show_and_run "SELECT batchintory_register('daily_report', 'demo.files', 'created_at',
+    window_size => '1 day', window_time_zone => 'UTC', late_commit_guard => false,
+    command => \$\$INSERT INTO demo.daily
+        SELECT (\$1 AT TIME ZONE 'UTC')::date, count(*), sum(bytes)
+        FROM demo.files WHERE created_at BETWEEN \$1 AND \$2\$\$)"
+run -c "CALL batchintory_run('daily_report')"
+q <<-'SQL'
+	SELECT format('  %s: %s files, %s', day, files, demo.size(bytes))
+	FROM demo.daily ORDER BY day LIMIT 3;
+	SELECT format('  ... %s days in all; the same as GROUP BY day over demo.files: %s',
+		count(*), CASE WHEN NOT EXISTS (
+			SELECT (created_at AT TIME ZONE 'UTC')::date, count(*), sum(bytes)
+			FROM demo.files GROUP BY 1
+			EXCEPT SELECT day, files, bytes FROM demo.daily)
+			AND NOT EXISTS (
+			SELECT day, files, bytes FROM demo.daily
+			EXCEPT SELECT (created_at AT TIME ZONE 'UTC')::date, count(*), sum(bytes)
+			FROM demo.files GROUP BY 1) THEN 'yes' ELSE 'NO' END)
+	FROM demo.daily;
+SQL
+
+section "6. What the inventory recorded"
 echo "The view batchintory.jobs sums up each job; batchintory.batch holds one"
 echo "row per batch, batchintory.attempt one per attempt:"
 q <<-'SQL'

@@ -66,5 +66,27 @@ FROM batchintory_lookup('csv_ingest', 7);
 SELECT batch, attempt, status, first_id, last_id, worker
 FROM batchintory_newest_attempts('csv_ingest', 3);
 
+SET DateStyle = ISO; SET TimeZone = UTC;
+CREATE TABLE events (at timestamptz NOT NULL, bytes bigint);
+CREATE INDEX ON events (at);
+INSERT INTO events VALUES ('2026-03-01 10:05', 100), ('2026-03-01 10:40', 200),
+    ('2026-03-01 11:15', 300), ('2026-03-01 13:30', 400);
+CREATE TABLE traffic (hour timestamptz PRIMARY KEY, events bigint, bytes numeric);
+SELECT batchintory_register('hourly', 'events', 'at', window_size => '1 hour',
+    lower_bound => '2026-03-01 10:00', late_commit_guard => false,
+    command => $$INSERT INTO traffic
+        SELECT date_trunc('hour', at), count(*), sum(bytes) FROM events
+        WHERE at BETWEEN $1 AND $2 GROUP BY 1
+        ON CONFLICT (hour) DO UPDATE SET events = excluded.events, bytes = excluded.bytes$$);
+CALL batchintory_run('hourly');
+SELECT batch, first_key, last_key, asset_count FROM batchintory.batches
+WHERE job = 'hourly' ORDER BY batch;
+
+INSERT INTO events VALUES ('2026-03-01 10:50', 50);
+SELECT batch, first_key, recorded_count, actual_count, reason, requeued
+FROM batchintory_verify('hourly', requeue => true);
+CALL batchintory_run('hourly');
+SELECT * FROM traffic ORDER BY hour;
+
 DROP EXTENSION batchintory;
-DROP TABLE files;
+DROP TABLE files, events, traffic;

@@ -34,6 +34,8 @@ enum
 	R_ENDED_BY,
 	R_LEASE_UNTIL,
 	R_CONFIG,
+	R_FIRST_KEY,
+	R_LAST_KEY,
 	N_RESULT
 };
 
@@ -67,6 +69,7 @@ emit_batch(Acquisition *acq, bool has_batch, int64 batch, int32 attempt,
 {
 	Datum		values[N_RESULT];
 	bool		nulls[N_RESULT] = {0};
+	BiKeyKind	key_kind = bi_job_reader(acq->job)->key_kind;
 
 	values[R_BATCH] = Int64GetDatum(batch);
 	values[R_ATTEMPT] = Int32GetDatum(attempt);
@@ -82,6 +85,8 @@ emit_batch(Acquisition *acq, bool has_batch, int64 batch, int32 attempt,
 	values[R_LEASE_UNTIL] = lease_until;
 	nulls[R_LEASE_UNTIL] = !has_lease;
 	values[R_CONFIG] = acq->job->config;
+	values[R_FIRST_KEY] = CStringGetTextDatum(bi_key_text(key_kind, range->first_id));
+	values[R_LAST_KEY] = CStringGetTextDatum(bi_key_text(key_kind, range->last_id));
 	tuplestore_putvalues(acq->rsinfo->setResult, acq->rsinfo->setDesc,
 						 values, nulls);
 	acq->handed++;
@@ -232,6 +237,47 @@ cut_key_range(BiJob *job, int64 start, int64 limit, bool limit_is_window_end,
 }
 
 /*
+ * Cut a batch of a job with calendar windows: from start up to the end of
+ * the window of its first matching asset (of start's window with
+ * empty_windows), within the job's limits; false if there is none, or if
+ * that window is not complete (ends after limit).  After windows without
+ * assets the batch starts where the last one ended, so that the ranges stay
+ * gapless; the first batch of a job without lower bound starts where its
+ * window does.
+ */
+static bool
+cut_window(Acquisition *acq, int64 start, int64 limit, BiRange *range)
+{
+	BiJob	   *job = acq->job;
+	BiKeyKind	kind = bi_job_reader(job)->key_kind;
+	int64		key = start;
+	int64		first;
+	int64		last;
+
+	if (start > limit)
+		return false;
+	if ((start == PG_INT64_MIN || !job->empty_windows) &&
+		!bi_first_key(job, start, limit, &key))
+		return false;
+	bi_window_of(&job->window, kind, key, &first, &last);
+	if (last > limit)
+		return false;
+	if (start == PG_INT64_MIN)
+		start = first;
+	if (bi_scan_range(job, start, last, true, &acq->limits, false, range))
+		return true;
+	/* an empty window, handed out as asked */
+	memset(range, 0, sizeof(BiRange));
+	range->counted = true;
+	range->has_weight = job->weight_column != NULL;
+	range->weight = bi_numeric_from_int64(0);
+	range->first_id = range->first_key = start;
+	range->last_id = range->last_key = last;
+	range->ended_by = "window";
+	return true;
+}
+
+/*
  * Cut up to wanted new batches after the frontier.  With take, record the
  * batches and move the frontier; a backfill whose rest of window holds no
  * matching asset moves its frontier to the window's end.
@@ -241,6 +287,7 @@ serve_new_batches(Acquisition *acq, int wanted)
 {
 	BiJob	   *job = acq->job;
 	int64		start = bi_next_start(job);
+	int64		limit;
 	bool		window_end;
 	BiRange		range;
 	int			found = 0;
@@ -255,23 +302,34 @@ serve_new_batches(Acquisition *acq, int wanted)
 			bi_guard_no_new_work(job, 0, false);
 		return;
 	}
-	window_end = job->has_upper_bound && acq->limit == job->upper_bound;
+	/* calendar windows: up to the newest complete one, whatever the newest key */
+	limit = acq->limit;
+	if (job->has_window)
+	{
+		limit = bi_window_complete_limit(&job->window, bi_job_reader(job)->key_kind,
+										 acq->now);
+		if (job->has_upper_bound && job->upper_bound < limit)
+			limit = job->upper_bound;
+	}
+	window_end = job->has_upper_bound && limit == job->upper_bound;
 
 	while (found < wanted)
 	{
 		if (!(job->has_max_keys ?
-			  cut_key_range(job, start, acq->limit, window_end, &range) :
-			  bi_scan_range(job, start, acq->limit, window_end, &acq->limits,
+			  cut_key_range(job, start, limit, window_end, &range) :
+			  job->has_window ? cut_window(acq, start, limit, &range) :
+			  bi_scan_range(job, start, limit, window_end, &acq->limits,
 							false, &range)))
 		{
-			if (acq->take && window_end && start <= acq->limit)
+			if (acq->take && window_end && start <= limit &&
+				!(job->has_window && job->empty_windows))
 			{
-				bi_inventory_set_frontier(acq->cuts, acq->limit);
-				job->frontier = acq->limit;
+				bi_inventory_set_frontier(acq->cuts, limit);
+				job->frontier = limit;
 				job->has_frontier = true;
 			}
 			else if (acq->take && acq->handed == 0)
-				bi_guard_no_new_work(job, acq->limit, true);
+				bi_guard_no_new_work(job, limit, true);
 			break;
 		}
 		if (acq->take)

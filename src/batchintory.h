@@ -83,10 +83,29 @@ typedef struct BiAsRole
  * deparse and the kept plans of the queries over it (jobcache.c builds it,
  * as the job's owner, on first use after a change).
  */
+/*
+ * The type of a job's key: integers, or times kept as integers in their own
+ * units (timestamptz and timestamp: microseconds since 2000-01-01; date:
+ * days), which may repeat (keys.c)
+ */
+typedef enum BiKeyKind
+{
+	KEY_NONE,
+	KEY_INT2,
+	KEY_INT4,
+	KEY_INT8,
+	KEY_TIMESTAMPTZ,
+	KEY_TIMESTAMP,
+	KEY_DATE
+} BiKeyKind;
+
+#define BI_KEY_IS_TIME(kind) ((kind) >= KEY_TIMESTAMPTZ)
+
 typedef struct BiReader
 {
 	MemoryContext context;		/* holds the reader, under the job's context */
 	bool		weight_is_int;	/* integral weights: summed as int64 */
+	BiKeyKind	key_kind;		/* the key column's type */
 	char	   *source_name;	/* qualified, quoted name of the table */
 	char	   *filter_sql;		/* deparse of the analyzed filter, or NULL */
 	Oid			sequence;		/* sequence feeding the key, or InvalidOid */
@@ -96,6 +115,16 @@ typedef struct BiReader
 } BiReader;
 
 /* A job: its settings as of revision `revision`, and its reader */
+/* The calendar windows of a time-keyed job (windows.c) */
+typedef struct BiWindows
+{
+	Datum		size;			/* interval */
+	const char *time_zone;
+	bool		has_origin;
+	TimestampTz origin;
+	Datum		delay;			/* interval */
+} BiWindows;
+
 typedef struct BiJob
 {
 	int32		job_id;
@@ -129,6 +158,9 @@ typedef struct BiJob
 	char	   *command_search_path;	/* the search_path it runs under */
 	char	   *schedule;		/* its pg_cron schedule; NULL: none */
 	bool		paused;			/* hands out nothing, its schedule off */
+	bool		has_window;		/* calendar windows of a time key */
+	BiWindows	window;
+	bool		empty_windows;
 	/* as last read from the job's row */
 	bool		has_frontier;
 	int64		frontier;
@@ -226,7 +258,28 @@ extern bool bi_job_live_range(BiJob *job, int64 *first_live, int64 *last_live);
 extern char *bi_job_problem(BiJob *job);
 extern void bi_jobcache_init(void);
 
+/* windows.c */
+extern void bi_window_of(const BiWindows *window, BiKeyKind kind, int64 key,
+						 int64 *first, int64 *last);
+extern int64 bi_window_complete_limit(const BiWindows *window, BiKeyKind kind,
+									  TimestampTz now);
+extern void bi_window_check(BiKeyKind kind, Datum size, const char *zone);
+
+/* keys.c */
+extern BiKeyKind bi_key_kind(Oid type);
+extern int64 bi_key_units(BiKeyKind kind, Datum value);
+extern Oid bi_key_param_type(BiKeyKind kind);
+extern int64 bi_key_parse(BiKeyKind kind, const char *spelled);
+extern int64 bi_key_of_value(BiKeyKind kind, Datum value, Oid type);
+extern int64 bi_key_arg(FunctionCallInfo fcinfo, int argno, BiJob *job);
+extern Datum bi_key_param(BiKeyKind kind, int64 units);
+extern char *bi_key_units_sql(BiKeyKind kind, const char *key);
+extern char *bi_key_param_sql(BiKeyKind kind, int n);
+extern char *bi_key_text(BiKeyKind kind, int64 units);
+extern char *bi_key_literal(BiKeyKind kind, int64 units);
+
 /* source.c */
+extern BiKeyKind bi_source_key_kind(Oid relid, const char *column);
 extern void bi_source_check(Oid relid, const char *id_column,
 							const char *weight_column, bool unique_index);
 extern Node *bi_filter_analyze(Oid relid, const char *filter);
@@ -299,7 +352,7 @@ extern BiJob *bi_job_open_with_batches(const BiCall *call, const char *name,
 extern void bi_pipeline_init(void);
 extern char *bi_pipeline_search_path(const char *search_path);
 extern void bi_pipeline_check_command(const char *command, const char *search_path,
-									  Oid owner);
+									  Oid owner, BiKeyKind key_kind);
 
 /* schedule.c */
 extern void bi_schedule_sync(const char *schema, const BiJob *old_job,

@@ -18,6 +18,7 @@
 #include "storage/proc.h"
 #include BI_PROC_HEADER
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
 /* longest sleep between two looks at a writer that is still running */
@@ -37,8 +38,16 @@ void
 bi_guard_check_sequence(Oid relid, const char *column, Oid role, bool key_range)
 {
 	int64		cache = 1;
-	Oid			seq = bi_key_sequence(relid, column, &cache);
+	Oid			seq;
 
+	if (BI_KEY_IS_TIME(bi_source_key_kind(relid, column)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the late-commit guard does not work on key column \"%s\" of type %s",
+						column, format_type_be(get_atttype(relid, get_attnum(relid, column)))),
+				 errdetail("The guard waits for the transactions that drew keys from the key's sequence; a time key has none."),
+				 errhint("Register the job with late_commit_guard => false: rows that commit with keys below those handed out are then not handed out.")));
+	seq = bi_key_sequence(relid, column, &cache);
 	if (!OidIsValid(seq))
 	{
 		if (key_range)

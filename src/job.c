@@ -97,6 +97,99 @@ check_key_range(BiSettings *s)
 }
 
 /*
+ * A key setting (a bound) given as an argument, in the job's units: a time
+ * for a time key (a timestamptz, timestamp, date or its text), an integer
+ * or its text for an integer key
+ */
+static void
+key_setting_units(BiSettings *s, BiSetting setting, BiKeyKind kind)
+{
+	Oid			type = s->arg_types[setting];
+
+	if (s->isnull[setting] || type == InvalidOid)
+		return;
+	if (BI_KEY_IS_TIME(kind) && bi_key_kind(type) != KEY_NONE &&
+		!BI_KEY_IS_TIME(bi_key_kind(type)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must be a time: the key %s is of type %s",
+						bi_settings[setting].name, name_setting(s, S_ID_COLUMN),
+						format_type_be(bi_key_param_type(kind))),
+				 errhint("Give it as a time, e.g. %s => '2026-01-01 00:00+00'.",
+						 bi_settings[setting].name)));
+	s->values[setting] = Int64GetDatum(bi_key_of_value(kind, s->values[setting], type));
+	s->arg_types[setting] = InvalidOid;
+	/* a windowed job's upper bound is given as its last window's end */
+	if (setting == S_UPPER_BOUND && !s->isnull[S_WINDOW_SIZE] &&
+		!TIMESTAMP_NOT_FINITE(DatumGetInt64(s->values[setting])))
+		s->values[setting] = Int64GetDatum(DatumGetInt64(s->values[setting]) - 1);
+}
+
+/* The windows settings s ask for */
+static BiWindows
+windows_of(BiSettings *s)
+{
+	BiWindows	window = {0};
+
+	window.size = s->values[S_WINDOW_SIZE];
+	window.time_zone = TextDatumGetCString(s->values[S_WINDOW_TIME_ZONE]);
+	window.has_origin = !s->isnull[S_WINDOW_ORIGIN];
+	window.origin = window.has_origin ? DatumGetTimestampTz(s->values[S_WINDOW_ORIGIN]) : 0;
+	window.delay = s->values[S_WINDOW_DELAY];
+	return window;
+}
+
+/*
+ * Calendar windows: a time key, a size the calendar can count, a time zone,
+ * not with max_keys; bounds where windows start (lower) and end (upper)
+ */
+static void
+check_windows(BiSettings *s, BiKeyKind kind)
+{
+	BiWindows	window;
+	int64		first;
+	int64		last;
+
+	if (s->isnull[S_WINDOW_SIZE])
+	{
+		if (DatumGetBool(s->values[S_EMPTY_WINDOWS]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("empty_windows needs a window_size")));
+		return;
+	}
+	window = windows_of(s);
+	bi_window_check(kind, window.size, window.time_zone);
+	if (!s->isnull[S_MAX_KEYS])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_keys cannot be combined with window_size")));
+	if (!s->isnull[S_LOWER_BOUND])
+	{
+		int64		lower = DatumGetInt64(s->values[S_LOWER_BOUND]);
+
+		bi_window_of(&window, kind, lower, &first, &last);
+		if (first != lower)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lower_bound %s is not where a window starts", bi_key_text(kind, lower)),
+					 errhint("The window around it starts at %s.", bi_key_text(kind, first))));
+	}
+	if (!s->isnull[S_UPPER_BOUND])
+	{
+		int64		upper = DatumGetInt64(s->values[S_UPPER_BOUND]);
+
+		bi_window_of(&window, kind, upper, &first, &last);
+		if (last != upper)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("upper_bound %s is not where a window ends", bi_key_text(kind, upper + 1)),
+					 errdetail("The upper_bound of a job with window_size is the end of its last window."),
+					 errhint("The window around it ends at %s.", bi_key_text(kind, last + 1))));
+	}
+}
+
+/*
  * settings_check
  *		Check a complete set of job settings.  has_frontier tells whether
  *		the job already handed out work (then the upper bound cannot go
@@ -105,6 +198,8 @@ check_key_range(BiSettings *s)
 static void
 settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 {
+	BiKeyKind	kind;
+
 	not_null(s, S_SOURCE);
 	not_null(s, S_ID_COLUMN);
 	not_null(s, S_MAX_ATTEMPTS);
@@ -113,6 +208,8 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 	not_null(s, S_NOTIFY);
 	not_null(s, S_ON_FAILURE);
 	not_null(s, S_PAUSED);
+	not_null(s, S_WINDOW_TIME_ZONE);
+	not_null(s, S_EMPTY_WINDOWS);
 	(void) bi_halts_on_failure(s->values[S_ON_FAILURE]);
 	if (!s->isnull[S_SCHEDULE] && s->isnull[S_COMMAND])
 		ereport(ERROR,
@@ -123,25 +220,37 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 					name_setting(s, S_ID_COLUMN), name_setting(s, S_WEIGHT_COLUMN),
 					s->isnull[S_MAX_KEYS]);
 
+	kind = bi_source_key_kind(DatumGetObjectId(s->values[S_SOURCE]),
+							  name_setting(s, S_ID_COLUMN));
+	key_setting_units(s, S_LOWER_BOUND, kind);
+	key_setting_units(s, S_UPPER_BOUND, kind);
 	if (!s->isnull[S_LOWER_BOUND] && DatumGetInt64(s->values[S_LOWER_BOUND]) == PG_INT64_MIN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lower_bound must be greater than " INT64_FORMAT, PG_INT64_MIN),
+				 errmsg("lower_bound must be greater than %s", bi_key_text(kind, PG_INT64_MIN)),
 				 errhint("Leave lower_bound NULL to start at the oldest key.")));
+	if (BI_KEY_IS_TIME(kind) && !s->isnull[S_UPPER_BOUND] &&
+		DatumGetInt64(s->values[S_UPPER_BOUND]) == PG_INT64_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("upper_bound must be less than %s", bi_key_text(kind, PG_INT64_MAX)),
+				 errhint("Leave upper_bound NULL for a job without an end.")));
 	if (!s->isnull[S_LOWER_BOUND] && !s->isnull[S_UPPER_BOUND] &&
 		DatumGetInt64(s->values[S_LOWER_BOUND]) > DatumGetInt64(s->values[S_UPPER_BOUND]))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lower_bound " INT64_FORMAT " is greater than upper_bound " INT64_FORMAT,
-						DatumGetInt64(s->values[S_LOWER_BOUND]),
-						DatumGetInt64(s->values[S_UPPER_BOUND]))));
+				 errmsg("lower_bound %s is greater than upper_bound %s",
+						bi_key_text(kind, DatumGetInt64(s->values[S_LOWER_BOUND])),
+						bi_key_text(kind, DatumGetInt64(s->values[S_UPPER_BOUND])))));
 	if (has_frontier && !s->isnull[S_UPPER_BOUND] &&
 		DatumGetInt64(s->values[S_UPPER_BOUND]) < frontier)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("upper_bound " INT64_FORMAT " is below the frontier " INT64_FORMAT " of the job",
-						DatumGetInt64(s->values[S_UPPER_BOUND]), frontier),
+				 errmsg("upper_bound %s is below the frontier %s of the job",
+						bi_key_text(kind, DatumGetInt64(s->values[S_UPPER_BOUND])),
+						bi_key_text(kind, frontier)),
 				 errhint("Use batchintory_rewind() to move the job back first.")));
+	check_windows(s, kind);
 
 	if (!s->isnull[S_MAX_COUNT])
 		bi_check_max_count(DatumGetInt64(s->values[S_MAX_COUNT]));
@@ -161,6 +270,7 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 	bi_check_interval(s->values[S_LEASE], s->isnull[S_LEASE], S_LEASE, false);
 	bi_check_interval(s->values[S_RETRY_BACKOFF], s->isnull[S_RETRY_BACKOFF], S_RETRY_BACKOFF, true);
 	bi_check_interval(s->values[S_GUARD_TIMEOUT], s->isnull[S_GUARD_TIMEOUT], S_GUARD_TIMEOUT, true);
+	bi_check_interval(s->values[S_WINDOW_DELAY], s->isnull[S_WINDOW_DELAY], S_WINDOW_DELAY, true);
 	if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(s->values[S_CONFIG])))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -211,7 +321,9 @@ check_command(const BiCall *call, BiSettings *s, bool new_command)
 	if (new_command)
 		s->command_search_path = bi_pipeline_search_path(call->caller_search_path);
 	bi_pipeline_check_command(TextDatumGetCString(s->values[S_COMMAND]),
-							  s->command_search_path, s->owner);
+							  s->command_search_path, s->owner,
+							  bi_source_key_kind(DatumGetObjectId(s->values[S_SOURCE]),
+												 name_setting(s, S_ID_COLUMN)));
 }
 
 /* The pg_cron schedule settings s ask for: none without one, or paused */
@@ -262,6 +374,7 @@ batchintory_register(PG_FUNCTION_ARGS)
 	{
 		s.isnull[i] = PG_ARGISNULL(i + 1);
 		s.values[i] = s.isnull[i] ? (Datum) 0 : PG_GETARG_DATUM(i + 1);
+		s.arg_types[i] = get_fn_expr_argtype(fcinfo->flinfo, i + 1);
 	}
 
 	bi_call_begin(&call);
@@ -362,6 +475,13 @@ settings_of_job(BiSettings *s, BiJob *job)
 	s->values[S_PAUSED] = BoolGetDatum(job->paused);
 	s->isnull[S_MAX_KEYS] = !job->has_max_keys;
 	s->values[S_MAX_KEYS] = Int64GetDatum(job->max_keys);
+	s->isnull[S_WINDOW_SIZE] = !job->has_window;
+	s->values[S_WINDOW_SIZE] = job->window.size;
+	s->values[S_WINDOW_TIME_ZONE] = CStringGetTextDatum(job->window.time_zone);
+	s->isnull[S_WINDOW_ORIGIN] = !job->window.has_origin;
+	s->values[S_WINDOW_ORIGIN] = TimestampTzGetDatum(job->window.origin);
+	s->values[S_WINDOW_DELAY] = job->window.delay;
+	s->values[S_EMPTY_WINDOWS] = BoolGetDatum(job->empty_windows);
 }
 
 /*
@@ -412,6 +532,7 @@ batchintory_alter(PG_FUNCTION_ARGS)
 		{
 			s.isnull[i] = false;
 			s.values[i] = PG_GETARG_DATUM(arg);
+			s.arg_types[i] = get_fn_expr_argtype(fcinfo->flinfo, arg);
 		}
 	}
 	if (!PG_ARGISNULL(ALTER_RESET_ARG))
@@ -431,16 +552,17 @@ batchintory_alter(PG_FUNCTION_ARGS)
 					 errmsg("cannot change the table or key column of job \"%s\" after it handed out batches",
 							name),
 					 errhint("Register a new job instead.")));
-		if (s.isnull[S_LOWER_BOUND] != !job->has_lower_bound ||
-			(!s.isnull[S_LOWER_BOUND] &&
-			 DatumGetInt64(s.values[S_LOWER_BOUND]) != job->lower_bound))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot change the lower_bound of job \"%s\" after it handed out batches",
-							name),
-					 errhint("Use batchintory_rewind() to process assets again.")));
 	}
 	settings_check(&s, job->has_frontier, job->frontier);
+	if (job->has_frontier &&
+		(s.isnull[S_LOWER_BOUND] != !job->has_lower_bound ||
+		 (!s.isnull[S_LOWER_BOUND] &&
+		  DatumGetInt64(s.values[S_LOWER_BOUND]) != job->lower_bound)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot change the lower_bound of job \"%s\" after it handed out batches",
+						name),
+				 errhint("Use batchintory_rewind() to process assets again.")));
 
 	/* a new filter (or table) is analyzed as the caller wrote it */
 	if (!PG_ARGISNULL(bi_alter_arg(S_FILTER)) || !PG_ARGISNULL(bi_alter_arg(S_SOURCE)))

@@ -36,7 +36,8 @@ static Oid	job_cache_inventory = InvalidOid;
 	" j.max_count, j.max_weight, j.max_attempts, j.lease, j.retry_backoff," \
 	" j.late_commit_guard, j.guard_timeout, j.config, j.notify, j.frontier," \
 	" j.on_failure OPERATOR(pg_catalog.=) 'halt', j.command, j.command_search_path," \
-	" j.schedule, j.paused, j.max_keys" \
+	" j.schedule, j.paused, j.max_keys, j.window_size, j.window_time_zone," \
+	" j.window_origin, j.window_delay, j.empty_windows" \
 	" FROM batchintory.job j LEFT JOIN batchintory.job_filter f" \
 	" ON f.job_id OPERATOR(pg_catalog.=) j.job_id"
 
@@ -68,7 +69,12 @@ enum
 	J_COMMAND_SEARCH_PATH,
 	J_SCHEDULE,
 	J_PAUSED,
-	J_MAX_KEYS
+	J_MAX_KEYS,
+	J_WINDOW_SIZE,
+	J_WINDOW_TIME_ZONE,
+	J_WINDOW_ORIGIN,
+	J_WINDOW_DELAY,
+	J_EMPTY_WINDOWS
 };
 
 /* The advisory lock tag of one of a job's locks (BI_LOCK_JOB, BI_LOCK_CHANGE) */
@@ -267,6 +273,13 @@ job_from_row(void)
 	job->paused = DatumGetBool(bi_get(0, J_PAUSED, &isnull));
 	job->max_keys = bi_get_int64(0, J_MAX_KEYS, &isnull);
 	job->has_max_keys = !isnull;
+	job->window.size = row_datum(J_WINDOW_SIZE, &isnull);
+	job->has_window = !isnull;
+	job->window.time_zone = bi_get_text(0, J_WINDOW_TIME_ZONE);
+	job->window.origin = DatumGetTimestampTz(bi_get(0, J_WINDOW_ORIGIN, &isnull));
+	job->window.has_origin = !isnull;
+	job->window.delay = row_datum(J_WINDOW_DELAY, &isnull);
+	job->empty_windows = DatumGetBool(bi_get(0, J_EMPTY_WINDOWS, &isnull));
 	MemoryContextSwitchTo(oldcontext);
 	return job;
 }
@@ -538,6 +551,7 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 	BiReader   *reader = palloc0(sizeof(BiReader));
 	Node	   *volatile filter = NULL;
 	const char *key;
+	const char *units;
 	const char *weight = "";
 	BiAsRole	as_owner;
 
@@ -595,14 +609,17 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 
 	/* planned as the owner: row-level security, if any, is the owner's */
 	bi_as_owner_begin(&as_owner, job->owner);
+	units = bi_key_units_sql(reader->key_kind, key);
+	/* the key as stored: the scan's receiver turns it into units */
 	reader->scan = reader_plan(bi_reader_query(job, reader,
-											   psprintf("%s::pg_catalog.int8%s", key, weight),
+											   psprintf("%s%s", key, weight),
 											   psprintf("ORDER BY %s", key)), 2);
-	reader->last_key = reader_plan(bi_reader_query(job, reader,
-												   psprintf("%s::pg_catalog.int8", key),
+	reader->last_key = reader_plan(bi_reader_query(job, reader, units,
 												   psprintf("ORDER BY %s DESC LIMIT 1", key)), 2);
-	reader->newest_key = reader_plan(psprintf("SELECT pg_catalog.max(%s)::pg_catalog.int8 FROM %s",
-											  key, reader->source_name), 0);
+	reader->newest_key = reader_plan(psprintf("SELECT %s FROM %s",
+											  bi_key_units_sql(reader->key_kind,
+															   psprintf("pg_catalog.max(%s)", key)),
+											  reader->source_name), 0);
 	bi_as_role_end(&as_owner);
 	MemoryContextSwitchTo(oldcontext);
 	return reader;

@@ -43,6 +43,8 @@ enum
 	B_LAST_ID,
 	B_RETRY_BATCHES,
 	B_IN_FLIGHT_BATCHES,
+	B_FIRST_KEY,
+	B_LAST_KEY,
 	N_BACKLOG
 };
 
@@ -206,9 +208,11 @@ job_figures(int32 job_id, BiJobFigures *figures)
 /*
  * batchintory_backlog(job text, exact boolean) RETURNS TABLE (asset_count
  *		bigint, weight numeric, first_id bigint, last_id bigint,
- *		retry_batches bigint, in_flight_batches bigint)
+ *		retry_batches bigint, in_flight_batches bigint, first_key text,
+ *		last_key text)
  *		What a job has not processed yet: the matching assets of its window
- *		no live batch covers, with the keys of the first and last of them;
+ *		no live batch covers, with the keys of the first and last of them
+ *		(in units, and as the key's type spells them);
  *		the batches waiting to be handed out again (failed or abandoned,
  *		attempts left); and the batches in flight.  exact counts the assets
  *		through the key index (O(backlog)); otherwise the count is the
@@ -240,6 +244,14 @@ batchintory_backlog(PG_FUNCTION_ARGS)
 	values[B_FIRST_ID] = Int64GetDatum(backlog.first_id);
 	values[B_LAST_ID] = Int64GetDatum(backlog.last_id);
 	nulls[B_FIRST_ID] = nulls[B_LAST_ID] = !backlog.has_keys;
+	if (backlog.has_keys)
+	{
+		BiKeyKind	kind = bi_job_reader(job)->key_kind;
+
+		values[B_FIRST_KEY] = CStringGetTextDatum(bi_key_text(kind, backlog.first_id));
+		values[B_LAST_KEY] = CStringGetTextDatum(bi_key_text(kind, backlog.last_id));
+	}
+	nulls[B_FIRST_KEY] = nulls[B_LAST_KEY] = !backlog.has_keys;
 
 	/* waiting for a retry: failed, or abandoned, with attempts left */
 	values[B_RETRY_BATCHES] = Int64GetDatum(figures.retry_pending +
@@ -434,7 +446,7 @@ batchintory_lookup(PG_FUNCTION_ARGS)
 	bi_call_begin(&call);
 	job = bi_job_open(&call, bi_text_arg(fcinfo, 0, "job name"), false);
 	args[0] = Int32GetDatum(job->job_id);
-	args[1] = PG_GETARG_DATUM(1);
+	args[1] = Int64GetDatum(bi_key_arg(fcinfo, 1, job));
 	bi_exec_into_result(rsinfo, LOOKUP_SELECT
 						" WHERE j.job_id OPERATOR(pg_catalog.=) $1"
 						" ORDER BY a.batch_id, a.attempt",
@@ -529,7 +541,7 @@ copy_batch_rows(ReturnSetInfo *rsinfo, BiJob *job, int64 first_id,
 /*
  * batchintory_assets(batch bigint) RETURNS SETOF bigint
  *		The keys of the matching assets of a batch, in key order, read as
- *		the job's owner.  Strict.
+ *		the job's owner; integer keys only.  Strict.
  */
 Datum
 batchintory_assets(PG_FUNCTION_ARGS)
@@ -543,8 +555,18 @@ batchintory_assets(PG_FUNCTION_ARGS)
 	bi_materialize(fcinfo);
 	bi_call_begin(&call);
 	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
+	if (BI_KEY_IS_TIME(bi_job_reader(job)->key_kind))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("batchintory_assets(batch) lists integer keys, and the key of job \"%s\" is a time",
+						job->name),
+				 errhint("batchintory_assets(%lld, NULL::%s) returns the batch's rows, their times with them.",
+						 (long long) PG_GETARG_INT64(0),
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(job->source)),
+													get_rel_name(job->source)))));
 	copy_batch_rows(rsinfo, job, first_id, last_id,
-					psprintf("%s::pg_catalog.int8", quote_identifier(job->id_column)));
+					bi_key_units_sql(bi_job_reader(job)->key_kind,
+									 quote_identifier(job->id_column)));
 	bi_call_end(&call);
 	return (Datum) 0;
 }
@@ -633,8 +655,9 @@ batchintory_predicate(PG_FUNCTION_ARGS)
 	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
 	reader = bi_job_reader(job);
 	key = quote_always(job->id_column);
-	predicate = psprintf("%s >= " INT64_FORMAT " AND %s <= " INT64_FORMAT "%s%s%s",
-						 key, first_id, key, last_id,
+	predicate = psprintf("%s >= %s AND %s <= %s%s%s%s",
+						 key, bi_key_literal(reader->key_kind, first_id),
+						 key, bi_key_literal(reader->key_kind, last_id),
 						 reader->filter_sql ? " AND (" : "",
 						 reader->filter_sql ? reader->filter_sql : "",
 						 reader->filter_sql ? ")" : "");

@@ -48,8 +48,18 @@ typedef struct PipelineBatch
 	int64		last_id;
 } PipelineBatch;
 
-/* a command's parameters: first id, last id, batch */
-static Oid	command_param_types[3] = {INT8OID, INT8OID, INT8OID};
+/*
+ * A command's parameters: the batch's first and last key (bigint, or the
+ * time key's type) and its number
+ */
+#define N_COMMAND_PARAMS 3
+
+static void
+command_param_types(BiKeyKind key_kind, Oid *types)
+{
+	types[0] = types[1] = bi_key_param_type(key_kind);
+	types[2] = INT8OID;
+}
 
 /*
  * SPI_execute_with_args of one of batchintory's own statements (acquire,
@@ -194,11 +204,12 @@ command_error_callback(void *arg)
  * procedure.  Other utility statements are checked when they run.
  */
 static void
-check_privileges(Query *query, const char *command)
+check_privileges(Query *query, const char *command, BiKeyKind key_kind)
 {
 	ParamListInfo params;
 	PlannedStmt *plan;
 	QueryDesc  *desc;
+	Oid			types[N_COMMAND_PARAMS];
 	size_t		i;
 
 	if (query->commandType == CMD_UTILITY)
@@ -212,13 +223,14 @@ check_privileges(Query *query, const char *command)
 		}
 		return;
 	}
-	params = makeParamList(lengthof(command_param_types));
-	for (i = 0; i < lengthof(command_param_types); i++)
+	command_param_types(key_kind, types);
+	params = makeParamList(N_COMMAND_PARAMS);
+	for (i = 0; i < N_COMMAND_PARAMS; i++)
 	{
-		params->params[i].value = Int64GetDatum(0);
+		params->params[i].value = i < 2 ? bi_key_param(key_kind, 0) : Int64GetDatum(0);
 		params->params[i].isnull = false;
 		params->params[i].pflags = PARAM_FLAG_CONST;
-		params->params[i].ptype = command_param_types[i];
+		params->params[i].ptype = types[i];
 	}
 	plan = pg_plan_query(query, command, CURSOR_OPT_PARALLEL_OK, NULL);
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -234,14 +246,16 @@ check_privileges(Query *query, const char *command)
  * bi_pipeline_check_command
  *		Check a pipeline's command before it is stored: each of its
  *		statements is parsed, analyzed and started (not run) as the job's
- *		owner under search_path, with $1, $2, $3 bigint (first id, last id,
- *		batch), so that a syntax error, a missing table or column, a wrong
+ *		owner under search_path, with $1, $2 the first and last key (bigint,
+ *		or the time key's type) and $3 the batch (bigint), so that a syntax error, a missing table or column, a wrong
  *		parameter or a table or function the owner may not use is refused
  *		now, with PostgreSQL's error, not at its first batch.
  */
 void
-bi_pipeline_check_command(const char *command, const char *search_path, Oid owner)
+bi_pipeline_check_command(const char *command, const char *search_path, Oid owner,
+						  BiKeyKind key_kind)
 {
+	Oid			types[N_COMMAND_PARAMS];
 	ErrorContextCallback callback = {error_context_stack, command_error_callback,
 	unconstify(char *, command)};
 	BiAsRole	as_owner;
@@ -265,9 +279,10 @@ bi_pipeline_check_command(const char *command, const char *search_path, Oid owne
 					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
 					 errmsg("a pipeline's command cannot control transactions"),
 					 errdetail("batchintory_run commits each batch with its release.")));
-		check_privileges(parse_analyze_fixedparams(statement, command, command_param_types,
-												   lengthof(command_param_types), NULL),
-						 command);
+		command_param_types(key_kind, types);
+		check_privileges(parse_analyze_fixedparams(statement, command, types,
+												   N_COMMAND_PARAMS, NULL),
+						 command, key_kind);
 	}
 	error_context_stack = callback.previous;
 	bi_as_role_end(&as_owner);
@@ -279,6 +294,7 @@ typedef struct CommandRun
 	const char *command;
 	const char *search_path;	/* a stored command's; NULL: the caller's */
 	Oid			owner;
+	BiKeyKind	key_kind;		/* the type of $1, $2 */
 	PipelineBatch *pb;
 	uint64		rows;			/* processed by its last statement */
 } CommandRun;
@@ -296,19 +312,21 @@ run_command(void *arg)
 {
 	CommandRun *run = (CommandRun *) arg;
 	MemoryContext caller_context = CurrentMemoryContext;
-	Datum		args[3];
+	Datum		args[N_COMMAND_PARAMS];
+	Oid			types[N_COMMAND_PARAMS];
 	BiAsRole	as_owner;
 	int			rc;
 
-	args[0] = Int64GetDatum(run->pb->first_id);
-	args[1] = Int64GetDatum(run->pb->last_id);
+	command_param_types(run->key_kind, types);
+	args[0] = bi_key_param(run->key_kind, run->pb->first_id);
+	args[1] = bi_key_param(run->key_kind, run->pb->last_id);
 	args[2] = Int64GetDatum(run->pb->batch);
 	bi_as_owner_begin(&as_owner, run->owner);
 	if (run->search_path != NULL)
 		set_search_path(run->search_path);
 	bi_exec_once("SET CONSTRAINTS ALL IMMEDIATE", SPI_OK_UTILITY);
 	command_running = GetCurrentSubTransactionId();
-	rc = SPI_execute_with_args(run->command, 3, command_param_types, args, NULL,
+	rc = SPI_execute_with_args(run->command, N_COMMAND_PARAMS, types, args, NULL,
 							   false, 0);
 	MemoryContextSwitchTo(caller_context);
 	command_running = InvalidSubTransactionId;
@@ -401,6 +419,7 @@ find_command(const char *job, const char *given, CommandRun *run, bool *paused)
 				 errhint("Pass the command to run, or store one with batchintory_alter('%s', command => ...).",
 						 job)));
 	run->owner = found->owner;
+	run->key_kind = bi_job_reader(found)->key_kind;
 	run->command = given ? given : MemoryContextStrdup(PortalContext, found->command);
 	run->search_path = given ? NULL :
 		MemoryContextStrdup(PortalContext, found->command_search_path);

@@ -304,10 +304,9 @@ batchintory_rewind(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("id must not be null")));
-	id = PG_GETARG_INT64(1);
-
 	bi_call_begin(&call);
 	job = bi_job_open(&call, name, false);
+	id = bi_key_arg(fcinfo, 1, job);
 	if (job->has_lower_bound && id < job->lower_bound)
 		id = job->lower_bound;
 	job = bi_job_open_with_batches(&call, name, id);

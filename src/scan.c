@@ -32,6 +32,7 @@ typedef struct ScanReceiver
 	DestReceiver pub;
 	BiJob	   *job;
 	const BiLimits *limits;
+	BiKeyKind	key_kind;		/* keys come as the column's type */
 	bool		has_weight;
 	bool		weight_is_int;	/* weights come as int8, else as numeric */
 	bool		lenient;		/* count bad weights instead of failing */
@@ -51,6 +52,20 @@ typedef struct ScanReceiver
 	const char *ended_by;
 	bool		bad_weight;
 	int64		bad_weight_key;
+	/*
+	 * A key that may repeat (a time) is never split: a batch ends where the
+	 * key changes.  The batch as it was before the group of rows with the
+	 * current key, to end it there if the group does not fit; end_pending:
+	 * a limit was reached, the batch ends when the key changes.
+	 */
+	bool		group_keys;
+	bool		end_pending;
+	int64		before_count;
+	int64		before_last_key;
+	bool		before_sum_is_int;
+	int64		before_int_sum;
+	Datum		before_num_sum;
+	MemoryContext before_context;
 } ScanReceiver;
 
 /*
@@ -124,13 +139,47 @@ add_weight(ScanReceiver *receiver, bool integral, int64 int_weight,
 		bi_numeric_cmp(*new_num, limits->max_weight) > 0;
 }
 
+/* Remember the batch as it is, before a new group of equal keys */
+static void
+group_begins(ScanReceiver *receiver)
+{
+	receiver->before_count = receiver->count;
+	receiver->before_last_key = receiver->last_key;
+	receiver->before_sum_is_int = receiver->sum_is_int;
+	receiver->before_int_sum = receiver->int_sum;
+	if (receiver->has_weight && !receiver->sum_is_int)
+	{
+		MemoryContext oldcontext;
+
+		if (receiver->before_context == NULL)
+			receiver->before_context = AllocSetContextCreate(receiver->parent_context,
+															 "batchintory sum before a group",
+															 ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(receiver->before_context);
+		oldcontext = MemoryContextSwitchTo(receiver->before_context);
+		receiver->before_num_sum = datumCopy(receiver->num_sum, false, -1);
+		MemoryContextSwitchTo(oldcontext);
+	}
+}
+
+/* End the batch before the group of equal keys that does not fit it */
+static void
+end_before_group(ScanReceiver *receiver)
+{
+	receiver->count = receiver->before_count;
+	receiver->last_key = receiver->before_last_key;
+	receiver->sum_is_int = receiver->before_sum_is_int;
+	receiver->int_sum = receiver->before_int_sum;
+	receiver->num_sum = receiver->before_num_sum;
+}
+
 static bool
 scan_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	ScanReceiver *receiver = (ScanReceiver *) self;
 	const BiLimits *limits = receiver->limits;
 	bool		isnull;
-	int64		key = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+	int64		key = bi_key_units(receiver->key_kind, slot_getattr(slot, 1, &isnull));
 	bool		integral = true;
 	int64		int_weight = 0;
 	Datum		num_weight = (Datum) 0;
@@ -172,6 +221,35 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 						  &new_int, &new_num, &new_is_int);
 	}
 
+	if (receiver->group_keys && receiver->count > 0)
+	{
+		if (key != receiver->last_key)
+		{
+			/* a new key: a batch whose limit was reached ends before it */
+			if (receiver->end_pending)
+				return false;
+			group_begins(receiver);
+		}
+		else if (over || receiver->end_pending)
+		{
+			/* the group of this key does not fit: the batch ends before it */
+			if (receiver->before_count > 0)
+			{
+				if (receiver->ended_by == NULL)
+					receiver->ended_by = "max_weight";
+				end_before_group(receiver);
+				return false;
+			}
+			/* a group alone over the limits is a batch of its own, whole */
+			if (receiver->ended_by == NULL)
+				receiver->ended_by = "max_weight";
+			receiver->end_pending = true;
+			over = false;
+		}
+	}
+	else if (receiver->group_keys)
+		group_begins(receiver);
+
 	/* an asset that does not fit ends the batch before it, unless it is the first */
 	if (over && receiver->count > 0)
 	{
@@ -194,10 +272,18 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 		}
 	}
 
+	if (receiver->end_pending)
+		return true;
 	if (limits->has_max_count && receiver->count >= limits->max_count)
 		receiver->ended_by = "max_count";
 	else if (over)
 		receiver->ended_by = "max_weight";	/* one asset above the limit */
+	if (receiver->group_keys && receiver->ended_by != NULL)
+	{
+		/* the batch ends where the key changes */
+		receiver->end_pending = true;
+		return true;
+	}
 	return receiver->ended_by == NULL;
 }
 
@@ -306,6 +392,8 @@ bi_scan_range(BiJob *job, int64 start, int64 limit, bool limit_is_window_end,
 	receiver.lenient = lenient;
 	receiver.sum_is_int = true;
 	receiver.parent_context = CurrentMemoryContext;
+	receiver.key_kind = reader->key_kind;
+	receiver.group_keys = BI_KEY_IS_TIME(reader->key_kind);
 	set_int_limit(&receiver);
 
 	bi_scan_into(job, reader->scan, start, limit, &receiver.pub);
@@ -330,6 +418,8 @@ bi_scan_range(BiJob *job, int64 start, int64 limit, bool limit_is_window_end,
 		MemoryContextDelete(receiver.sum_context[0]);
 		MemoryContextDelete(receiver.sum_context[1]);
 	}
+	if (receiver.before_context != NULL)
+		MemoryContextDelete(receiver.before_context);
 	if (receiver.count == 0)
 		return false;
 

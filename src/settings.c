@@ -20,8 +20,8 @@ const BiSettingDef bi_settings[N_SETTINGS] = {
 	[S_ID_COLUMN] = {"id_column", NAMEOID, NULL, true, false},
 	[S_WEIGHT_COLUMN] = {"weight_column", NAMEOID, NULL, false, true},
 	[S_FILTER] = {"filter", TEXTOID, NULL, false, true},
-	[S_LOWER_BOUND] = {"lower_bound", INT8OID, NULL, false, true},
-	[S_UPPER_BOUND] = {"upper_bound", INT8OID, NULL, false, true},
+	[S_LOWER_BOUND] = {"lower_bound", ANYOID, NULL, false, true},
+	[S_UPPER_BOUND] = {"upper_bound", ANYOID, NULL, false, true},
 	[S_MAX_COUNT] = {"max_count", INT8OID, NULL, false, true},
 	[S_MAX_WEIGHT] = {"max_weight", NUMERICOID, NULL, false, true},
 	[S_MAX_ATTEMPTS] = {"max_attempts", INT4OID, "3", false, false},
@@ -36,7 +36,23 @@ const BiSettingDef bi_settings[N_SETTINGS] = {
 	[S_SCHEDULE] = {"schedule", TEXTOID, NULL, false, true},
 	[S_PAUSED] = {"paused", BOOLOID, "false", false, false},
 	[S_MAX_KEYS] = {"max_keys", INT8OID, NULL, false, true},
+	[S_WINDOW_SIZE] = {"window_size", INTERVALOID, NULL, false, true},
+	[S_WINDOW_TIME_ZONE] = {"window_time_zone", TEXTOID, "'UTC'::text", false, false},
+	[S_WINDOW_ORIGIN] = {"window_origin", TIMESTAMPTZOID, NULL, false, true},
+	[S_WINDOW_DELAY] = {"window_delay", INTERVALOID, "'00:00:00'::interval", false, false},
+	[S_EMPTY_WINDOWS] = {"empty_windows", BOOLOID, "false", false, false},
 };
+
+/*
+ * The type of the job's column that keeps setting: its argument's, except
+ * for a key ("any": a key in the key's own type or spelling), kept in the
+ * job's units as a bigint
+ */
+Oid
+bi_setting_column_type(BiSetting setting)
+{
+	return bi_settings[setting].type == ANYOID ? INT8OID : bi_settings[setting].type;
+}
 
 /* The argument of batchintory_alter (0-based) that sets setting */
 int

@@ -34,6 +34,11 @@ typedef enum BiSetting
 	S_SCHEDULE,
 	S_PAUSED,
 	S_MAX_KEYS,
+	S_WINDOW_SIZE,
+	S_WINDOW_TIME_ZONE,
+	S_WINDOW_ORIGIN,
+	S_WINDOW_DELAY,
+	S_EMPTY_WINDOWS,
 	N_SETTINGS
 } BiSetting;
 
@@ -44,12 +49,13 @@ typedef enum BiSetting
 #define ALTER_NARGS (1 + N_SETTINGS + 2)
 
 extern int	bi_alter_arg(BiSetting setting);
+extern Oid	bi_setting_column_type(BiSetting setting);
 
 /* One setting: its name (the argument's and the job's column's), type, default */
 typedef struct BiSettingDef
 {
 	const char *name;
-	Oid			type;
+	Oid			type;			/* the argument's; "any" for a key */
 	const char *default_value;	/* as SQL text; NULL: none (NULL or required) */
 	bool		required;		/* register needs a value */
 	bool		resettable;		/* alter's reset may set it back to NULL */
@@ -62,6 +68,8 @@ typedef struct BiSettings
 {
 	Datum		values[N_SETTINGS];
 	bool		isnull[N_SETTINGS];
+	Oid			arg_types[N_SETTINGS];	/* a key's type as given, InvalidOid:
+										 * in the job's units */
 	Oid			owner;
 	char	   *filter_deparse; /* the filter as stored, NULL: none */
 	char	   *filter_expr;	/* its nodeToString */

@@ -83,12 +83,14 @@ index_am(Oid indexrelid)
 }
 
 /*
- * A unique, valid, non-partial btree index of the relation whose first
- * column is attnum, or InvalidOid
+ * A valid, non-partial btree index of the relation whose first column is
+ * attnum, unique for an integer key (a time key may repeat), or InvalidOid
  */
 static Oid
-unique_key_index(Relation rel, AttrNumber attnum)
+key_index(Relation rel, AttrNumber attnum)
 {
+	bool		unique = !BI_KEY_IS_TIME(bi_key_kind(TupleDescAttr(RelationGetDescr(rel),
+																  attnum - 1)->atttypid));
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
 	Oid			found = InvalidOid;
@@ -102,7 +104,7 @@ unique_key_index(Relation rel, AttrNumber attnum)
 		if (!HeapTupleIsValid(tuple))
 			continue;
 		index = (Form_pg_index) GETSTRUCT(tuple);
-		if (index->indisunique && index->indisvalid &&
+		if ((index->indisunique || !unique) && index->indisvalid &&
 			index->indnkeyatts >= 1 && index->indkey.values[0] == attnum &&
 			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
 			index_am(index->indexrelid) == BTREE_AM_OID)
@@ -113,6 +115,20 @@ unique_key_index(Relation rel, AttrNumber attnum)
 	}
 	list_free(indexes);
 	return found;
+}
+
+/*
+ * bi_source_key_kind
+ *		The kind of key column of relid makes (KEY_NONE if it is not there)
+ */
+BiKeyKind
+bi_source_key_kind(Oid relid, const char *column)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+
+	if (attnum == InvalidAttrNumber)
+		return KEY_NONE;
+	return bi_key_kind(get_atttype(relid, attnum));
 }
 
 /* The attribute number of a live column, or InvalidAttrNumber */
@@ -141,6 +157,7 @@ bi_source_check(Oid relid, const char *id_column, const char *weight_column,
 	const char *relname;
 	AttrNumber	key;
 	Oid			type;
+	BiKeyKind	kind;
 
 	if (rel == NULL)
 		ereport(ERROR,
@@ -168,12 +185,25 @@ bi_source_check(Oid relid, const char *id_column, const char *weight_column,
 				 errmsg("column \"%s\" of relation \"%s\" does not exist",
 						id_column, relname)));
 	type = get_atttype(relid, key);
-	if (!is_integer_type(getBaseType(type)))
+	kind = bi_key_kind(type);
+	if (kind == KEY_NONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("key column \"%s\" must be of type smallint, integer or bigint, not %s",
+				 errmsg("key column \"%s\" must be of type smallint, integer, bigint, timestamptz, timestamp or date, not %s",
 						id_column, format_type_be(type))));
-	if (unique_index && !OidIsValid(unique_key_index(rel, key)))
+	if (BI_KEY_IS_TIME(kind) && !unique_index)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_keys needs an integer key, not %s", format_type_be(type)),
+				 errdetail("A job cut by key range alone counts keys drawn from a sequence.")));
+	if (BI_KEY_IS_TIME(kind) && !OidIsValid(key_index(rel, key)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("key column \"%s\" of relation \"%s\" has no btree index",
+						id_column, relname),
+				 errdetail("Batches are cut in key order through a btree index that leads with the key."),
+				 errhint("CREATE INDEX ON %s (%s);", relname, quote_identifier(id_column))));
+	if (unique_index && !OidIsValid(key_index(rel, key)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("key column \"%s\" of relation \"%s\" has no unique index",
@@ -561,7 +591,7 @@ check_column(Oid relid, const char *column, const char *role, bool weight,
 	}
 	declared = get_atttype(relid, attnum);
 	*type = getBaseType(declared);
-	if (weight ? !is_weight_type(*type) : !is_integer_type(*type))
+	if (weight ? !is_weight_type(*type) : bi_key_kind(*type) == KEY_NONE)
 	{
 		*problem = psprintf("Its %s column \"%s\" is now of type %s.", role, column,
 							format_type_be(declared));
@@ -600,6 +630,7 @@ bi_source_problem(BiJob *job, Node *filter, BiReader *reader, int *sqlstate)
 						&type, &problem, sqlstate);
 	if (problem != NULL)
 		return problem;
+	reader->key_kind = bi_key_kind(type);
 	reader->weight_is_int = false;
 	if (job->weight_column != NULL)
 	{
@@ -644,9 +675,10 @@ bi_reader_query(BiJob *job, BiReader *reader, const char *what, const char *tail
 	const char *key = quote_identifier(job->id_column);
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s FROM %s WHERE %s OPERATOR(pg_catalog.>=) $1"
-					 " AND %s OPERATOR(pg_catalog.<=) $2",
-					 what, reader->source_name, key, key);
+	appendStringInfo(&sql, "SELECT %s FROM %s WHERE %s OPERATOR(pg_catalog.>=) %s"
+					 " AND %s OPERATOR(pg_catalog.<=) %s",
+					 what, reader->source_name, key, bi_key_param_sql(reader->key_kind, 1),
+					 key, bi_key_param_sql(reader->key_kind, 2));
 	if (reader->filter_sql != NULL)
 		appendStringInfo(&sql, " AND (%s)", reader->filter_sql);
 	appendStringInfo(&sql, " %s", tail);
@@ -689,8 +721,8 @@ bi_key_sequence(Oid relid, const char *column, int64 *cache)
 bool
 bi_source_last_key(Relation rel, AttrNumber key, int64 *last)
 {
-	Oid			indexid = unique_key_index(rel, key);
-	Oid			type = getBaseType(TupleDescAttr(RelationGetDescr(rel), key - 1)->atttypid);
+	Oid			indexid = key_index(rel, key);
+	Oid			type = TupleDescAttr(RelationGetDescr(rel), key - 1)->atttypid;
 	Relation	index;
 	IndexScanDesc scan;
 	bool		found = false;
@@ -709,8 +741,7 @@ bi_source_last_key(Relation rel, AttrNumber key, int64 *last)
 
 		if (isnull)
 			continue;
-		*last = type == INT2OID ? DatumGetInt16(value) :
-			type == INT4OID ? DatumGetInt32(value) : DatumGetInt64(value);
+		*last = bi_key_units(bi_key_kind(type), value);
 		found = true;
 	}
 	index_endscan(scan);

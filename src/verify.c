@@ -33,6 +33,8 @@ enum
 	V_ACTUAL_WEIGHT,
 	V_REQUEUED,
 	V_REASON,
+	V_FIRST_KEY,
+	V_LAST_KEY,
 	N_VERIFY
 };
 
@@ -44,6 +46,20 @@ typedef struct Audit
 	bool		requeue;
 	MemoryContext row_context;	/* reset after every batch */
 } Audit;
+
+/* A row of the result, its keys also as their type spells them */
+static void
+put_row(Audit *audit, Datum *values, bool *nulls)
+{
+	BiKeyKind	kind = bi_job_reader(audit->job)->key_kind;
+
+	values[V_FIRST_KEY] = CStringGetTextDatum(bi_key_text(kind, DatumGetInt64(values[V_FIRST_ID])));
+	values[V_LAST_KEY] = CStringGetTextDatum(bi_key_text(kind, DatumGetInt64(values[V_LAST_ID])));
+	nulls[V_FIRST_KEY] = nulls[V_FIRST_ID];
+	nulls[V_LAST_KEY] = nulls[V_LAST_ID];
+	tuplestore_putvalues(audit->rsinfo->setResult, audit->rsinfo->setDesc,
+						 values, nulls);
+}
 
 /*
  * Recount the batch (batch_id, first_id, last_id, asset_count, weight, hole)
@@ -90,8 +106,7 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 	{
 		values[V_REASON] = CStringGetTextDatum("not processed");
 		values[V_REQUEUED] = BoolGetDatum(false);
-		tuplestore_putvalues(audit->rsinfo->setResult, audit->rsinfo->setDesc,
-							 values, nulls);
+		put_row(audit, values, nulls);
 		return;
 	}
 	changed = actual.asset_count != DatumGetInt64(values[V_RECORDED_COUNT]);
@@ -105,8 +120,7 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 										   "invalid weight" : "changed");
 	values[V_REQUEUED] = BoolGetDatum(audit->requeue &&
 									  bi_inventory_requeue(DatumGetInt64(values[V_BATCH])));
-	tuplestore_putvalues(audit->rsinfo->setResult, audit->rsinfo->setDesc,
-						 values, nulls);
+	put_row(audit, values, nulls);
 }
 
 /*
@@ -170,8 +184,7 @@ verify_uncovered(Audit *audit, int64 first, int64 last, bool below)
 	if (DatumGetBool(values[V_REQUEUED]))
 		values[V_BATCH] = Int64GetDatum(bi_inventory_cover(audit->job->job_id, &found,
 														   last));
-	tuplestore_putvalues(audit->rsinfo->setResult, audit->rsinfo->setDesc,
-						 values, nulls);
+	put_row(audit, values, nulls);
 }
 
 /*

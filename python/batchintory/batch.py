@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -39,6 +39,31 @@ class Owner(Protocol):
 
 log = logging.getLogger("batchintory")
 
+_EPOCH = datetime(2000, 1, 1)
+_EPOCH_TZ = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_EPOCH_DATE = date(2000, 1, 1)
+
+
+def key_value(key_type: str, units: int) -> Any:
+    """A key as its column's type holds it, from the job's units.
+
+    A job keyed by a ``timestamptz`` keeps its keys as microseconds since
+    2000-01-01 UTC, by a ``timestamp`` as microseconds since 2000-01-01, by a
+    ``date`` as days since 2000-01-01 (``first_id``, ``last_id``); integer keys
+    are themselves.  A key beyond what Python's types hold (PostgreSQL's
+    infinities) stays an integer.
+    """
+    try:
+        if key_type == "timestamp with time zone":
+            return _EPOCH_TZ + timedelta(microseconds=units)
+        if key_type == "timestamp without time zone":
+            return _EPOCH + timedelta(microseconds=units)
+        if key_type == "date":
+            return _EPOCH_DATE + timedelta(days=units)
+    except OverflowError:
+        pass
+    return units
+
 # longest failure message stored with an attempt (the exception's text)
 MAX_MESSAGE = 4000
 
@@ -64,7 +89,9 @@ class Batch:
 
     Attributes, as `batchintory_acquire` returned them: ``batch``,
     ``attempt`` (1 for the first hand-out, 2 for the first retry, ...),
-    ``job``, ``first_id`` and ``last_id`` (the key range, both included),
+    ``job``, ``first_id`` and ``last_id`` (the key range, both included, in
+    the job's units: see `key_value`), ``first`` and ``last`` (the same as
+    the key's type holds them: ``datetime`` or ``date`` for a time key),
     ``asset_count``, ``weight`` (None without a weight column), ``ended_by``
     (``max_count``, ``max_weight``, ``window`` or ``no_more_assets``),
     ``lease_until`` (updated by each heartbeat), ``config`` (the job's
@@ -81,6 +108,7 @@ class Batch:
         row: dict[str, Any],
         source: str | None,
         transaction: bool,
+        key_type: str = "bigint",
     ) -> None:
         self._client = client
         self.batch: int = row["batch"]
@@ -88,6 +116,8 @@ class Batch:
         self.job: str = row["job"]
         self.first_id: int = row["first_id"]
         self.last_id: int = row["last_id"]
+        self.first: Any = key_value(key_type, self.first_id)
+        self.last: Any = key_value(key_type, self.last_id)
         self.asset_count: int = row["asset_count"]
         self.weight: Decimal | None = row["weight"]
         self.ended_by: str = row["ended_by"]
@@ -107,7 +137,7 @@ class Batch:
     def __repr__(self) -> str:
         return (
             f"<Batch {self.batch} attempt {self.attempt} of job {self.job!r}: "
-            f"ids {self.first_id}..{self.last_id}, {self.asset_count} assets, {self.status}>"
+            f"keys {self.first}..{self.last}, {self.asset_count} assets, {self.status}>"
         )
 
     # --- context manager --------------------------------------------------

@@ -50,8 +50,8 @@ _ARG_TYPES = {
     "id_column": "name",
     "weight_column": "name",
     "filter": "text",
-    "lower_bound": "int8",
-    "upper_bound": "int8",
+    "lower_bound": '"any"',
+    "upper_bound": '"any"',
     "max_count": "int8",
     "max_weight": "numeric",
     "max_attempts": "int4",
@@ -66,6 +66,11 @@ _ARG_TYPES = {
     "schedule": "text",
     "paused": "bool",
     "max_keys": "int8",
+    "window_size": "interval",
+    "window_time_zone": "text",
+    "window_origin": "timestamptz",
+    "window_delay": "interval",
+    "empty_windows": "bool",
     "owner": "regrole",
     "reset": "text[]",
     "batch": "int8",
@@ -109,6 +114,18 @@ _SOURCE = (
     " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) j.source"
     " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
     " WHERE j.job OPERATOR(pg_catalog.=) %s::pg_catalog.text"
+)
+
+# the type of a job's key ("bigint", "timestamp with time zone", ...), where
+# the jobs view shows it (since time keys)
+_KEY_TYPE = (
+    "SELECT j.key_type::pg_catalog.text FROM batchintory.jobs j"
+    " WHERE j.job OPERATOR(pg_catalog.=) %s::pg_catalog.text"
+)
+_KEY_TYPE_SUPPORT = (
+    "SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute a"
+    " WHERE a.attrelid OPERATOR(pg_catalog.=) 'batchintory.jobs'::pg_catalog.regclass"
+    " AND a.attname OPERATOR(pg_catalog.=) 'key_type')"
 )
 
 # does the extension's batchintory_release take a result (0.2.0)?
@@ -190,6 +207,7 @@ class Client:
         self._heartbeater = Heartbeater(self._connect, self._function)
         self._spare: psycopg.Connection[Any] | None = None
         self._sources: dict[str, str] = {}
+        self._key_types: dict[str, str] = {}
         self._result_support: bool | None = None
         self._stops: set[Stop] = set()
         self._support: dict[str, bool] = {}
@@ -495,7 +513,7 @@ class Client:
             log.warning("%s", timed_out[0][0])  # no new batch, retries handed out
         result = []
         for row in rows:
-            b = Batch(self, row, self._sources.get(job), transaction)
+            b = Batch(self, row, self._sources.get(job), transaction, self._key_type_of(job))
             if heartbeat:
                 interval = (
                     b.lease_seconds / 3 if heartbeat is True else float(heartbeat)
@@ -510,6 +528,19 @@ class Client:
         return result
 
     # --- helpers for Batch ----------------------------------------------------------
+
+    def _key_type_of(self, job: str) -> str:
+        """The type of ``job``'s key; "bigint" where the extension has only integer keys."""
+        if job not in self._key_types:
+            with self._sql():
+                supported = self.connection.execute(_KEY_TYPE_SUPPORT).fetchone()
+                row = (
+                    self.connection.execute(_KEY_TYPE, (job,)).fetchone()
+                    if supported and supported[0]
+                    else None
+                )
+            self._key_types[job] = row[0] if row and row[0] else "bigint"
+        return self._key_types[job]
 
     def _source_of(self, job: str) -> str:
         """The metadata table of ``job`` as an SQL name, schema-qualified and quoted."""
@@ -555,8 +586,9 @@ class Client:
         ``max_attempts``, ``lease`` (a ``timedelta`` or ``"30 seconds"``),
         ``config`` (a dict), ``retry_backoff``, ``late_commit_guard``,
         ``guard_timeout``, ``notify`` (0.2.0), ``on_failure``, ``command``,
-        ``schedule``, ``paused``, ``max_keys`` (0.3.0); None leaves the default.  An
-        unknown setting is a `TypeError`, as for any Python function.
+        ``schedule``, ``paused``, ``max_keys``, ``window_size``, ``window_time_zone``,
+        ``window_origin``, ``window_delay``, ``empty_windows`` (0.3.0); None leaves the
+        default.  An unknown setting is a `TypeError`, as for any Python function.
         """
         _check_settings("register", settings, _REGISTER_SETTINGS)
         self._call(
@@ -674,9 +706,7 @@ class Client:
                 value = Jsonb(value)
             if isinstance(value, (int, float)) and _ARG_TYPES.get(name) == "interval":
                 value = timedelta(seconds=value)
-            cast = (
-                sql.SQL("::pg_catalog." + _ARG_TYPES[name]) if name in _ARG_TYPES else sql.SQL("")
-            )
+            cast = sql.SQL(_cast(_ARG_TYPES.get(name), value))
             parts.append(
                 sql.SQL("{} => {}{}").format(sql.Identifier(name), sql.Placeholder(), cast)
             )
@@ -686,6 +716,21 @@ class Client:
         )
         with self._sql():
             self.connection.execute(query, values)
+
+
+def _cast(arg_type: str | None, value: Any) -> str:
+    """The cast of a value passed as an argument of type ``arg_type``.
+
+    A key (``"any"``: a bound) keeps the value's own type -- a ``datetime``
+    or ``date`` for a time key -- and text or an integer is typed so.
+    """
+    if arg_type is None:
+        return ""
+    if arg_type == '"any"':
+        if isinstance(value, str):
+            return "::pg_catalog.text"
+        return "::pg_catalog.int8" if isinstance(value, int) else ""
+    return "::pg_catalog." + arg_type
 
 
 def _check_settings(method: str, settings: dict[str, Any], known: frozenset[str]) -> None:

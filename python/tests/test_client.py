@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import psycopg
@@ -53,6 +53,70 @@ def test_batch_normal_use(client: Client, db, table, insert, job) -> None:
     # a second release is refused by the client itself
     with pytest.raises(BatchintoryError, match="succeeded already"):
         b.release("succeeded")
+
+
+def test_time_keys(client: Client, db, table, job) -> None:
+    """A job keyed by a timestamptz: batches as datetimes, equal keys together."""
+    db.execute(f"CREATE TABLE {table}_ev (t timestamptz NOT NULL, n int)")
+    db.execute(f"CREATE INDEX ON {table}_ev (t)")
+    db.execute(
+        f"INSERT INTO {table}_ev VALUES ('2026-01-01 00:00+00', 1),"
+        " ('2026-01-01 00:01+00', 2), ('2026-01-01 00:01+00', 3), ('2026-01-01 00:02+00', 4)"
+    )
+    client.register(job, f"{table}_ev", "t", max_count=2, late_commit_guard=False)
+    utc = timezone.utc
+    with client.batch(job) as b:
+        assert (b.first, b.last) == (datetime(2026, 1, 1, 0, 0, tzinfo=utc),) * 2
+        assert b.asset_count == 1  # the two rows of 00:01 do not fit beside 00:00
+        assert "timestamptz" in b.predicate
+    with client.batch(job) as b:
+        assert b.last == datetime(2026, 1, 1, 0, 1, tzinfo=utc)
+        assert [r["n"] for r in b.assets()] == [2, 3]
+    assert repr(b).startswith(f"<Batch {b.batch} attempt 1 of job {job!r}: keys 2026-01-01")
+
+
+def test_time_bounds(client: Client, db, table, job) -> None:
+    """A backfill of a time-keyed job: bounds given as a datetime, a str or a date."""
+    db.execute(f"CREATE TABLE {table}_ev (t timestamptz NOT NULL)")
+    db.execute(f"CREATE INDEX ON {table}_ev (t)")
+    db.execute(
+        f"INSERT INTO {table}_ev SELECT '2026-01-01 00:00+00'::timestamptz"
+        " + g * interval '1 hour' FROM generate_series(0, 47) g"
+    )
+    utc = timezone.utc
+    client.register(job, f"{table}_ev", "t", late_commit_guard=False,
+                    lower_bound=datetime(2026, 1, 1, 10, tzinfo=utc),
+                    upper_bound="2026-01-01 11:30+00")
+    with client.batch(job) as b:
+        assert (b.first, b.last) == (datetime(2026, 1, 1, 10, tzinfo=utc),
+                                     datetime(2026, 1, 1, 11, 30, tzinfo=utc))
+        assert b.asset_count == 2
+    client.alter(job, upper_bound=date(2026, 1, 2))  # midnight in the session's zone
+    midnight = client.connection.execute("SELECT '2026-01-02'::date::timestamptz").fetchone()[0]
+    client.connection.commit()
+    with client.batch(job) as b:
+        assert b.last == midnight
+    with pytest.raises(psycopg.errors.DatatypeMismatch, match="lower_bound must be a time"):
+        client.register(job + "_int", f"{table}_ev", "t", late_commit_guard=False,
+                        lower_bound=5)
+
+
+def test_windows(client: Client, db, table, job) -> None:
+    """Calendar windows: one batch per complete hour, the current hour held back."""
+    db.execute(f"CREATE TABLE {table}_ev (t timestamptz NOT NULL)")
+    db.execute(f"CREATE INDEX ON {table}_ev (t)")
+    db.execute(
+        f"INSERT INTO {table}_ev SELECT date_trunc('hour', now()) - g * interval '20 minutes'"
+        " FROM generate_series(0, 7) g"
+    )
+    client.register(job, f"{table}_ev", "t", late_commit_guard=False,
+                    window_size=timedelta(hours=1), window_time_zone="Europe/Berlin")
+    batches = client.acquire(job, batches=10)
+    for b in batches:
+        assert b.first.minute == 0 and (b.last + timedelta(microseconds=1)).minute == 0
+        b.release("succeeded")
+    # the hour of date_trunc('hour', now()) is not complete
+    assert [b.asset_count for b in batches] == [1, 3, 3]
 
 
 def test_default_worker_and_filter(client: Client, db, table, insert, job) -> None:

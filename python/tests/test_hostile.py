@@ -116,8 +116,10 @@ def _create_hostile_objects(db: psycopg.Connection, h: str) -> None:
     assert len(extension) >= 15, extension
     for name, args, result, kind in extension:
         what = f"{name}({args})"
-        # text of the statements below, not placeholders
-        args = args.replace("{", "{{").replace("}", "}}")
+        # text of the statements below, not placeholders; PL/pgSQL takes no
+        # "any": a key (a bound) becomes anycompatible
+        args = args.replace('"any" DEFAULT NULL::unknown', "anycompatible DEFAULT NULL")
+        args = args.replace('"any"', "anycompatible").replace("{", "{{").replace("}", "}}")
         result = (result or "").replace("{", "{{").replace("}", "}}")
         if kind == "p":
             run("CREATE PROCEDURE {}.{}(" + args + ") LANGUAGE plpgsql AS "

@@ -687,7 +687,7 @@ settings_args(const BiSettings *s, Oid *types, Datum *values, char *nulls)
 
 	for (i = 0; i < N_SETTINGS; i++)
 	{
-		types[i] = bi_settings[i].type;
+		types[i] = bi_setting_column_type((BiSetting) i);
 		values[i] = s->values[i];
 		nulls[i] = s->isnull[i] ? 'n' : ' ';
 	}

@@ -87,7 +87,7 @@ is($rc, 0, '--help: exit 0');
 like($out, qr/^  run +acquire, run COMMAND on each batch/m, '--help lists the commands');
 
 ($rc, $out, $err) = cli('register', '--help');
-like($out, qr/--upper-bound ID +last key of the window/, 'register --help lists its options');
+like($out, qr/--upper-bound KEY +last key of the window/, 'register --help lists its options');
 
 # psql's flags: -? is help, -h is the host; --help has a section of
 # connection options and points to the manual
@@ -145,7 +145,7 @@ like($err, qr/^batchintory: ERROR: relation "no_such_table" does not exist$/m,
 ($rc, $out, $err) = cli('acquire', 'csv', '--worker', 'w1');
 is($rc, 0, 'acquire: exit 0');
 like($out, qr/^batch +attempt +job +first_id +last_id +asset_count +weight +ended_by +lease_until +config\n-----/,
-	'acquire: table header');
+	'acquire: table header (an integer key: no first_key, last_key that repeat the ids)');
 like($out, qr/^ +1 +1 +csv +2 +6 +3 +120 +max_count +\d{4}-\S+ \S+ +\{"format": "csv"\}$/m,
 	'acquire: batch 1 holds ids 2..6');
 
@@ -208,7 +208,7 @@ is($rc, 3, 'heartbeat of a released attempt: exit 3');
 is($rc, 0, 'backlog: exit 0');
 is_deeply(json_lines($out),
 	[ { asset_count => 0, weight => 0, first_id => undef, last_id => undef,
-		retry_batches => 1, in_flight_batches => 1 } ],
+		retry_batches => 1, in_flight_batches => 1, first_key => undef, last_key => undef } ],
 	'backlog --json: nothing new, batch 3 to retry, batch 4 in flight');
 
 ($rc, $out, $err) = cli('lookup', 'csv', '14', '--json');
@@ -689,6 +689,29 @@ like($out, qr/^--y +dropped$/m, 'drop -- --y');
 like($out, qr/^  --job NAME +JOB, also one that starts with "-"$/m, 'drop --help: --job');
 ($rc, $out, $err) = cli('--help');
 like($out, qr/^A job whose name starts with "-" is given as --job NAME/m, '--help: --job');
+
+# --- a time key: bounds given as times, shown as times -------------------
+sql(q{CREATE TABLE stamps (t timestamptz NOT NULL); CREATE INDEX ON stamps (t);
+	INSERT INTO stamps SELECT '2026-01-01 00:00+00'::timestamptz + g * interval '1 minute'
+	FROM generate_series(0, 9) g});
+($rc, $out, $err) = cli('register', 'stamps', '--table', 'stamps', '--id-column', 't',
+	'--late-commit-guard', 'off', '--lower-bound', '2026-01-01 00:02+00',
+	'--upper-bound', '2026-01-01 00:05+00');
+is($rc, 0, 'register --lower-bound TIME: exit 0');
+is(sql(q{SET TimeZone = 'UTC'; SELECT lower_key || ' .. ' || upper_key FROM batchintory.jobs
+	WHERE job = 'stamps'}),
+	'2026-01-01 00:02:00+00 .. 2026-01-01 00:05:00+00', 'the bounds, stored as the times given');
+($rc, $out, $err) = cli('alter', 'stamps', '--upper-bound', '2026');
+is($rc, 3, 'alter --upper-bound that is no time: exit 3 (the server refused)');
+like($err, qr/invalid input syntax for type timestamp with time zone: "2026"/,
+	'alter --upper-bound that is no time: the server says why');
+($rc, $out, $err) = cli('--json', 'acquire', 'stamps', '--batches', '9');
+is(scalar(@{ json_lines($out) }), 1, 'acquire: one batch of the window');
+is(json_lines($out)->[0]{asset_count}, 4, 'acquire: the four rows from 00:02 to 00:05');
+sql(q{INSERT INTO stamps VALUES ('2026-01-01 00:05:30+00')});
+($rc, $out, $err) = cli('alter', 'stamps', '--upper-bound', '2026-01-01 00:07+00');
+($rc, $out, $err) = cli('peek', 'stamps');
+like($out, qr/ +first_key +last_key\n/, 'peek of a time key: a table with the keys as times');
 
 $node->stop;
 done_testing();

@@ -50,7 +50,10 @@ sql(q{
 		p record;
 	BEGIN
 		FOR p IN
-			SELECT f.proname, f.prokind, pg_get_function_arguments(f.oid) AS args,
+			-- PL/pgSQL takes no "any": a key (a bound) becomes anycompatible
+			SELECT f.proname, f.prokind,
+				replace(replace(pg_get_function_arguments(f.oid), '"any" DEFAULT NULL::unknown',
+					'anycompatible DEFAULT NULL'), '"any"', 'anycompatible') AS args,
 				CASE WHEN 't' = ANY (f.proargmodes) THEN
 					'TABLE(' || (SELECT string_agg(format('c%s %s', i, format_type(t, NULL)),
 						', ' ORDER BY i)

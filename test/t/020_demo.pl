@@ -141,6 +141,12 @@ is( $node->safe_psql(
 	'0',
 	'inventory: every parquet file of the window in exactly one succeeded batch');
 
+like(
+	$out,
+	qr/^  \.\.\. \d+ days in all; the same as GROUP BY day over demo\.files: yes$/m,
+	'the daily report on calendar windows equals a GROUP BY of the files');
+like($out, qr/^  2026-01-01: 47 files, /m, 'the first day holds the files of 2026-01-01');
+
 # --here replaces what an earlier run left behind
 $out = run_demo();
 like(
@@ -148,7 +154,7 @@ like(
 	qr/^every file was processed exactly once: yes$/m,
 	'a second run over the first one works the same');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM batchintory.job'),
-	'2', 'the second run replaced the demo jobs');
+	'3', 'the second run replaced the demo jobs');
 
 $node->stop;
 done_testing();

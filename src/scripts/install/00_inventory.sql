@@ -28,6 +28,16 @@ CREATE TABLE batchintory.job (
 	-- batches cut by key range alone: at most max_keys key values each,
 	-- the table not read (their assets are not counted)
 	max_keys bigint,
+	-- calendar windows of a time key: every batch ends where a window of
+	-- window_size ends (whole days and months counted in window_time_zone,
+	-- aligned to window_origin, by default 2000-01-01 00:00 there), once the
+	-- window's end plus window_delay has passed; empty_windows hands out
+	-- windows without assets too
+	window_size interval,
+	window_time_zone text NOT NULL DEFAULT 'UTC',
+	window_origin timestamptz,
+	window_delay interval NOT NULL DEFAULT '0',
+	empty_windows boolean NOT NULL DEFAULT false,
 	max_attempts integer NOT NULL DEFAULT 3,
 	lease interval NOT NULL DEFAULT '1 hour',
 	retry_backoff interval NOT NULL DEFAULT '0',

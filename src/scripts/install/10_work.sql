@@ -3,6 +3,35 @@
 -- writes the inventory as the extension's owner and reads the metadata table
 -- as the job's owner in a security-restricted operation.
 
+-- A time key (timestamptz, timestamp, date) kept as an integer in its own
+-- units (microseconds or days since 2000-01-01; src/keys.c), and back: the
+-- readers of a time-keyed job's table compare the key column with
+-- units_*($1), which its btree index serves.
+CREATE OR REPLACE FUNCTION batchintory.key_units(timestamptz)
+RETURNS bigint LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_timestamp_units';
+CREATE OR REPLACE FUNCTION batchintory.key_units(timestamp)
+RETURNS bigint LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_timestamp_units';
+CREATE OR REPLACE FUNCTION batchintory.key_units(date)
+RETURNS bigint LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_date_units';
+CREATE OR REPLACE FUNCTION batchintory.units_timestamptz(bigint)
+RETURNS timestamptz LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_units_timestamptz';
+CREATE OR REPLACE FUNCTION batchintory.units_timestamp(bigint)
+RETURNS timestamp LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_units_timestamp';
+CREATE OR REPLACE FUNCTION batchintory.units_date(bigint)
+RETURNS date LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF
+AS 'MODULE_PATHNAME', 'batchintory_units_date';
+-- a key in units as its column's type shows it (the views' first_key, last_key)
+CREATE OR REPLACE FUNCTION batchintory.key_text(source regclass, id_column name, units bigint)
+RETURNS text LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'batchintory_key_text';
+COMMENT ON FUNCTION batchintory.key_text(regclass, name, bigint)
+	IS 'a key of a job in its units (first_id, last_id) as the key column''s type shows it (internal: used by the views)';
+
 -- A job's settings: their one list (src/settings.c), in the order of
 -- batchintory_register's arguments after the job.
 CREATE OR REPLACE FUNCTION batchintory.settings()
@@ -19,8 +48,8 @@ CREATE OR REPLACE FUNCTION batchintory_register(
 	id_column name,
 	weight_column name DEFAULT NULL,
 	filter text DEFAULT NULL,
-	lower_bound bigint DEFAULT NULL,
-	upper_bound bigint DEFAULT NULL,
+	lower_bound "any" DEFAULT NULL,
+	upper_bound "any" DEFAULT NULL,
 	max_count bigint DEFAULT NULL,
 	max_weight numeric DEFAULT NULL,
 	max_attempts integer DEFAULT 3,
@@ -34,11 +63,16 @@ CREATE OR REPLACE FUNCTION batchintory_register(
 	command text DEFAULT NULL,
 	schedule text DEFAULT NULL,
 	paused boolean DEFAULT false,
-	max_keys bigint DEFAULT NULL)
+	max_keys bigint DEFAULT NULL,
+	window_size interval DEFAULT NULL,
+	window_time_zone text DEFAULT 'UTC',
+	window_origin timestamptz DEFAULT NULL,
+	window_delay interval DEFAULT '0',
+	empty_windows boolean DEFAULT false)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_register';
-COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text, text, text, boolean, bigint)
+COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text, text, text, boolean, bigint, interval, text, timestamptz, interval, boolean)
 	IS 'create a job over a metadata table, owned by the calling role; error if the job exists';
 
 CREATE OR REPLACE FUNCTION batchintory_alter(
@@ -47,8 +81,8 @@ CREATE OR REPLACE FUNCTION batchintory_alter(
 	id_column name DEFAULT NULL,
 	weight_column name DEFAULT NULL,
 	filter text DEFAULT NULL,
-	lower_bound bigint DEFAULT NULL,
-	upper_bound bigint DEFAULT NULL,
+	lower_bound "any" DEFAULT NULL,
+	upper_bound "any" DEFAULT NULL,
 	max_count bigint DEFAULT NULL,
 	max_weight numeric DEFAULT NULL,
 	max_attempts integer DEFAULT NULL,
@@ -64,11 +98,16 @@ CREATE OR REPLACE FUNCTION batchintory_alter(
 	command text DEFAULT NULL,
 	schedule text DEFAULT NULL,
 	paused boolean DEFAULT NULL,
-	max_keys bigint DEFAULT NULL)
+	max_keys bigint DEFAULT NULL,
+	window_size interval DEFAULT NULL,
+	window_time_zone text DEFAULT NULL,
+	window_origin timestamptz DEFAULT NULL,
+	window_delay interval DEFAULT NULL,
+	empty_windows boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_alter';
-COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text, text, text, boolean, bigint)
+COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text, text, text, boolean, bigint, interval, text, timestamptz, interval, boolean)
 	IS 'change a job: NULL leaves a setting unchanged, reset lists settings to clear, owner transfers it';
 
 -- For update scripts: a job's filter analyzed (under the caller's
@@ -96,7 +135,7 @@ CREATE OR REPLACE FUNCTION batchintory_acquire(
 	batches integer DEFAULT 1)
 RETURNS TABLE (batch bigint, attempt integer, job text, first_id bigint,
 	last_id bigint, asset_count bigint, weight numeric, ended_by text,
-	lease_until timestamptz, config jsonb)
+	lease_until timestamptz, config jsonb, first_key text, last_key text)
 LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1
 AS 'MODULE_PATHNAME', 'batchintory_acquire';
 COMMENT ON FUNCTION batchintory_acquire(text, bigint, numeric, text, integer)
@@ -108,7 +147,7 @@ CREATE OR REPLACE FUNCTION batchintory.acquire_excluding(job text,
 	max_count bigint, max_weight numeric, worker text, excluded bigint[])
 RETURNS TABLE (batch bigint, attempt integer, job text, first_id bigint,
 	last_id bigint, asset_count bigint, weight numeric, ended_by text,
-	lease_until timestamptz, config jsonb)
+	lease_until timestamptz, config jsonb, first_key text, last_key text)
 LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1
 AS 'MODULE_PATHNAME', 'batchintory_acquire_excluding';
 COMMENT ON FUNCTION batchintory.acquire_excluding(text, bigint, numeric, text, bigint[])
@@ -120,7 +159,7 @@ CREATE OR REPLACE FUNCTION batchintory_peek(
 	max_weight numeric DEFAULT NULL)
 RETURNS TABLE (batch bigint, attempt integer, job text, first_id bigint,
 	last_id bigint, asset_count bigint, weight numeric, ended_by text,
-	lease_until timestamptz, config jsonb)
+	lease_until timestamptz, config jsonb, first_key text, last_key text)
 LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1
 AS 'MODULE_PATHNAME', 'batchintory_peek';
 COMMENT ON FUNCTION batchintory_peek(text, bigint, numeric)
@@ -179,6 +218,13 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_rewind';
 COMMENT ON FUNCTION batchintory_rewind(text, bigint)
 	IS 'hand out the assets from key id onwards again; returns the number of batches superseded';
+-- the key spelled as its type spells it: '2026-03-01 10:00+01' for a time key
+CREATE OR REPLACE FUNCTION batchintory_rewind(job text, key text)
+RETURNS bigint
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'batchintory_rewind';
+COMMENT ON FUNCTION batchintory_rewind(text, text)
+	IS 'hand out the assets from key onwards again (the key as its type spells it, a time for a time key); returns the number of batches superseded';
 
 CREATE OR REPLACE FUNCTION batchintory_channel(job text)
 RETURNS text

@@ -65,7 +65,9 @@ SELECT j.name AS job,
 	b.lease_until,
 	b.retry_after,
 	b.created_at,
-	j.owner
+	j.owner,
+	batchintory.key_text(j.source, j.id_column, b.first_id) AS first_key,
+	batchintory.key_text(j.source, j.id_column, b.last_id) AS last_key
 FROM batchintory.batch b
 JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id
 WHERE batchintory.may_see(j.owner);
@@ -97,7 +99,9 @@ SELECT j.name AS job,
 	a.config,
 	a.result,
 	j.owner,
-	a.job_id
+	a.job_id,
+	batchintory.key_text(j.source, j.id_column, b.first_id) AS first_key,
+	batchintory.key_text(j.source, j.id_column, b.last_id) AS last_key
 FROM batchintory.attempt a
 JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) a.job_id
 JOIN batchintory.batch b ON b.batch_id OPERATOR(pg_catalog.=) a.batch_id
@@ -143,6 +147,17 @@ LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'batchintory_lookup';
 COMMENT ON FUNCTION batchintory_lookup(text, bigint)
 	IS 'every attempt of a job that covered the asset with key id, through the range index';
+-- the key spelled as its type spells it: '2026-03-01 10:00+01' for a time key
+CREATE OR REPLACE FUNCTION batchintory_lookup(job text, key text)
+RETURNS TABLE (job text, batch bigint, attempt integer, status text,
+	first_id bigint, last_id bigint, acquired_at timestamptz,
+	released_at timestamptz, worker text, message text, config jsonb,
+	application_name text, client_addr inet, lease_until timestamptz,
+	batch_status text, result jsonb)
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'batchintory_lookup';
+COMMENT ON FUNCTION batchintory_lookup(text, text)
+	IS 'every attempt of a job that covered the asset with key (as its type spells it, a time for a time key), through the range index';
 
 CREATE OR REPLACE FUNCTION batchintory_lookup_all(source regclass, id bigint)
 RETURNS TABLE (job text, batch bigint, attempt integer, status text,
@@ -157,7 +172,8 @@ COMMENT ON FUNCTION batchintory_lookup_all(regclass, bigint)
 
 CREATE OR REPLACE FUNCTION batchintory_backlog(job text, exact boolean DEFAULT true)
 RETURNS TABLE (asset_count bigint, weight numeric, first_id bigint,
-	last_id bigint, retry_batches bigint, in_flight_batches bigint)
+	last_id bigint, retry_batches bigint, in_flight_batches bigint,
+	first_key text, last_key text)
 LANGUAGE C STABLE STRICT ROWS 1
 AS 'MODULE_PATHNAME', 'batchintory_backlog';
 COMMENT ON FUNCTION batchintory_backlog(text, boolean)
@@ -246,9 +262,7 @@ SELECT j.name AS job,
 	f.abandoned,
 	f.retry_pending,
 	f.last_success,
-	COALESCE(f.oldest_open,
-		CASE WHEN f.backlog_estimate OPERATOR(pg_catalog.>) 0 THEN
-			COALESCE(j.frontier OPERATOR(pg_catalog.+) 1, j.lower_bound) END) AS oldest_unprocessed,
+	t.oldest_unprocessed,
 	j.registered_at,
 	pg_catalog.now() OPERATOR(pg_catalog.-) j.registered_at AS registered_ago,
 	j.config,
@@ -264,12 +278,22 @@ SELECT j.name AS job,
 	j.command_search_path,
 	j.schedule,
 	j.paused,
-	j.max_keys
+	j.max_keys,
+	(SELECT a.atttypid::pg_catalog.regtype FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) j.source
+	 AND a.attname OPERATOR(pg_catalog.=) j.id_column) AS key_type,
+	batchintory.key_text(j.source, j.id_column, j.lower_bound) AS lower_key,
+	batchintory.key_text(j.source, j.id_column, j.upper_bound) AS upper_key,
+	batchintory.key_text(j.source, j.id_column, j.frontier) AS frontier_key,
+	batchintory.key_text(j.source, j.id_column, t.oldest_unprocessed) AS oldest_unprocessed_key
 FROM batchintory.job j
 CROSS JOIN LATERAL batchintory.job_figures(j.job_id) f
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN j.upper_bound IS NOT NULL AND j.max_keys IS NULL
-		THEN j.cut_assets OPERATOR(pg_catalog.+) f.backlog_estimate END AS total) t
+		THEN j.cut_assets OPERATOR(pg_catalog.+) f.backlog_estimate END AS total,
+	COALESCE(f.oldest_open,
+		CASE WHEN f.backlog_estimate OPERATOR(pg_catalog.>) 0 THEN
+			COALESCE(j.frontier OPERATOR(pg_catalog.+) 1, j.lower_bound) END) AS oldest_unprocessed) t
 WHERE batchintory.may_see(j.owner);
 COMMENT ON VIEW batchintory.jobs IS
 	'every job: owner, window, frontier, backfill progress, batches by state, last success, oldest unprocessed key, estimated backlog, what is wrong with it if anything, and the batch failed for good that halts it';

@@ -12,10 +12,23 @@ ALTER TABLE batchintory.job ADD COLUMN command text, ADD COLUMN command_search_p
 	ADD COLUMN schedule text, ADD COLUMN paused boolean NOT NULL DEFAULT false;
 -- batches cut by key range alone (max_keys), whose assets are not counted
 ALTER TABLE batchintory.job ADD COLUMN max_keys bigint;
+-- calendar windows of a time key
+ALTER TABLE batchintory.job
+	ADD COLUMN window_size interval,
+	ADD COLUMN window_time_zone text NOT NULL DEFAULT 'UTC',
+	ADD COLUMN window_origin timestamptz,
+	ADD COLUMN window_delay interval NOT NULL DEFAULT '0',
+	ADD COLUMN empty_windows boolean NOT NULL DEFAULT false;
 ALTER TABLE batchintory.batch ALTER COLUMN asset_count DROP NOT NULL;
 ALTER TABLE batchintory.attempt ALTER COLUMN asset_count DROP NOT NULL;
 
--- functions whose arguments changed: dropped, then made again below
+-- functions whose arguments or results changed: dropped, then made again
+-- below (acquire, peek, backlog and verify return the keys as text too:
+-- first_key, last_key)
+DROP FUNCTION batchintory_acquire(text, bigint, numeric, text, integer);
+DROP FUNCTION batchintory_peek(text, bigint, numeric);
+DROP FUNCTION batchintory_backlog(text, boolean);
+DROP FUNCTION batchintory_verify(text, boolean);
 DROP FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint,
 	bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean);
 DROP FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint,
