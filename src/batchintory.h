@@ -161,6 +161,8 @@ typedef struct BiJob
 	bool		has_window;		/* calendar windows of a time key */
 	BiWindows	window;
 	bool		empty_windows;
+	bool		reprocess_late; /* late 'reprocess' (else 'record') */
+	Datum		late_horizon;	/* interval */
 	/* as last read from the job's row */
 	bool		has_frontier;
 	int64		frontier;
@@ -194,6 +196,8 @@ typedef struct BiRange
 	Datum		weight;			/* numeric, valid if has_weight */
 	const char *ended_by;
 	bool		has_bad_weight; /* a negative/NaN weight was seen (lenient scans) */
+	bool		has_cut_snapshot;	/* what the cut saw (a job without the guard) */
+	Datum		cut_snapshot;	/* pg_snapshot */
 } BiRange;
 
 /* security.c */
@@ -257,6 +261,12 @@ extern BiReader *bi_job_reader(BiJob *job);
 extern bool bi_job_live_range(BiJob *job, int64 *first_live, int64 *last_live);
 extern char *bi_job_problem(BiJob *job);
 extern void bi_jobcache_init(void);
+
+/* late.c */
+extern Datum bi_cut_snapshot(void);
+extern int64 bi_late_rows(BiJob *job, int64 first, int64 last, Datum snapshot);
+extern bool bi_records_cuts(BiJob *job);
+extern int	bi_late_requeue(BiJob *job, int64 since);
 
 /* windows.c */
 extern void bi_window_of(const BiWindows *window, BiKeyKind kind, int64 key,

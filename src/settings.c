@@ -41,6 +41,8 @@ const BiSettingDef bi_settings[N_SETTINGS] = {
 	[S_WINDOW_ORIGIN] = {"window_origin", TIMESTAMPTZOID, NULL, false, true},
 	[S_WINDOW_DELAY] = {"window_delay", INTERVALOID, "'00:00:00'::interval", false, false},
 	[S_EMPTY_WINDOWS] = {"empty_windows", BOOLOID, "false", false, false},
+	[S_LATE] = {"late", TEXTOID, "'record'::text", false, false},
+	[S_LATE_HORIZON] = {"late_horizon", INTERVALOID, "'1 day'::interval", false, false},
 };
 
 /*
@@ -81,6 +83,25 @@ bi_halts_on_failure(Datum on_failure)
 				 errmsg("invalid on_failure \"%s\"", value),
 				 errhint("A job's on_failure is \"halt\" (a batch failed for good stops the job) or \"skip\" (the job goes on past it).")));
 	return strcmp(value, "halt") == 0;
+}
+
+/*
+ * late: 'reprocess' (an acquire that finds no other work hands out again
+ * the batches of the last late_horizon that rows committed into after
+ * their cut: true) or 'record' (verify lists them: false); anything else
+ * is an error
+ */
+bool
+bi_reprocesses_late(Datum late)
+{
+	char	   *value = TextDatumGetCString(late);
+
+	if (strcmp(value, "record") != 0 && strcmp(value, "reprocess") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid late \"%s\"", value),
+				 errhint("A job's late is \"record\" (verify lists the rows that came after their batch was cut) or \"reprocess\" (acquire hands such batches out again).")));
+	return strcmp(value, "reprocess") == 0;
 }
 
 /* The setting of that name, or -1 */
