@@ -58,6 +58,10 @@ DELETE FROM events WHERE t = '2026-01-01 01:10';
 INSERT INTO events VALUES ('2026-01-01 01:55', 101);
 SELECT batch, first_key, recorded_count, actual_count, late_count, reason, requeued
 FROM batchintory_verify('hourly');
+-- which rows came late: the batch's rows its cut did not see
+SELECT * FROM batchintory_late_assets(2, NULL::events);
+SELECT pg_temp.try($$SELECT batchintory_late_assets(4, NULL::ids)$$);
+SELECT pg_temp.try($$SELECT batchintory_late_assets(2, NULL::ids)$$);
 -- an UPDATE that moves a row into an hour makes it late there too
 UPDATE events SET t = '2026-01-01 02:05' WHERE n = 0;
 SELECT batch, first_key, recorded_count, actual_count, late_count, reason
@@ -106,6 +110,16 @@ CREATE VIEW hours AS
 SELECT date_trunc('hour', t) AS hour, count(*) AS events, sum(n) AS total FROM events GROUP BY 1;
 SELECT NOT EXISTS (TABLE per_hour EXCEPT TABLE hours)
 	AND NOT EXISTS (TABLE hours EXCEPT TABLE per_hour) AS equals_group_by;
+
+-- rows the acquiring transaction wrote itself are what its cut saw
+BEGIN;
+INSERT INTO events VALUES ('2026-01-01 05:10', 7);
+SELECT batchintory_register('own', 'events', 't', window_size => '1 hour',
+	late_commit_guard => false, lower_bound => '2026-01-01 05:00');
+SELECT batch, first_key, asset_count FROM batchintory_acquire('own');
+COMMIT;
+SELECT batchintory_release(batch, 1, 'succeeded') FROM batchintory.batches WHERE job = 'own';
+SELECT count(*) AS late FROM batchintory_verify('own');
 
 DROP VIEW hours;
 DROP TABLE events, ids, per_hour;

@@ -9,6 +9,7 @@
 #include "inventory/inventory.h"
 
 #include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
@@ -64,6 +65,9 @@ compare_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* xids between a snapshot's xmax and the acquiring transaction's, at most */
+#define MAX_OWN_GAP 100000
+
 /*
  * bi_cut_snapshot
  *		What a cut about to scan sees, as a pg_snapshot: taken just before
@@ -88,21 +92,41 @@ bi_cut_snapshot(void)
 	int			nrunning = 0;
 	StringInfoData text;
 	int			i;
+	uint64		top = TransactionIdIsValid(GetTopTransactionIdIfAny()) ?
+		U64FromFullTransactionId(widen(GetTopTransactionIdIfAny(), next)) : 0;
+	uint64		current = TransactionIdIsValid(GetCurrentTransactionIdIfAny()) ?
+		U64FromFullTransactionId(widen(GetCurrentTransactionIdIfAny(), next)) : 0;
+	uint64		own = Max(top, current);
+	uint64		xid;
 
+	/*
+	 * The scan sees the rows of its own transaction, whose xids lie at or
+	 * above xmax: xmax goes past them, and every other xid in between (none
+	 * had ended when the snapshot was taken) is listed as running.  Rows of
+	 * the transaction's released savepoints still count as not seen.
+	 */
 	if (snapshot->suboverflowed)
 		xmax = xmin;
 	else
 	{
-		running = palloc(sizeof(uint64) * (snapshot->xcnt + snapshot->subxcnt + 1));
+		if (own < xmax || own - xmax > MAX_OWN_GAP)
+			own = 0;
+		running = palloc(sizeof(uint64) * (snapshot->xcnt + snapshot->subxcnt + 1 +
+										   (own > 0 ? own - xmax : 0)));
+		for (xid = xmax; own > 0 && xid < own; xid++)
+			if (xid != top)
+				running[nrunning++] = xid;
+		if (own > 0)
+			xmax = own + 1;
 		for (i = 0; i < (int) snapshot->xcnt; i++)
 			running[nrunning++] = U64FromFullTransactionId(widen(snapshot->xip[i], next));
 		for (i = 0; i < snapshot->subxcnt; i++)
 		{
-			uint64		xid = U64FromFullTransactionId(widen(snapshot->subxip[i], next));
+			uint64		sub = U64FromFullTransactionId(widen(snapshot->subxip[i], next));
 
 			/* above xmax, it is not seen anyway */
-			if (xid >= xmin && xid < xmax)
-				running[nrunning++] = xid;
+			if (sub >= xmin && sub < xmax)
+				running[nrunning++] = sub;
 		}
 		qsort(running, nrunning, sizeof(uint64), compare_u64);
 	}
