@@ -33,9 +33,9 @@ enum
 	V_ACTUAL_WEIGHT,
 	V_REQUEUED,
 	V_REASON,
+	V_LATE_COUNT,
 	V_FIRST_KEY,
 	V_LAST_KEY,
-	V_LATE_COUNT,
 	N_VERIFY
 };
 
@@ -206,8 +206,8 @@ verify_uncovered(Audit *audit, int64 first, int64 last, bool below)
  *	  RETURNS TABLE (batch bigint, first_id bigint, last_id bigint,
  *					 recorded_count bigint, actual_count bigint,
  *					 recorded_weight numeric, actual_weight numeric,
- *					 requeued boolean, reason text, first_key text,
- *					 last_key text, late_count bigint)
+ *					 requeued boolean, reason text, late_count bigint,
+ *					 first_key text, last_key text)
  *		Count the matching assets of every succeeded batch of a job again
  *		(as the job's owner), and report, in key order, the batches rows
  *		came into after their cut ('late', late_count of them: a job
