@@ -631,6 +631,22 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 }
 
 /*
+ * bi_job_key_arg
+ *		Argument argno of a function that takes a key of job: a bigint (the
+ *		key in the job's units; the table is not read), or text in the key's
+ *		own spelling ('2026-03-01 10:00+01' for a timestamptz key, '42' for
+ *		an integer key).  Not NULL.
+ */
+int64
+bi_job_key_arg(FunctionCallInfo fcinfo, int argno, BiJob *job)
+{
+	if (get_fn_expr_argtype(fcinfo->flinfo, argno) != TEXTOID)
+		return PG_GETARG_INT64(argno);
+	return bi_key_parse(bi_job_reader(job)->key_kind,
+						TextDatumGetCString(PG_GETARG_DATUM(argno)));
+}
+
+/*
  * bi_job_reader
  *		What reads the job's metadata table, built on first use and again
  *		after its table, or anything its filter uses, changed.  An error

@@ -447,7 +447,7 @@ batchintory_lookup(PG_FUNCTION_ARGS)
 	bi_call_begin(&call);
 	job = bi_job_open(&call, bi_text_arg(fcinfo, 0, "job name"), false);
 	args[0] = Int32GetDatum(job->job_id);
-	args[1] = Int64GetDatum(bi_key_arg(fcinfo, 1, job));
+	args[1] = Int64GetDatum(bi_job_key_arg(fcinfo, 1, job));
 	bi_exec_into_result(rsinfo, LOOKUP_SELECT
 						" WHERE j.job_id OPERATOR(pg_catalog.=) $1"
 						" ORDER BY a.batch_id, a.attempt",
