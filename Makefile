@@ -8,7 +8,7 @@ OBJS = src/module.o src/security.o src/spi_util.o src/settings.o \
 	src/inventory/tables.o src/inventory/jobs.o src/inventory/batch_row.o src/inventory/batches.o \
 	src/inventory/attempts.o src/source.o src/jobcache.o src/scan.o \
 	src/sequence.o src/guard.o src/job.o src/acquire.o src/release.o src/notify.o \
-	src/keys.o src/windows.o src/verify.o src/estimates.o src/observe.o src/newest.o src/pipeline.o src/schedule.o
+	src/keys.o src/windows.o src/late.o src/verify.o src/estimates.o src/observe.o src/newest.o src/pipeline.o src/schedule.o
 
 # only the SQL-callable functions and _PG_init leave the library
 SHLIB_LINK += -Wl,--version-script=$(srcdir)/src/exports.list
@@ -23,11 +23,11 @@ EXTRA_CLEAN = $(DATA_built)
 # pg_regress: sql/*.sql (tests only) against expected/*.out; isolation: test/specs/*.spec
 # against test/expected/*.out; TAP: test/t/*.pl
 REGRESS = core verify observe dashboard security hardening inventory notify pipeline failures \
-	stored_pipelines key_ranges time_keys windows \
+	stored_pipelines key_ranges time_keys windows late \
 	walkthrough
 ISOLATION = acquire_concurrent acquire_isolation lease_fencing late_commit \
 	partition_guard register_race release_race reregister_race verify_race drop_race \
-	lock_tag
+	lock_tag late_arrivals
 ISOLATION_OPTS = --inputdir=test
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl

@@ -86,7 +86,11 @@ static const ArgSpec table_id_args[] = {
 	{"window-delay", "INTERVAL", ARG_TEXT, "window_delay", false, \
 	"hand out a window this long after its end"}, \
 	{"empty-windows", "on|off", ARG_TEXT, "empty_windows", false, \
-	"hand out windows without assets too"}
+	"hand out windows without assets too"}, \
+	{"late", "record|reprocess", ARG_TEXT, "late", false, \
+	"rows committed into a batch after its cut: listed, or handed out again"}, \
+	{"late-horizon", "INTERVAL", ARG_TEXT, "late_horizon", false, \
+	"how far back before the frontier acquire looks for them"}
 
 static const ArgSpec register_options[] = {
 	{"table", "TABLE", ARG_TEXT, "source", true,
@@ -193,7 +197,7 @@ const CommandSpec commands[] = {
 		"'{}', --retry-backoff 0, --late-commit-guard on, --guard-timeout\n"
 	"'10 seconds', --notify off, --on-failure halt, no --command or --schedule,\n"
 	"--paused off, no --window-size, --window-time-zone UTC, --window-delay 0,\n"
-	"--empty-windows off.\n"},
+	"--empty-windows off, --late record, --late-horizon '1 day'.\n"},
 	{.name = "alter", .summary = "change the settings of a job",
 		.positional = job_arg, .options = alter_options, .func = cmd_alter,
 		.notes = "Options left out leave a setting unchanged; --reset clears settings\n"

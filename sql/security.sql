@@ -54,7 +54,8 @@ INSERT INTO calls VALUES
 	(17, $$SELECT batchintory.check_job('sec')$$),
 	(18, $$SELECT batchintory_drop('sec')$$),
 	(19, $$SELECT * FROM batchintory_newest_batches('sec')$$),
-	(20, $$SELECT * FROM batchintory_newest_attempts('sec')$$);
+	(20, $$SELECT * FROM batchintory_newest_attempts('sec')$$),
+	(21, $$SELECT * FROM batchintory_late_assets(1, NULL::sec_files)$$);
 GRANT SELECT ON calls TO PUBLIC;
 SET ROLE regress_sec_stranger;
 SELECT n, pg_temp.try(call) FROM calls ORDER BY n;

@@ -83,7 +83,7 @@ SELECT batch, first_key, last_key, asset_count FROM batchintory.batches
 WHERE job = 'hourly' ORDER BY batch;
 
 INSERT INTO events VALUES ('2026-03-01 10:50', 50);
-SELECT batch, first_key, recorded_count, actual_count, reason, requeued
+SELECT batch, first_key, late_count, reason, requeued
 FROM batchintory_verify('hourly', requeue => true);
 CALL batchintory_run('hourly');
 SELECT * FROM traffic ORDER BY hour;

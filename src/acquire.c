@@ -102,6 +102,7 @@ serve_retry(Acquisition *acq)
 	BiRetry    *retry = &acq->retry;
 	BiLimits	no_limits = {0};
 	BiRange		range = {0};	/* cut by keys alone: nothing counted */
+	Datum		seen = bi_records_cuts(acq->job) && acq->take ? bi_cut_snapshot() : (Datum) 0;
 
 	if (!acq->job->has_max_keys &&
 		!bi_scan_range(acq->job, retry->first_id, retry->last_id, false,
@@ -110,6 +111,8 @@ serve_retry(Acquisition *acq)
 	range.first_id = retry->first_id;
 	range.last_id = retry->last_id;
 	range.ended_by = retry->ended_by;
+	range.has_cut_snapshot = seen != (Datum) 0;
+	range.cut_snapshot = seen;
 	acq->last_retry = retry->first_id;
 
 	if (!acq->take)
@@ -315,6 +318,8 @@ serve_new_batches(Acquisition *acq, int wanted)
 
 	while (found < wanted)
 	{
+		Datum		seen = bi_records_cuts(job) && acq->take ? bi_cut_snapshot() : (Datum) 0;
+
 		if (!(job->has_max_keys ?
 			  cut_key_range(job, start, limit, window_end, &range) :
 			  job->has_window ? cut_window(acq, start, limit, &range) :
@@ -332,6 +337,8 @@ serve_new_batches(Acquisition *acq, int wanted)
 				bi_guard_no_new_work(job, limit, true);
 			break;
 		}
+		range.has_cut_snapshot = seen != (Datum) 0;
+		range.cut_snapshot = seen;
 		if (acq->take)
 		{
 			TimestampTz lease_until;
@@ -350,6 +357,31 @@ serve_new_batches(Acquisition *acq, int wanted)
 			break;
 		start = range.last_id + 1;
 	}
+}
+
+/*
+ * late => 'reprocess', when there is no other work: the succeeded batches of
+ * the job's late_horizon before its frontier that rows came into after
+ * their cut go back in line; true if one of them is then the retry to
+ * serve (acq->retry)
+ */
+static bool
+reprocess_late(Acquisition *acq)
+{
+	BiJob	   *job = acq->job;
+	int64		horizon = bi_interval_usecs(job->late_horizon);
+	int64		since;
+
+	if (!job->reprocess_late || !job->has_frontier)
+		return false;
+	if (bi_job_reader(job)->key_kind == KEY_DATE)
+		horizon = (horizon + USECS_PER_DAY - 1) / USECS_PER_DAY;
+	if (pg_sub_s64_overflow(job->frontier, horizon, &since))
+		since = PG_INT64_MIN;
+	if (bi_late_requeue(job, since) == 0)
+		return false;
+	acq->now = GetCurrentTimestamp();
+	return find_retry(acq, acq->now, false, 0);
 }
 
 /*
@@ -512,6 +544,12 @@ acquire_or_peek(FunctionCallInfo fcinfo, bool take, int32 batches,
 		}
 		if (acq.handed < batches)
 			serve_new_batches(&acq, batches - acq.handed);
+		if (take && acq.handed == 0 && reprocess_late(&acq))
+		{
+			serve_retry(&acq);
+			while (acq.handed < batches && next_retry(&acq))
+				;
+		}
 	}
 
 	if (take)

@@ -161,6 +161,8 @@ typedef struct BiJob
 	bool		has_window;		/* calendar windows of a time key */
 	BiWindows	window;
 	bool		empty_windows;
+	bool		reprocess_late; /* late 'reprocess' (else 'record') */
+	Datum		late_horizon;	/* interval */
 	/* as last read from the job's row */
 	bool		has_frontier;
 	int64		frontier;
@@ -194,6 +196,8 @@ typedef struct BiRange
 	Datum		weight;			/* numeric, valid if has_weight */
 	const char *ended_by;
 	bool		has_bad_weight; /* a negative/NaN weight was seen (lenient scans) */
+	bool		has_cut_snapshot;	/* what the cut saw (a job without the guard) */
+	Datum		cut_snapshot;	/* pg_snapshot */
 } BiRange;
 
 /* security.c */
@@ -253,10 +257,17 @@ extern void bi_job_lock(int32 job_id);
 extern void bi_job_unlock(int32 job_id);
 extern void bi_job_lock_changes(int32 job_id);
 extern void bi_job_forget(int32 job_id);
+extern int64 bi_job_key_arg(FunctionCallInfo fcinfo, int argno, BiJob *job);
 extern BiReader *bi_job_reader(BiJob *job);
 extern bool bi_job_live_range(BiJob *job, int64 *first_live, int64 *last_live);
 extern char *bi_job_problem(BiJob *job);
 extern void bi_jobcache_init(void);
+
+/* late.c */
+extern Datum bi_cut_snapshot(void);
+extern int64 bi_late_rows(BiJob *job, int64 first, int64 last, Datum snapshot);
+extern bool bi_records_cuts(BiJob *job);
+extern int	bi_late_requeue(BiJob *job, int64 since);
 
 /* windows.c */
 extern void bi_window_of(const BiWindows *window, BiKeyKind kind, int64 key,
@@ -271,7 +282,6 @@ extern int64 bi_key_units(BiKeyKind kind, Datum value);
 extern Oid bi_key_param_type(BiKeyKind kind);
 extern int64 bi_key_parse(BiKeyKind kind, const char *spelled);
 extern int64 bi_key_of_value(BiKeyKind kind, Datum value, Oid type);
-extern int64 bi_key_arg(FunctionCallInfo fcinfo, int argno, BiJob *job);
 extern Datum bi_key_param(BiKeyKind kind, int64 units);
 extern char *bi_key_units_sql(BiKeyKind kind, const char *key);
 extern char *bi_key_param_sql(BiKeyKind kind, int n);

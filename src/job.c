@@ -210,6 +210,12 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 	not_null(s, S_PAUSED);
 	not_null(s, S_WINDOW_TIME_ZONE);
 	not_null(s, S_EMPTY_WINDOWS);
+	not_null(s, S_LATE);
+	if (bi_reprocesses_late(s->values[S_LATE]) && DatumGetBool(s->values[S_LATE_COMMIT_GUARD]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("late => 'reprocess' needs late_commit_guard => false"),
+				 errdetail("With the late-commit guard no row commits into a batch after its cut.")));
 	(void) bi_halts_on_failure(s->values[S_ON_FAILURE]);
 	if (!s->isnull[S_SCHEDULE] && s->isnull[S_COMMAND])
 		ereport(ERROR,
@@ -251,6 +257,11 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 						bi_key_text(kind, frontier)),
 				 errhint("Use batchintory_rewind() to move the job back first.")));
 	check_windows(s, kind);
+	if (bi_reprocesses_late(s->values[S_LATE]) && !BI_KEY_IS_TIME(kind))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("late => 'reprocess' needs a time key"),
+				 errdetail("late_horizon is a span of the key's time.")));
 
 	if (!s->isnull[S_MAX_COUNT])
 		bi_check_max_count(DatumGetInt64(s->values[S_MAX_COUNT]));
@@ -271,6 +282,7 @@ settings_check(BiSettings *s, bool has_frontier, int64 frontier)
 	bi_check_interval(s->values[S_RETRY_BACKOFF], s->isnull[S_RETRY_BACKOFF], S_RETRY_BACKOFF, true);
 	bi_check_interval(s->values[S_GUARD_TIMEOUT], s->isnull[S_GUARD_TIMEOUT], S_GUARD_TIMEOUT, true);
 	bi_check_interval(s->values[S_WINDOW_DELAY], s->isnull[S_WINDOW_DELAY], S_WINDOW_DELAY, true);
+	bi_check_interval(s->values[S_LATE_HORIZON], s->isnull[S_LATE_HORIZON], S_LATE_HORIZON, false);
 	if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(s->values[S_CONFIG])))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -482,6 +494,8 @@ settings_of_job(BiSettings *s, BiJob *job)
 	s->values[S_WINDOW_ORIGIN] = TimestampTzGetDatum(job->window.origin);
 	s->values[S_WINDOW_DELAY] = job->window.delay;
 	s->values[S_EMPTY_WINDOWS] = BoolGetDatum(job->empty_windows);
+	s->values[S_LATE] = CStringGetTextDatum(job->reprocess_late ? "reprocess" : "record");
+	s->values[S_LATE_HORIZON] = job->late_horizon;
 }
 
 /*

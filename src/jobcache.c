@@ -37,7 +37,8 @@ static Oid	job_cache_inventory = InvalidOid;
 	" j.late_commit_guard, j.guard_timeout, j.config, j.notify, j.frontier," \
 	" j.on_failure OPERATOR(pg_catalog.=) 'halt', j.command, j.command_search_path," \
 	" j.schedule, j.paused, j.max_keys, j.window_size, j.window_time_zone," \
-	" j.window_origin, j.window_delay, j.empty_windows" \
+	" j.window_origin, j.window_delay, j.empty_windows," \
+	" j.late OPERATOR(pg_catalog.=) 'reprocess', j.late_horizon" \
 	" FROM batchintory.job j LEFT JOIN batchintory.job_filter f" \
 	" ON f.job_id OPERATOR(pg_catalog.=) j.job_id"
 
@@ -74,7 +75,9 @@ enum
 	J_WINDOW_TIME_ZONE,
 	J_WINDOW_ORIGIN,
 	J_WINDOW_DELAY,
-	J_EMPTY_WINDOWS
+	J_EMPTY_WINDOWS,
+	J_REPROCESS_LATE,
+	J_LATE_HORIZON
 };
 
 /* The advisory lock tag of one of a job's locks (BI_LOCK_JOB, BI_LOCK_CHANGE) */
@@ -280,6 +283,8 @@ job_from_row(void)
 	job->window.has_origin = !isnull;
 	job->window.delay = row_datum(J_WINDOW_DELAY, &isnull);
 	job->empty_windows = DatumGetBool(bi_get(0, J_EMPTY_WINDOWS, &isnull));
+	job->reprocess_late = DatumGetBool(bi_get(0, J_REPROCESS_LATE, &isnull));
+	job->late_horizon = row_datum(J_LATE_HORIZON, &isnull);
 	MemoryContextSwitchTo(oldcontext);
 	return job;
 }
@@ -623,6 +628,22 @@ reader_build(BiJob *job, char **problem, int *sqlstate)
 	bi_as_role_end(&as_owner);
 	MemoryContextSwitchTo(oldcontext);
 	return reader;
+}
+
+/*
+ * bi_job_key_arg
+ *		Argument argno of a function that takes a key of job: a bigint (the
+ *		key in the job's units; the table is not read), or text in the key's
+ *		own spelling ('2026-03-01 10:00+01' for a timestamptz key, '42' for
+ *		an integer key).  Not NULL.
+ */
+int64
+bi_job_key_arg(FunctionCallInfo fcinfo, int argno, BiJob *job)
+{
+	if (get_fn_expr_argtype(fcinfo->flinfo, argno) != TEXTOID)
+		return PG_GETARG_INT64(argno);
+	return bi_key_parse(bi_job_reader(job)->key_kind,
+						TextDatumGetCString(PG_GETARG_DATUM(argno)));
 }
 
 /*

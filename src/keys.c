@@ -149,20 +149,6 @@ bi_key_of_value(BiKeyKind kind, Datum value, Oid type)
 }
 
 /*
- * bi_key_arg
- *		Argument argno of a function that takes a key of job: a bigint (the
- *		key in the job's units), or text in the key's own spelling.  Not NULL.
- */
-int64
-bi_key_arg(FunctionCallInfo fcinfo, int argno, BiJob *job)
-{
-	if (get_fn_expr_argtype(fcinfo->flinfo, argno) != TEXTOID)
-		return PG_GETARG_INT64(argno);
-	return bi_key_parse(bi_job_reader(job)->key_kind,
-						TextDatumGetCString(PG_GETARG_DATUM(argno)));
-}
-
-/*
  * bi_key_units_sql
  *		SQL that turns the (quoted) key column into the job's units, a bigint
  */

@@ -33,6 +33,7 @@ PG_FUNCTION_INFO_V1(batchintory_assets);
 PG_FUNCTION_INFO_V1(batchintory_assets_rows);
 PG_FUNCTION_INFO_V1(batchintory_predicate);
 PG_FUNCTION_INFO_V1(batchintory_details);
+PG_FUNCTION_INFO_V1(batchintory_late_assets);
 
 /* columns of the result of batchintory_backlog */
 enum
@@ -446,7 +447,7 @@ batchintory_lookup(PG_FUNCTION_ARGS)
 	bi_call_begin(&call);
 	job = bi_job_open(&call, bi_text_arg(fcinfo, 0, "job name"), false);
 	args[0] = Int32GetDatum(job->job_id);
-	args[1] = Int64GetDatum(bi_key_arg(fcinfo, 1, job));
+	args[1] = Int64GetDatum(bi_job_key_arg(fcinfo, 1, job));
 	bi_exec_into_result(rsinfo, LOOKUP_SELECT
 						" WHERE j.job_id OPERATOR(pg_catalog.=) $1"
 						" ORDER BY a.batch_id, a.attempt",
@@ -507,13 +508,13 @@ batchintory_lookup_all(PG_FUNCTION_ARGS)
 
 /*
  * Run "SELECT <what> FROM <table> WHERE <the batch's range and filter>
- * ORDER BY <key>" as the job's owner, its rows going straight into the
- * function's tuplestore (converted to its row type by position, which
+ * <and> ORDER BY <key>" as the job's owner, its rows going straight into
+ * the function's tuplestore (converted to its row type by position, which
  * skips dropped columns).
  */
 static void
 copy_batch_rows(ReturnSetInfo *rsinfo, BiJob *job, int64 first_id,
-				int64 last_id, const char *what)
+				int64 last_id, const char *what, const char *and)
 {
 	BiReader   *reader = bi_job_reader(job);
 	Oid			argtypes[2] = {INT8OID, INT8OID};
@@ -527,7 +528,7 @@ copy_batch_rows(ReturnSetInfo *rsinfo, BiJob *job, int64 first_id,
 									gettext_noop("the metadata table's rows do not match the row type"));
 	bi_as_owner_begin(&as_owner, job->owner);
 	plan = SPI_prepare(bi_reader_query(job, reader, what,
-									   psprintf("ORDER BY %s",
+									   psprintf("%s ORDER BY %s", and,
 												quote_identifier(job->id_column))),
 					   2, argtypes);
 	bi_as_role_end(&as_owner);
@@ -566,9 +567,35 @@ batchintory_assets(PG_FUNCTION_ARGS)
 													get_rel_name(job->source)))));
 	copy_batch_rows(rsinfo, job, first_id, last_id,
 					bi_key_units_sql(bi_job_reader(job)->key_kind,
-									 quote_identifier(job->id_column)));
+									 quote_identifier(job->id_column)), "");
 	bi_call_end(&call);
 	return (Datum) 0;
+}
+
+/*
+ * The job of batch argument 0, whose table's row type argument 1 must be
+ * (NULL::my_table names it), and the batch's range
+ */
+static BiJob *
+job_of_rows(FunctionCallInfo fcinfo, const BiCall *call, int64 *first_id,
+			int64 *last_id)
+{
+	Oid			row_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	BiJob	   *job;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("batch must not be null")));
+	job = bi_job_of_batch(call, PG_GETARG_INT64(0), first_id, last_id);
+	(void) bi_job_reader(job);	/* the table, locked, or an error if it is gone */
+	if (row_type != get_rel_type_id(job->source))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("row type %s does not match the metadata table of job \"%s\"",
+						format_type_be(row_type), job->name),
+				 errhint("Pass NULL::%s as row_type.", bi_source_name(job->source))));
+	return job;
 }
 
 /*
@@ -583,28 +610,56 @@ Datum
 batchintory_assets_rows(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			row_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
 	int64		first_id;
 	int64		last_id;
 	BiCall		call;
 	BiJob	   *job;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("batch must not be null")));
+	bi_call_begin(&call);
+	job = job_of_rows(fcinfo, &call, &first_id, &last_id);
+	bi_materialize(fcinfo);
+	copy_batch_rows(rsinfo, job, first_id, last_id, "*", "");
+	bi_call_end(&call);
+	return (Datum) 0;
+}
+
+/*
+ * batchintory_late_assets(batch bigint, row_type anyelement) RETURNS SETOF
+ * anyelement
+ *		The rows of a batch its cut did not see, as batchintory_assets(batch,
+ *		row_type) shows rows: those that arrived (committed, or were updated
+ *		into its range) after the batch was handed out.  For the batches of a
+ *		job without the late-commit guard, which record their cuts.
+ */
+Datum
+batchintory_late_assets(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1];
+	int64		first_id;
+	int64		last_id;
+	BiCall		call;
+	BiJob	   *job;
+	char	   *snapshot;
 
 	bi_call_begin(&call);
-	job = bi_job_of_batch(&call, PG_GETARG_INT64(0), &first_id, &last_id);
-	(void) bi_job_reader(job);	/* the table, locked, or an error if it is gone */
-	if (row_type != get_rel_type_id(job->source))
+	job = job_of_rows(fcinfo, &call, &first_id, &last_id);
+	args[0] = PG_GETARG_DATUM(0);
+	bi_exec("SELECT cut_snapshot::pg_catalog.text FROM batchintory.batch"
+			" WHERE batch_id OPERATOR(pg_catalog.=) $1", 1, argtypes, args, NULL, SPI_OK_SELECT);
+	snapshot = SPI_processed > 0 ? bi_get_text(0, 1) : NULL;
+	if (snapshot == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("row type %s does not match the metadata table of job \"%s\"",
-						format_type_be(row_type), job->name),
-				 errhint("Pass NULL::%s as row_type.", bi_source_name(job->source))));
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " of job \"%s\" has no record of what its cut saw",
+						PG_GETARG_INT64(0), job->name),
+				 errdetail("Only a job without the late-commit guard records its cuts (since 0.3.0); with the guard no row commits into a batch after its cut.")));
 	bi_materialize(fcinfo);
-	copy_batch_rows(rsinfo, job, first_id, last_id, "*");
+	copy_batch_rows(rsinfo, job, first_id, last_id, "*",
+					psprintf("AND NOT pg_catalog.pg_visible_in_snapshot("
+							 "batchintory.xid8_of(xmin), %s::pg_catalog.pg_snapshot)",
+							 quote_literal_cstr(snapshot)));
 	bi_call_end(&call);
 	return (Datum) 0;
 }

@@ -306,7 +306,7 @@ batchintory_rewind(PG_FUNCTION_ARGS)
 				 errmsg("id must not be null")));
 	bi_call_begin(&call);
 	job = bi_job_open(&call, name, false);
-	id = bi_key_arg(fcinfo, 1, job);
+	id = bi_job_key_arg(fcinfo, 1, job);
 	if (job->has_lower_bound && id < job->lower_bound)
 		id = job->lower_bound;
 	job = bi_job_open_with_batches(&call, name, id);

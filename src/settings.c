@@ -41,6 +41,8 @@ const BiSettingDef bi_settings[N_SETTINGS] = {
 	[S_WINDOW_ORIGIN] = {"window_origin", TIMESTAMPTZOID, NULL, false, true},
 	[S_WINDOW_DELAY] = {"window_delay", INTERVALOID, "'00:00:00'::interval", false, false},
 	[S_EMPTY_WINDOWS] = {"empty_windows", BOOLOID, "false", false, false},
+	[S_LATE] = {"late", TEXTOID, "'record'::text", false, false},
+	[S_LATE_HORIZON] = {"late_horizon", INTERVALOID, "'1 day'::interval", false, false},
 };
 
 /*
@@ -66,21 +68,45 @@ bi_alter_arg(BiSetting setting)
 }
 
 /*
+ * A setting of two values: true for `yes`, false for `no`; anything else is
+ * an error, with the hint that says what each means
+ */
+static bool
+two_values(Datum setting, BiSetting which, const char *yes, const char *no,
+		   const char *hint)
+{
+	char	   *value = TextDatumGetCString(setting);
+
+	if (strcmp(value, yes) != 0 && strcmp(value, no) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s \"%s\"", bi_settings[which].name, value),
+				 errhint("%s", hint)));
+	return strcmp(value, yes) == 0;
+}
+
+/*
  * on_failure: 'halt' (a batch failed for good stops the job until it is
  * requeued, skipped or rewound: true) or 'skip' (the job goes on past it:
- * false); anything else is an error
+ * false)
  */
 bool
 bi_halts_on_failure(Datum on_failure)
 {
-	char	   *value = TextDatumGetCString(on_failure);
+	return two_values(on_failure, S_ON_FAILURE, "halt", "skip",
+					  "A job's on_failure is \"halt\" (a batch failed for good stops the job) or \"skip\" (the job goes on past it).");
+}
 
-	if (strcmp(value, "halt") != 0 && strcmp(value, "skip") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid on_failure \"%s\"", value),
-				 errhint("A job's on_failure is \"halt\" (a batch failed for good stops the job) or \"skip\" (the job goes on past it).")));
-	return strcmp(value, "halt") == 0;
+/*
+ * late: 'reprocess' (an acquire that finds no other work hands out again
+ * the batches of the last late_horizon that rows committed into after
+ * their cut: true) or 'record' (verify lists them: false)
+ */
+bool
+bi_reprocesses_late(Datum late)
+{
+	return two_values(late, S_LATE, "reprocess", "record",
+					  "A job's late is \"record\" (verify lists the rows that came after their batch was cut) or \"reprocess\" (acquire hands such batches out again).");
 }
 
 /* The setting of that name, or -1 */

@@ -39,6 +39,8 @@ typedef enum BiSetting
 	S_WINDOW_ORIGIN,
 	S_WINDOW_DELAY,
 	S_EMPTY_WINDOWS,
+	S_LATE,
+	S_LATE_HORIZON,
 	N_SETTINGS
 } BiSetting;
 
@@ -78,6 +80,7 @@ typedef struct BiSettings
 
 extern int	bi_setting_by_name(const char *name);
 extern bool bi_halts_on_failure(Datum on_failure);
+extern bool bi_reprocesses_late(Datum late);
 extern void bi_check_max_count(int64 max_count);
 extern void bi_check_max_weight(Datum max_weight);
 extern void bi_check_interval(Datum value, bool isnull, BiSetting setting,

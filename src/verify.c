@@ -33,6 +33,7 @@ enum
 	V_ACTUAL_WEIGHT,
 	V_REQUEUED,
 	V_REASON,
+	V_LATE_COUNT,
 	V_FIRST_KEY,
 	V_LAST_KEY,
 	N_VERIFY
@@ -62,12 +63,13 @@ put_row(Audit *audit, Datum *values, bool *nulls)
 }
 
 /*
- * Recount the batch (batch_id, first_id, last_id, asset_count, weight, hole)
- * in row `row` of batches: a succeeded one is reported if its assets
- * changed or hold a bad weight (a recorded weight of NULL -- no weight
- * column when the batch was taken -- is not compared, nor is a batch cut
- * by keys alone, whose assets were not counted); a hole, a batch failed
- * for good or skipped, always, as not processed.
+ * Recount the batch (batch_id, first_id, last_id, asset_count, weight, hole,
+ * cut_snapshot) in row `row` of batches: a succeeded one is reported if
+ * rows came into it after its cut (late: its cut_snapshot does not see
+ * them), or its assets changed or hold a bad weight (a recorded weight of
+ * NULL -- no weight column when the batch was taken -- is not compared, nor
+ * is a batch cut by keys alone, whose assets were not counted); a hole, a
+ * batch failed for good or skipped, always, as not processed.
  */
 static void
 verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
@@ -81,7 +83,10 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 	bool		changed;
 	bool		hole;
 	bool		isnull;
+	Datum		cut_snapshot;
+	int64		late = 0;
 
+	nulls[V_LATE_COUNT] = true;
 	values[V_BATCH] = SPI_getbinval(tuple, desc, 1, &nulls[V_BATCH]);
 	values[V_FIRST_ID] = SPI_getbinval(tuple, desc, 2, &nulls[V_FIRST_ID]);
 	values[V_LAST_ID] = SPI_getbinval(tuple, desc, 3, &nulls[V_LAST_ID]);
@@ -90,8 +95,16 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 	values[V_RECORDED_WEIGHT] = SPI_getbinval(tuple, desc, 5,
 											  &nulls[V_RECORDED_WEIGHT]);
 	hole = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
+	cut_snapshot = SPI_getbinval(tuple, desc, 7, &isnull);
 	if (nulls[V_RECORDED_COUNT] && !hole)
 		return;
+	if (!isnull && !hole)
+	{
+		late = bi_late_rows(audit->job, DatumGetInt64(values[V_FIRST_ID]),
+							DatumGetInt64(values[V_LAST_ID]), cut_snapshot);
+		values[V_LATE_COUNT] = Int64GetDatum(late);
+		nulls[V_LATE_COUNT] = false;
+	}
 
 	if (!bi_scan_range(audit->job, DatumGetInt64(values[V_FIRST_ID]),
 					   DatumGetInt64(values[V_LAST_ID]), false, &no_limits,
@@ -113,11 +126,11 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 	if (!nulls[V_RECORDED_WEIGHT] && actual.has_weight &&
 		bi_numeric_cmp(values[V_RECORDED_WEIGHT], actual.weight) != 0)
 		changed = true;
-	if (!changed && !actual.has_bad_weight)
+	if (!changed && !actual.has_bad_weight && late == 0)
 		return;
 
-	values[V_REASON] = CStringGetTextDatum(actual.has_bad_weight ?
-										   "invalid weight" : "changed");
+	values[V_REASON] = CStringGetTextDatum(actual.has_bad_weight ? "invalid weight" :
+										   late > 0 ? "late" : "changed");
 	values[V_REQUEUED] = BoolGetDatum(audit->requeue &&
 									  bi_inventory_requeue(DatumGetInt64(values[V_BATCH])));
 	put_row(audit, values, nulls);
@@ -178,6 +191,7 @@ verify_uncovered(Audit *audit, int64 first, int64 last, bool below)
 	values[V_ACTUAL_WEIGHT] = found.weight;
 	nulls[V_ACTUAL_WEIGHT] = !found.has_weight;
 	values[V_REASON] = CStringGetTextDatum("not covered");
+	nulls[V_LATE_COUNT] = true;
 	values[V_REQUEUED] = BoolGetDatum(audit->requeue &&
 									  still_uncovered(audit->job, first, last, below));
 	nulls[V_BATCH] = !DatumGetBool(values[V_REQUEUED]);
@@ -192,12 +206,15 @@ verify_uncovered(Audit *audit, int64 first, int64 last, bool below)
  *	  RETURNS TABLE (batch bigint, first_id bigint, last_id bigint,
  *					 recorded_count bigint, actual_count bigint,
  *					 recorded_weight numeric, actual_weight numeric,
- *					 requeued boolean, reason text)
+ *					 requeued boolean, reason text, late_count bigint,
+ *					 first_key text, last_key text)
  *		Count the matching assets of every succeeded batch of a job again
- *		(as the job's owner), and report, in key order, the batches whose
- *		count or weight differs from what was recorded when their last
- *		attempt was acquired ('changed': rows were inserted late, deleted or
- *		changed since) or that hold an invalid weight ('invalid weight');
+ *		(as the job's owner), and report, in key order, the batches rows
+ *		came into after their cut ('late', late_count of them: a job
+ *		without the guard records what each cut saw), whose count or weight
+ *		differs from what was recorded when their last attempt was acquired
+ *		('changed': rows were inserted late, deleted or changed since) or
+ *		that hold an invalid weight ('invalid weight');
  *		and the matching assets of the job's window that no batch covers
  *		('not covered': keys below its first batch, or in a tail the
  *		frontier skipped).  With requeue, changed batches are put back in
@@ -247,7 +264,7 @@ batchintory_verify(PG_FUNCTION_ARGS)
 	args[0] = Int32GetDatum(audit.job->job_id);
 	portal = SPI_cursor_open(NULL,
 							 bi_plan("SELECT batch_id, first_id, last_id, asset_count, weight,"
-									 " status OPERATOR(pg_catalog.<>) 'succeeded'"
+									 " status OPERATOR(pg_catalog.<>) 'succeeded', cut_snapshot"
 									 " FROM batchintory.batch"
 									 " WHERE job_id OPERATOR(pg_catalog.=) $1"
 									 " AND (status OPERATOR(pg_catalog.=) ANY ('{succeeded,skipped}')"

@@ -71,6 +71,8 @@ _ARG_TYPES = {
     "window_origin": "timestamptz",
     "window_delay": "interval",
     "empty_windows": "bool",
+    "late": "text",
+    "late_horizon": "interval",
     "owner": "regrole",
     "reset": "text[]",
     "batch": "int8",
@@ -587,7 +589,8 @@ class Client:
         ``config`` (a dict), ``retry_backoff``, ``late_commit_guard``,
         ``guard_timeout``, ``notify`` (0.2.0), ``on_failure``, ``command``,
         ``schedule``, ``paused``, ``max_keys``, ``window_size``, ``window_time_zone``,
-        ``window_origin``, ``window_delay``, ``empty_windows`` (0.3.0); None leaves the
+        ``window_origin``, ``window_delay``, ``empty_windows``, ``late``,
+        ``late_horizon`` (0.3.0); None leaves the
         default.  An unknown setting is a `TypeError`, as for any Python function.
         """
         _check_settings("register", settings, _REGISTER_SETTINGS)

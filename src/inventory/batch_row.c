@@ -24,6 +24,7 @@ const InvColumnDef inv_batch_columns[BATCH_NCOLUMNS] = {
 	[BATCH_LEASE_UNTIL] = {"lease_until", TIMESTAMPTZOID},
 	[BATCH_RETRY_AFTER] = {"retry_after", TIMESTAMPTZOID},
 	[BATCH_CREATED_AT] = {"created_at", TIMESTAMPTZOID},
+	[BATCH_CUT_SNAPSHOT] = {"cut_snapshot", PG_SNAPSHOTOID},
 };
 
 /* A batch's row from a slot of batchintory.batch */
@@ -51,6 +52,8 @@ inv_batch_from_slot(TupleTableSlot *slot, BatchRow *row)
 	row->retry_after = DatumGetTimestampTz(inv_get(INV_BATCH, slot, BATCH_RETRY_AFTER, &isnull));
 	row->has_retry = !isnull;
 	row->created_at = DatumGetTimestampTz(inv_get(INV_BATCH, slot, BATCH_CREATED_AT, &isnull));
+	row->cut_snapshot = inv_get(INV_BATCH, slot, BATCH_CUT_SNAPSHOT, &isnull);
+	row->has_cut_snapshot = !isnull;
 }
 
 /* Set every column of a batch's row to write */
@@ -72,4 +75,5 @@ inv_batch_set(InvWriter *writer, const BatchRow *row)
 	inv_set(writer, BATCH_RETRY_AFTER, TimestampTzGetDatum(row->retry_after),
 			!row->has_retry);
 	inv_set(writer, BATCH_CREATED_AT, TimestampTzGetDatum(row->created_at), false);
+	inv_set(writer, BATCH_CUT_SNAPSHOT, row->cut_snapshot, !row->has_cut_snapshot);
 }

@@ -144,6 +144,8 @@ bi_inventory_hand_out(BiJob *job, BiCuts *cuts, const BiRange *range,
 	batch.has_lease = true;
 	batch.lease_until = lease_end(job, now);
 	batch.created_at = now;
+	batch.has_cut_snapshot = range->has_cut_snapshot;
+	batch.cut_snapshot = range->cut_snapshot;
 
 	insert_batch(&change, &batch);
 	record_attempt(&change, batch.batch_id, 1, job, range, who, now, batch.lease_until);
@@ -203,6 +205,8 @@ bi_inventory_hand_out_again(BiJob *job, BiCuts *cuts, const BiRetry *retry,
 	new.has_retry = false;
 	new.has_lease = true;
 	new.lease_until = lease_end(job, now);
+	new.has_cut_snapshot = range->has_cut_snapshot;
+	new.cut_snapshot = range->cut_snapshot;
 	inv_row_from_found(&writer);
 	inv_batch_set(&writer, &new);
 	inv_write(&writer, &change, true);

@@ -71,6 +71,7 @@ typedef enum BatchColumn
 	BATCH_LEASE_UNTIL,
 	BATCH_RETRY_AFTER,
 	BATCH_CREATED_AT,
+	BATCH_CUT_SNAPSHOT,
 	BATCH_NCOLUMNS
 } BatchColumn;
 
@@ -133,6 +134,8 @@ typedef struct BatchRow
 	bool		has_retry;
 	TimestampTz retry_after;	/* failed, attempts left: when it may go */
 	TimestampTz created_at;
+	bool		has_cut_snapshot;
+	Datum		cut_snapshot;	/* pg_snapshot: what its attempt's cut saw */
 } BatchRow;
 
 /* An attempt's row (batchintory.attempt) */

@@ -712,6 +712,17 @@ sql(q{INSERT INTO stamps VALUES ('2026-01-01 00:05:30+00')});
 ($rc, $out, $err) = cli('alter', 'stamps', '--upper-bound', '2026-01-01 00:07+00');
 ($rc, $out, $err) = cli('peek', 'stamps');
 like($out, qr/ +first_key +last_key\n/, 'peek of a time key: a table with the keys as times');
+sql(q{SELECT batchintory_release(batch, attempt, 'succeeded') FROM batchintory.batches
+	WHERE job = 'stamps' AND status = 'processing'});
+sql(q{INSERT INTO stamps VALUES ('2026-01-01 00:03:30+00')});
+{
+	local $ENV{PGTZ} = 'UTC';
+	($rc, $out, $err) = cli('--json', 'verify', 'stamps');
+}
+is($rc, 5, 'verify of a row that came after its batch was cut: exit 5');
+is_deeply([ map { [ @$_{qw(reason late_count first_key)} ] } @{ json_lines($out) } ],
+	[ [ 'late', 1, '2026-01-01 00:02:00+00' ] ],
+	'verify --json: the batch, late, with the late row counted');
 
 $node->stop;
 done_testing();

@@ -24,6 +24,20 @@ $old->start;
 survive_setup($old);
 survive_work($old);
 survive_collated_setup($old);
+# a time-keyed job records what its cut saw, in the cluster's transaction
+# ids: a row that came after the cut is late, before and after pg_upgrade
+$old->safe_psql('lake', q{
+	CREATE TABLE stamps (t timestamptz NOT NULL);
+	CREATE INDEX ON stamps (t);
+	INSERT INTO stamps SELECT '2026-01-01 00:00+00'::timestamptz + g * interval '1 minute'
+	FROM generate_series(0, 2) g;
+	SELECT batchintory_register('stamped', 'stamps', 't', late_commit_guard => false);
+});
+$old->safe_psql('lake', q{SELECT batchintory_release(batch, attempt, 'succeeded')
+	FROM batchintory_acquire('stamped')});
+$old->safe_psql('lake', q{INSERT INTO stamps VALUES ('2026-01-01 00:01:30+00')});
+is($old->safe_psql('lake', q{SELECT late_count FROM batchintory_verify('stamped')}),
+	'1', 'a row that came after the cut is late before pg_upgrade');
 survive_check_ids($old, 'before pg_upgrade');
 my $before = survive_picture($old);
 my $filters = $old->safe_psql('lake', 'SELECT count(*) FROM batchintory.job_filter');
@@ -56,6 +70,12 @@ survive_continue($new, 'after pg_upgrade', 1);
 # collation that is gone, so the job analyzes its deparse again (as after a
 # dump) and goes on -- never "cache lookup failed for collation N".
 survive_collated_ok($new, 'after pg_upgrade');
+
+is($new->safe_psql('lake', q{SELECT late_count FROM batchintory_verify('stamped')}),
+	'1', 'pg_upgrade keeps the transaction ids a cut recorded: the same row is late after it');
+$new->safe_psql('lake', 'VACUUM (FREEZE) stamps');
+is($new->safe_psql('lake', q{SELECT late_count FROM batchintory_verify('stamped')}),
+	'1', 'and after VACUUM FREEZE');
 
 $new->stop;
 done_testing();

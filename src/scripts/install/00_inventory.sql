@@ -38,6 +38,12 @@ CREATE TABLE batchintory.job (
 	window_origin timestamptz,
 	window_delay interval NOT NULL DEFAULT '0',
 	empty_windows boolean NOT NULL DEFAULT false,
+	-- rows that commit into a batch after its cut (a job without the guard):
+	-- 'record' (verify lists them) or 'reprocess' (an acquire with no other
+	-- work hands out again the batches of the last late_horizon of keys
+	-- that such rows came into)
+	late text NOT NULL DEFAULT 'record',
+	late_horizon interval NOT NULL DEFAULT '1 day',
 	max_attempts integer NOT NULL DEFAULT 3,
 	lease interval NOT NULL DEFAULT '1 hour',
 	retry_backoff interval NOT NULL DEFAULT '0',
@@ -118,7 +124,10 @@ CREATE TABLE batchintory.batch (
 	-- a failed batch with attempts left: when it may be handed out again;
 	-- NULL for one failed for good (no attempt left)
 	retry_after timestamptz,
-	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	-- what the cut of its current attempt saw (a job without the late-commit
+	-- guard): a row of its range this snapshot does not see came late
+	cut_snapshot pg_snapshot
 );
 -- ranges of a job in key order; also serves "batches of a job"
 CREATE INDEX batch_job_range ON batchintory.batch (job_id, first_id);

@@ -31,6 +31,13 @@ RETURNS text LANGUAGE C STABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'batchintory_key_text';
 COMMENT ON FUNCTION batchintory.key_text(regclass, name, bigint)
 	IS 'a key of a job in its units (first_id, last_id) as the key column''s type shows it (internal: used by the views)';
+-- a row's xmin as a full xid (of the last 2^32 transactions), to ask
+-- pg_visible_in_snapshot() whether a batch's cut saw it (src/late.c)
+CREATE OR REPLACE FUNCTION batchintory.xid8_of(xid)
+RETURNS xid8 LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'batchintory_xid8_of';
+COMMENT ON FUNCTION batchintory.xid8_of(xid)
+	IS 'a row''s xmin as a full xid, for pg_visible_in_snapshot() against a batch''s cut_snapshot (internal: used to find late rows)';
 
 -- A job's settings: their one list (src/settings.c), in the order of
 -- batchintory_register's arguments after the job.
@@ -68,11 +75,13 @@ CREATE OR REPLACE FUNCTION batchintory_register(
 	window_time_zone text DEFAULT 'UTC',
 	window_origin timestamptz DEFAULT NULL,
 	window_delay interval DEFAULT '0',
-	empty_windows boolean DEFAULT false)
+	empty_windows boolean DEFAULT false,
+	late text DEFAULT 'record',
+	late_horizon interval DEFAULT '1 day')
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_register';
-COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text, text, text, boolean, bigint, interval, text, timestamptz, interval, boolean)
+COMMENT ON FUNCTION batchintory_register(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean, text, text, text, boolean, bigint, interval, text, timestamptz, interval, boolean, text, interval)
 	IS 'create a job over a metadata table, owned by the calling role; error if the job exists';
 
 CREATE OR REPLACE FUNCTION batchintory_alter(
@@ -103,11 +112,13 @@ CREATE OR REPLACE FUNCTION batchintory_alter(
 	window_time_zone text DEFAULT NULL,
 	window_origin timestamptz DEFAULT NULL,
 	window_delay interval DEFAULT NULL,
-	empty_windows boolean DEFAULT NULL)
+	empty_windows boolean DEFAULT NULL,
+	late text DEFAULT NULL,
+	late_horizon interval DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_alter';
-COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text, text, text, boolean, bigint, interval, text, timestamptz, interval, boolean)
+COMMENT ON FUNCTION batchintory_alter(text, regclass, name, name, text, "any", "any", bigint, numeric, integer, interval, jsonb, interval, boolean, interval, text[], boolean, regrole, text, text, text, boolean, bigint, interval, text, timestamptz, interval, boolean, text, interval)
 	IS 'change a job: NULL leaves a setting unchanged, reset lists settings to clear, owner transfers it';
 
 -- For update scripts: a job's filter analyzed (under the caller's

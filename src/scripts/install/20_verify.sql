@@ -4,7 +4,7 @@ CREATE OR REPLACE FUNCTION batchintory_verify(job text, requeue boolean DEFAULT 
 RETURNS TABLE (batch bigint, first_id bigint, last_id bigint,
 	recorded_count bigint, actual_count bigint,
 	recorded_weight numeric, actual_weight numeric, requeued boolean,
-	reason text, first_key text, last_key text)
+	reason text, late_count bigint, first_key text, last_key text)
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'batchintory_verify';
 COMMENT ON FUNCTION batchintory_verify(text, boolean)

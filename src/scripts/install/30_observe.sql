@@ -193,6 +193,13 @@ AS 'MODULE_PATHNAME', 'batchintory_assets_rows';
 COMMENT ON FUNCTION batchintory_assets(bigint, anyelement)
 	IS 'the metadata table''s rows of a batch, in key order: batchintory_assets(batch, NULL::my_table)';
 
+CREATE OR REPLACE FUNCTION batchintory_late_assets(batch bigint, row_type anyelement)
+RETURNS SETOF anyelement
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'batchintory_late_assets';
+COMMENT ON FUNCTION batchintory_late_assets(bigint, anyelement)
+	IS 'the rows of a batch that arrived after it was cut (its recorded snapshot did not see them), in key order: batchintory_late_assets(batch, NULL::my_table)';
+
 CREATE OR REPLACE FUNCTION batchintory_predicate(batch bigint)
 RETURNS text
 LANGUAGE C STABLE STRICT

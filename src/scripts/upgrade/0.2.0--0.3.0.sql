@@ -18,8 +18,12 @@ ALTER TABLE batchintory.job
 	ADD COLUMN window_time_zone text NOT NULL DEFAULT 'UTC',
 	ADD COLUMN window_origin timestamptz,
 	ADD COLUMN window_delay interval NOT NULL DEFAULT '0',
-	ADD COLUMN empty_windows boolean NOT NULL DEFAULT false;
+	ADD COLUMN empty_windows boolean NOT NULL DEFAULT false,
+	ADD COLUMN late text NOT NULL DEFAULT 'record',
+	ADD COLUMN late_horizon interval NOT NULL DEFAULT '1 day';
 ALTER TABLE batchintory.batch ALTER COLUMN asset_count DROP NOT NULL;
+-- what the cut of a batch's current attempt saw, for a job without the guard
+ALTER TABLE batchintory.batch ADD COLUMN cut_snapshot pg_snapshot;
 ALTER TABLE batchintory.attempt ALTER COLUMN asset_count DROP NOT NULL;
 
 -- functions whose arguments or results changed: dropped, then made again
