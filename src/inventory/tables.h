@@ -72,6 +72,7 @@ typedef enum BatchColumn
 	BATCH_RETRY_AFTER,
 	BATCH_CREATED_AT,
 	BATCH_CUT_SNAPSHOT,
+	BATCH_LATE_ROWS,
 	BATCH_NCOLUMNS
 } BatchColumn;
 
@@ -136,6 +137,8 @@ typedef struct BatchRow
 	TimestampTz created_at;
 	bool		has_cut_snapshot;
 	Datum		cut_snapshot;	/* pg_snapshot: what its attempt's cut saw */
+	bool		has_late_rows;
+	int64		late_rows;		/* rows verify found came after that cut */
 } BatchRow;
 
 /* An attempt's row (batchintory.attempt) */

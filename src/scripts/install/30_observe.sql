@@ -142,7 +142,7 @@ RETURNS TABLE (job text, batch bigint, attempt integer, status text,
 	first_id bigint, last_id bigint, acquired_at timestamptz,
 	released_at timestamptz, worker text, message text, config jsonb,
 	application_name text, client_addr inet, lease_until timestamptz,
-	batch_status text, result jsonb)
+	batch_status text, result jsonb, first_key text, last_key text)
 LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'batchintory_lookup';
 COMMENT ON FUNCTION batchintory_lookup(text, bigint)
@@ -153,7 +153,7 @@ RETURNS TABLE (job text, batch bigint, attempt integer, status text,
 	first_id bigint, last_id bigint, acquired_at timestamptz,
 	released_at timestamptz, worker text, message text, config jsonb,
 	application_name text, client_addr inet, lease_until timestamptz,
-	batch_status text, result jsonb)
+	batch_status text, result jsonb, first_key text, last_key text)
 LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'batchintory_lookup';
 COMMENT ON FUNCTION batchintory_lookup(text, text)
@@ -164,7 +164,7 @@ RETURNS TABLE (job text, batch bigint, attempt integer, status text,
 	first_id bigint, last_id bigint, acquired_at timestamptz,
 	released_at timestamptz, worker text, message text, config jsonb,
 	application_name text, client_addr inet, lease_until timestamptz,
-	batch_status text, result jsonb)
+	batch_status text, result jsonb, first_key text, last_key text)
 LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'batchintory_lookup_all';
 COMMENT ON FUNCTION batchintory_lookup_all(regclass, bigint)
@@ -292,9 +292,17 @@ SELECT j.name AS job,
 	batchintory.key_text(j.source, j.id_column, j.lower_bound) AS lower_key,
 	batchintory.key_text(j.source, j.id_column, j.upper_bound) AS upper_key,
 	batchintory.key_text(j.source, j.id_column, j.frontier) AS frontier_key,
-	batchintory.key_text(j.source, j.id_column, t.oldest_unprocessed) AS oldest_unprocessed_key
+	batchintory.key_text(j.source, j.id_column, t.oldest_unprocessed) AS oldest_unprocessed_key,
+	l.late_batches,
+	l.late_rows
 FROM batchintory.job j
 CROSS JOIN LATERAL batchintory.job_figures(j.job_id) f
+CROSS JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS late_batches,
+		COALESCE(pg_catalog.sum(b.late_rows), 0) AS late_rows
+	FROM batchintory.batch b
+	WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id AND b.late_rows IS NOT NULL
+	AND pg_catalog.textne(b.status, 'superseded')) l
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN j.upper_bound IS NOT NULL AND j.max_keys IS NULL
 		THEN j.cut_assets OPERATOR(pg_catalog.+) f.backlog_estimate END AS total,
