@@ -134,7 +134,8 @@ CREATE TABLE batchintory.batch (
 -- ranges of a job in key order; also serves "batches of a job"
 CREATE INDEX batch_job_range ON batchintory.batch (job_id, first_id);
 -- the batches rows came into after their cut (few): the jobs view's late
-CREATE INDEX batch_job_late ON batchintory.batch (job_id) WHERE late_rows IS NOT NULL;
+CREATE INDEX batch_job_late ON batchintory.batch (job_id)
+	WHERE late_rows IS NOT NULL AND pg_catalog.textne(status, 'superseded');
 -- batches in flight, by lease end: the abandoned ones are a range of it
 CREATE INDEX batch_job_leased ON batchintory.batch (job_id, lease_until)
 	WHERE status = 'processing';

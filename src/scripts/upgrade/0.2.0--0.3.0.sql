@@ -24,7 +24,8 @@ ALTER TABLE batchintory.job
 ALTER TABLE batchintory.batch ALTER COLUMN asset_count DROP NOT NULL;
 -- what the cut of a batch's current attempt saw, for a job without the guard
 ALTER TABLE batchintory.batch ADD COLUMN cut_snapshot pg_snapshot, ADD COLUMN late_rows bigint;
-CREATE INDEX batch_job_late ON batchintory.batch (job_id) WHERE late_rows IS NOT NULL;
+CREATE INDEX batch_job_late ON batchintory.batch (job_id)
+	WHERE late_rows IS NOT NULL AND pg_catalog.textne(status, 'superseded');
 ALTER TABLE batchintory.attempt ALTER COLUMN asset_count DROP NOT NULL;
 
 -- functions whose arguments or results changed: dropped, then made again
