@@ -308,6 +308,8 @@ enum
 	F_HALT_REASON,
 	F_BACKLOG_ESTIMATE,
 	F_PROBLEM,
+	F_LATE_BATCHES,
+	F_LATE_ROWS,
 	N_FIGURES
 };
 
@@ -355,6 +357,8 @@ batchintory_job_figures(PG_FUNCTION_ARGS)
 	values[F_ABANDONED] = Int64GetDatum(figures.abandoned);
 	values[F_RETRY_PENDING] = Int64GetDatum(figures.retry_pending);
 	values[F_SKIPPED] = Int64GetDatum(figures.skipped);
+	values[F_LATE_BATCHES] = Int64GetDatum(figures.late_batches);
+	values[F_LATE_ROWS] = Int64GetDatum(figures.late_rows);
 	values[F_LAST_SUCCESS] = TimestampTzGetDatum(figures.last_success);
 	nulls[F_LAST_SUCCESS] = !figures.has_success;
 	values[F_OLDEST_OPEN] = Int64GetDatum(figures.oldest_open);

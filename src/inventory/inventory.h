@@ -115,6 +115,8 @@ typedef struct BiJobFigures
 	int64		failed_assets;
 	Datum		failed_weight;	/* numeric */
 	int64		skipped;
+	int64		late_batches;	/* live batches verify found late rows in */
+	int64		late_rows;		/* and their number */
 	bool		has_oldest_open;
 	int64		oldest_open;	/* first key of the oldest batch not done */
 	bool		has_failed_keys;	/* keys of the batches failed for good: */

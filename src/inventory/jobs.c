@@ -403,6 +403,28 @@ attempt_message(Snapshot snapshot, int64 batch, int32 attempt)
 }
 
 /*
+ * The live batches of the job that verify found late rows in, and their
+ * number: batch_job_late holds only those (none, for most jobs)
+ */
+static void
+count_late(Relation batch, Snapshot snapshot, int32 job_id, BiJobFigures *figures)
+{
+	ScanKeyData key;
+	InvProbe	probe;
+	bool		isnull;
+
+	inv_key(&key, INDEX_BATCH_JOB_LATE, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
+	inv_probe_begin(&probe, INDEX_BATCH_JOB_LATE, batch, snapshot, &key, 1);
+	while (inv_probe_next(&probe))
+	{
+		figures->late_batches++;
+		figures->late_rows += DatumGetInt64(inv_get(INV_BATCH, probe.slot, BATCH_LATE_ROWS,
+													 &isnull));
+	}
+	inv_probe_end(&probe);
+}
+
+/*
  * bi_inventory_job_figures
  *		What the jobs view shows of a job as snapshot sees it, into
  *		*figures: its counters (its row's and its progress rows') and what
@@ -482,6 +504,7 @@ bi_inventory_job_figures(int32 job_id, Snapshot snapshot, TimestampTz now,
 	figures->failed_assets = count.n[COUNT_FAILED_ASSETS];
 	figures->failed_weight = count.weight[WEIGHT_FAILED];
 	figures->skipped = count.n[COUNT_SKIPPED];
+	count_late(batch, snapshot, job_id, figures);
 
 	/* the counters say where a probe can find nothing: an idle job costs none */
 	if (count.n[COUNT_PROCESSING] > 0)

@@ -195,6 +195,7 @@ typedef enum InvIndex
 	INDEX_BATCH_JOB_OPEN,		/* batch (job_id, first_id), processing or failed */
 	INDEX_ATTEMPT_PKEY,			/* attempt (batch_id, attempt) */
 	INDEX_PROGRESS_JOB,			/* progress (job_id, backend) */
+	INDEX_BATCH_JOB_LATE,		/* batch (job_id), live with late rows */
 	INV_NINDEXES
 } InvIndex;
 

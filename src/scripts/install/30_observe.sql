@@ -236,12 +236,12 @@ CREATE OR REPLACE FUNCTION batchintory.job_figures(job_id integer,
 	OUT in_flight bigint, OUT abandoned bigint, OUT retry_pending bigint,
 	OUT skipped bigint, OUT last_success timestamptz, OUT oldest_open bigint,
 	OUT halted_by bigint, OUT halt_reason text, OUT backlog_estimate bigint,
-	OUT problem text)
+	OUT problem text, OUT late_batches bigint, OUT late_rows bigint)
 RETURNS record
 LANGUAGE C STABLE STRICT
 AS 'MODULE_PATHNAME', 'batchintory_job_figures';
 COMMENT ON FUNCTION batchintory.job_figures(integer)
-	IS 'a job''s batches by state, processed assets, last success, oldest open key, the batch failed for good that halts it, estimated backlog and what is wrong with the job (internal: used by batchintory.jobs)';
+	IS 'a job''s batches by state, processed assets, last success, oldest open key, the batch failed for good that halts it, estimated backlog, what is wrong with the job, and the batches verify found late rows in (internal: used by batchintory.jobs)';
 
 -- One row per job: its window, progress and the state of its batches, from
 -- the job's counters (batchintory.job_figures) -- no scan of the inventory
@@ -293,16 +293,10 @@ SELECT j.name AS job,
 	batchintory.key_text(j.source, j.id_column, j.upper_bound) AS upper_key,
 	batchintory.key_text(j.source, j.id_column, j.frontier) AS frontier_key,
 	batchintory.key_text(j.source, j.id_column, t.oldest_unprocessed) AS oldest_unprocessed_key,
-	l.late_batches,
-	l.late_rows
+	f.late_batches,
+	f.late_rows
 FROM batchintory.job j
 CROSS JOIN LATERAL batchintory.job_figures(j.job_id) f
-CROSS JOIN LATERAL (
-	SELECT pg_catalog.count(*) AS late_batches,
-		COALESCE(pg_catalog.sum(b.late_rows), 0) AS late_rows
-	FROM batchintory.batch b
-	WHERE b.job_id OPERATOR(pg_catalog.=) j.job_id AND b.late_rows IS NOT NULL
-	AND pg_catalog.textne(b.status, 'superseded')) l
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN j.upper_bound IS NOT NULL AND j.max_keys IS NULL
 		THEN j.cut_assets OPERATOR(pg_catalog.+) f.backlog_estimate END AS total,
