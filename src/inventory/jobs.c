@@ -47,6 +47,7 @@ const InvColumnDef inv_job_columns[JOB_NCOLUMNS] = {
 	[JOB_ON_FAILURE] = {"on_failure", TEXTOID},
 	[JOB_SOURCE] = {"source", REGCLASSOID},
 	[JOB_ID_COLUMN] = {"id_column", NAMEOID},
+	[JOB_LATE_COMMIT_GUARD] = {"late_commit_guard", BOOLOID},
 };
 
 const InvColumnDef inv_progress_columns[PROGRESS_NCOLUMNS] = {
@@ -447,6 +448,7 @@ bi_inventory_job_figures(int32 job_id, Snapshot snapshot, TimestampTz now,
 	BatchRow	row = {0};
 	bool		isnull;
 	bool		halts;
+	bool		guarded;
 	int32		max_attempts;
 
 	memset(figures, 0, sizeof(BiJobFigures));
@@ -470,6 +472,7 @@ bi_inventory_job_figures(int32 job_id, Snapshot snapshot, TimestampTz now,
 	max_attempts = DatumGetInt32(inv_get(INV_JOB, slot, JOB_MAX_ATTEMPTS, &isnull));
 	halts = strcmp(TextDatumGetCString(inv_get(INV_JOB, slot, JOB_ON_FAILURE, &isnull)),
 				   "halt") == 0;
+	guarded = DatumGetBool(inv_get(INV_JOB, slot, JOB_LATE_COMMIT_GUARD, &isnull));
 	figures->cut_assets = DatumGetInt64(inv_get(INV_JOB, slot, JOB_CUT_ASSETS, &isnull));
 	figures->cut_weight = datumCopy(inv_get(INV_JOB, slot, JOB_CUT_WEIGHT, &isnull),
 									false, -1);
@@ -504,7 +507,9 @@ bi_inventory_job_figures(int32 job_id, Snapshot snapshot, TimestampTz now,
 	figures->failed_assets = count.n[COUNT_FAILED_ASSETS];
 	figures->failed_weight = count.weight[WEIGHT_FAILED];
 	figures->skipped = count.n[COUNT_SKIPPED];
-	count_late(batch, snapshot, job_id, figures);
+	/* with the guard, no row commits into a batch after its cut */
+	if (!guarded)
+		count_late(batch, snapshot, job_id, figures);
 
 	/* the counters say where a probe can find nothing: an idle job costs none */
 	if (count.n[COUNT_PROCESSING] > 0)

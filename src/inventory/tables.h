@@ -53,6 +53,7 @@ typedef enum JobColumn
 	JOB_ON_FAILURE,
 	JOB_SOURCE,
 	JOB_ID_COLUMN,
+	JOB_LATE_COMMIT_GUARD,
 	JOB_NCOLUMNS
 } JobColumn;
 
