@@ -69,11 +69,14 @@ FROM batchintory_verify('hourly');
 -- VACUUM FREEZE keeps a row's xmin: still late
 VACUUM (FREEZE) events;
 SELECT batch, late_count FROM batchintory_verify('hourly');
+-- what verify found is kept with the batches: the jobs view counts it
+SELECT job, late_batches, late_rows FROM batchintory.jobs WHERE job = 'hourly';
 -- requeue hands them out again; the new cut sees the rows
 SELECT batch, requeued FROM batchintory_verify('hourly', requeue => true);
 SELECT batch, attempt, first_key, asset_count FROM batchintory_acquire('hourly', batches => 5);
 SELECT batchintory_release(batch, 2, 'succeeded') FROM generate_series(1, 3) batch;
 SELECT * FROM batchintory_verify('hourly');
+SELECT job, late_batches, late_rows FROM batchintory.jobs WHERE job = 'hourly';
 
 --
 -- late => 'reprocess': an acquire that finds no new work hands out again
@@ -88,6 +91,11 @@ SELECT batch, attempt, first_key, asset_count FROM batchintory_acquire('hourly',
 SELECT batchintory_release(3, 3, 'succeeded');
 SELECT count(*) AS nothing_new FROM batchintory_acquire('hourly');
 SELECT batch, first_key, late_count, reason FROM batchintory_verify('hourly');
+SELECT job, late_batches, late_rows FROM batchintory.jobs WHERE job = 'hourly';
+-- a late row deleted again: verify clears what it kept
+DELETE FROM events WHERE n = 102;
+SELECT count(*) AS still_late FROM batchintory_verify('hourly');
+SELECT job, late_batches, late_rows FROM batchintory.jobs WHERE job = 'hourly';
 -- peek neither requeues nor records
 SELECT batchintory_alter('hourly', late_horizon => '1 day');
 SELECT count(*) AS peeked FROM batchintory_peek('hourly');

@@ -308,6 +308,8 @@ enum
 	F_HALT_REASON,
 	F_BACKLOG_ESTIMATE,
 	F_PROBLEM,
+	F_LATE_BATCHES,
+	F_LATE_ROWS,
 	N_FIGURES
 };
 
@@ -355,6 +357,8 @@ batchintory_job_figures(PG_FUNCTION_ARGS)
 	values[F_ABANDONED] = Int64GetDatum(figures.abandoned);
 	values[F_RETRY_PENDING] = Int64GetDatum(figures.retry_pending);
 	values[F_SKIPPED] = Int64GetDatum(figures.skipped);
+	values[F_LATE_BATCHES] = Int64GetDatum(figures.late_batches);
+	values[F_LATE_ROWS] = Int64GetDatum(figures.late_rows);
 	values[F_LAST_SUCCESS] = TimestampTzGetDatum(figures.last_success);
 	nulls[F_LAST_SUCCESS] = !figures.has_success;
 	values[F_OLDEST_OPEN] = Int64GetDatum(figures.oldest_open);
@@ -405,7 +409,9 @@ batchintory_check_job(PG_FUNCTION_ARGS)
 	"SELECT j.name, a.batch_id, a.attempt," \
 	" batchintory.attempt_state(a.status, a.lease_until)," \
 	" b.first_id, b.last_id, a.acquired_at, a.released_at, a.worker, a.message," \
-	" a.config, a.application_name, a.client_addr, a.lease_until, b.status, a.result" \
+	" a.config, a.application_name, a.client_addr, a.lease_until, b.status, a.result," \
+	" batchintory.key_text(j.source, j.id_column, b.first_id)," \
+	" batchintory.key_text(j.source, j.id_column, b.last_id)" \
 	" FROM batchintory.job j CROSS JOIN LATERAL" \
 	" (SELECT l.batch_id, l.job_id, l.first_id, l.last_id, l.status" \
 	"  FROM (SELECT x.batch_id, x.job_id, x.first_id, x.last_id, x.status" \
@@ -426,7 +432,7 @@ batchintory_check_job(PG_FUNCTION_ARGS)
  * batchintory_lookup(job text, id bigint) RETURNS TABLE (job, batch,
  *		attempt, status, first_id, last_id, acquired_at, released_at, worker,
  *		message, config, application_name, client_addr, lease_until,
- *		batch_status, result)
+ *		batch_status, result, first_key, last_key)
  *		Every attempt of a job that covered the asset with key id, in batch
  *		and attempt order.  The caller must be allowed to use the job.
  */
@@ -749,7 +755,9 @@ batchintory_details(PG_FUNCTION_ARGS)
 				" 'acquired_at', a.acquired_at, 'lease_until', a.lease_until,"
 				" 'released_at', a.released_at, 'worker', a.worker, 'message', a.message,"
 				" 'result', a.result, 'config', COALESCE(a.config, j.config),"
-				" 'command', j.command, 'schedule', j.schedule)"
+				" 'command', j.command, 'schedule', j.schedule,"
+				" 'first_key', batchintory.key_text(j.source, j.id_column, b.first_id),"
+				" 'last_key', batchintory.key_text(j.source, j.id_column, b.last_id))"
 				" FROM batchintory.batch b"
 				" JOIN batchintory.job j ON j.job_id OPERATOR(pg_catalog.=) b.job_id"
 				" LEFT JOIN batchintory.attempt a ON a.batch_id OPERATOR(pg_catalog.=) b.batch_id"

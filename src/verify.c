@@ -64,9 +64,9 @@ put_row(Audit *audit, Datum *values, bool *nulls)
 
 /*
  * Recount the batch (batch_id, first_id, last_id, asset_count, weight, hole,
- * cut_snapshot) in row `row` of batches: a succeeded one is reported if
- * rows came into it after its cut (late: its cut_snapshot does not see
- * them), or its assets changed or hold a bad weight (a recorded weight of
+ * cut_snapshot, late_rows) in row `row` of batches: a succeeded one is
+ * reported if rows came into it after its cut (late: its cut_snapshot does
+ * not see them; their number is kept with the batch, late_rows), or its assets changed or hold a bad weight (a recorded weight of
  * NULL -- no weight column when the batch was taken -- is not compared, nor
  * is a batch cut by keys alone, whose assets were not counted); a hole, a
  * batch failed for good or skipped, always, as not processed.
@@ -104,6 +104,9 @@ verify_batch(Audit *audit, SPITupleTable *batches, uint64 row)
 							DatumGetInt64(values[V_LAST_ID]), cut_snapshot);
 		values[V_LATE_COUNT] = Int64GetDatum(late);
 		nulls[V_LATE_COUNT] = false;
+		/* kept with the batch, for the jobs view */
+		if (late != DatumGetInt64(SPI_getbinval(tuple, desc, 8, &isnull)))
+			bi_inventory_note_late(DatumGetInt64(values[V_BATCH]), late);
 	}
 
 	if (!bi_scan_range(audit->job, DatumGetInt64(values[V_FIRST_ID]),
@@ -264,7 +267,8 @@ batchintory_verify(PG_FUNCTION_ARGS)
 	args[0] = Int32GetDatum(audit.job->job_id);
 	portal = SPI_cursor_open(NULL,
 							 bi_plan("SELECT batch_id, first_id, last_id, asset_count, weight,"
-									 " status OPERATOR(pg_catalog.<>) 'succeeded', cut_snapshot"
+									 " status OPERATOR(pg_catalog.<>) 'succeeded', cut_snapshot,"
+									 " COALESCE(late_rows, 0)"
 									 " FROM batchintory.batch"
 									 " WHERE job_id OPERATOR(pg_catalog.=) $1"
 									 " AND (status OPERATOR(pg_catalog.=) ANY ('{succeeded,skipped}')"

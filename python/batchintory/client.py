@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -624,13 +624,18 @@ class Client:
             row = one_row(cur.fetchone(), "batchintory_backlog")
         return Backlog(**{k: row[k] for k in Backlog.__dataclass_fields__})
 
-    def lookup(self, job: str, id: int) -> list[dict[str, Any]]:
-        """`batchintory_lookup`: every attempt of ``job`` that covered asset ``id``."""
-        query = sql.SQL("SELECT * FROM {}(%s::pg_catalog.text, %s::pg_catalog.int8)").format(
-            self._function("batchintory_lookup")
+    def lookup(self, job: str, id: int | str | datetime | date) -> list[dict[str, Any]]:
+        """`batchintory_lookup`: every attempt of ``job`` that covered asset ``id``.
+
+        ``id`` is the key: an ``int``, or for a time key a ``datetime``, a
+        ``date`` or a ``str`` in PostgreSQL's spelling (``"2026-01-01 10:30+00"``).
+        """
+        integer = isinstance(id, int) and not isinstance(id, bool)
+        query = sql.SQL("SELECT * FROM {}(%s::pg_catalog.text, %s::pg_catalog.{})").format(
+            self._function("batchintory_lookup"), sql.SQL("int8" if integer else "text")
         )
         with self._sql(), self.connection.cursor(row_factory=dict_row) as cur:
-            cur.execute(query, (job, id))
+            cur.execute(query, (job, id if integer else str(id)))
             return cur.fetchall()
 
     def jobs(self) -> list[dict[str, Any]]:

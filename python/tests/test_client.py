@@ -87,15 +87,21 @@ def test_time_bounds(client: Client, db, table, job) -> None:
     client.register(job, f"{table}_ev", "t", late_commit_guard=False,
                     lower_bound=datetime(2026, 1, 1, 10, tzinfo=utc),
                     upper_bound="2026-01-01 11:30+00")
+    batches_seen = []
     with client.batch(job) as b:
         assert (b.first, b.last) == (datetime(2026, 1, 1, 10, tzinfo=utc),
                                      datetime(2026, 1, 1, 11, 30, tzinfo=utc))
         assert b.asset_count == 2
+        batches_seen.append(b.batch)
     client.alter(job, upper_bound=date(2026, 1, 2))  # midnight in the session's zone
     midnight = client.connection.execute("SELECT '2026-01-02'::date::timestamptz").fetchone()[0]
     client.connection.commit()
     with client.batch(job) as b:
         assert b.last == midnight
+    rows = client.lookup(job, datetime(2026, 1, 1, 10, 30, tzinfo=utc))
+    assert [(r["batch"], r["status"]) for r in rows] == [(batches_seen[0], "succeeded")]
+    assert rows[0]["first_key"].startswith("2026-01-01")
+    assert client.lookup(job, "2026-01-01 10:30+00") == rows
     with pytest.raises(psycopg.errors.DatatypeMismatch, match="lower_bound must be a time"):
         client.register(job + "_int", f"{table}_ev", "t", late_commit_guard=False,
                         lower_bound=5)

@@ -25,6 +25,7 @@ const InvColumnDef inv_batch_columns[BATCH_NCOLUMNS] = {
 	[BATCH_RETRY_AFTER] = {"retry_after", TIMESTAMPTZOID},
 	[BATCH_CREATED_AT] = {"created_at", TIMESTAMPTZOID},
 	[BATCH_CUT_SNAPSHOT] = {"cut_snapshot", PG_SNAPSHOTOID},
+	[BATCH_LATE_ROWS] = {"late_rows", INT8OID},
 };
 
 /* A batch's row from a slot of batchintory.batch */
@@ -54,6 +55,8 @@ inv_batch_from_slot(TupleTableSlot *slot, BatchRow *row)
 	row->created_at = DatumGetTimestampTz(inv_get(INV_BATCH, slot, BATCH_CREATED_AT, &isnull));
 	row->cut_snapshot = inv_get(INV_BATCH, slot, BATCH_CUT_SNAPSHOT, &isnull);
 	row->has_cut_snapshot = !isnull;
+	row->late_rows = DatumGetInt64(inv_get(INV_BATCH, slot, BATCH_LATE_ROWS, &isnull));
+	row->has_late_rows = !isnull;
 }
 
 /* Set every column of a batch's row to write */
@@ -76,4 +79,5 @@ inv_batch_set(InvWriter *writer, const BatchRow *row)
 			!row->has_retry);
 	inv_set(writer, BATCH_CREATED_AT, TimestampTzGetDatum(row->created_at), false);
 	inv_set(writer, BATCH_CUT_SNAPSHOT, row->cut_snapshot, !row->has_cut_snapshot);
+	inv_set(writer, BATCH_LATE_ROWS, Int64GetDatum(row->late_rows), !row->has_late_rows);
 }

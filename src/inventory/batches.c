@@ -207,6 +207,7 @@ bi_inventory_hand_out_again(BiJob *job, BiCuts *cuts, const BiRetry *retry,
 	new.lease_until = lease_end(job, now);
 	new.has_cut_snapshot = range->has_cut_snapshot;
 	new.cut_snapshot = range->cut_snapshot;
+	new.has_late_rows = false;	/* a new cut: it sees them */
 	inv_row_from_found(&writer);
 	inv_batch_set(&writer, &new);
 	inv_write(&writer, &change, true);
@@ -428,6 +429,38 @@ bi_inventory_requeue(int64 batch)
 	inv_writer_close(&writer);
 	inv_change_end(&change);
 	return requeued;
+}
+
+/*
+ * bi_inventory_note_late
+ *		Record what verify found of a succeeded batch: late_rows rows came
+ *		into it after its cut (0: none, the record cleared).  Locks the
+ *		batch's row; writes nothing when the record is the same.
+ */
+void
+bi_inventory_note_late(int64 batch, int64 late_rows)
+{
+	InvChange	change;
+	InvWriter	writer;
+	BatchRow	row;
+
+	inv_change_begin(&change, "batchintory_verify()");
+	inv_writer_open(&writer, &change, INV_BATCH);
+	if (lock_batch(&writer, &change, batch))
+	{
+		inv_batch_from_slot(writer.found, &row);
+		if (row.has_late_rows != (late_rows > 0) ||
+			(late_rows > 0 && row.late_rows != late_rows))
+		{
+			row.has_late_rows = late_rows > 0;
+			row.late_rows = late_rows;
+			inv_row_from_found(&writer);
+			inv_batch_set(&writer, &row);
+			inv_write(&writer, &change, true);
+		}
+	}
+	inv_writer_close(&writer);
+	inv_change_end(&change);
 }
 
 /*

@@ -115,6 +115,8 @@ typedef struct BiJobFigures
 	int64		failed_assets;
 	Datum		failed_weight;	/* numeric */
 	int64		skipped;
+	int64		late_batches;	/* live batches verify found late rows in */
+	int64		late_rows;		/* and their number */
 	bool		has_oldest_open;
 	int64		oldest_open;	/* first key of the oldest batch not done */
 	bool		has_failed_keys;	/* keys of the batches failed for good: */
@@ -162,6 +164,7 @@ extern bool bi_inventory_next_retry(BiJob *job, TimestampTz now, bool lock,
 									BiRetry *retry);
 extern void bi_inventory_give_up_exhausted(BiJob *job, TimestampTz now);
 extern bool bi_inventory_requeue(int64 batch);
+extern void bi_inventory_note_late(int64 batch, int64 late_rows);
 extern bool bi_inventory_skip(int64 batch);
 extern void bi_inventory_reset_retries(int32 job_id, int32 max_attempts);
 extern int64 bi_inventory_cover(int32 job_id, const BiRange *range, int64 last);

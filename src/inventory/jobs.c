@@ -47,6 +47,7 @@ const InvColumnDef inv_job_columns[JOB_NCOLUMNS] = {
 	[JOB_ON_FAILURE] = {"on_failure", TEXTOID},
 	[JOB_SOURCE] = {"source", REGCLASSOID},
 	[JOB_ID_COLUMN] = {"id_column", NAMEOID},
+	[JOB_LATE_COMMIT_GUARD] = {"late_commit_guard", BOOLOID},
 };
 
 const InvColumnDef inv_progress_columns[PROGRESS_NCOLUMNS] = {
@@ -403,6 +404,28 @@ attempt_message(Snapshot snapshot, int64 batch, int32 attempt)
 }
 
 /*
+ * The live batches of the job that verify found late rows in, and their
+ * number: batch_job_late holds only those (none, for most jobs)
+ */
+static void
+count_late(Relation batch, Snapshot snapshot, int32 job_id, BiJobFigures *figures)
+{
+	ScanKeyData key;
+	InvProbe	probe;
+	bool		isnull;
+
+	inv_key(&key, INDEX_BATCH_JOB_LATE, 1, BTEqualStrategyNumber, Int32GetDatum(job_id));
+	inv_probe_begin(&probe, INDEX_BATCH_JOB_LATE, batch, snapshot, &key, 1);
+	while (inv_probe_next(&probe))
+	{
+		figures->late_batches++;
+		figures->late_rows += DatumGetInt64(inv_get(INV_BATCH, probe.slot, BATCH_LATE_ROWS,
+													 &isnull));
+	}
+	inv_probe_end(&probe);
+}
+
+/*
  * bi_inventory_job_figures
  *		What the jobs view shows of a job as snapshot sees it, into
  *		*figures: its counters (its row's and its progress rows') and what
@@ -425,6 +448,7 @@ bi_inventory_job_figures(int32 job_id, Snapshot snapshot, TimestampTz now,
 	BatchRow	row = {0};
 	bool		isnull;
 	bool		halts;
+	bool		guarded;
 	int32		max_attempts;
 
 	memset(figures, 0, sizeof(BiJobFigures));
@@ -448,6 +472,7 @@ bi_inventory_job_figures(int32 job_id, Snapshot snapshot, TimestampTz now,
 	max_attempts = DatumGetInt32(inv_get(INV_JOB, slot, JOB_MAX_ATTEMPTS, &isnull));
 	halts = strcmp(TextDatumGetCString(inv_get(INV_JOB, slot, JOB_ON_FAILURE, &isnull)),
 				   "halt") == 0;
+	guarded = DatumGetBool(inv_get(INV_JOB, slot, JOB_LATE_COMMIT_GUARD, &isnull));
 	figures->cut_assets = DatumGetInt64(inv_get(INV_JOB, slot, JOB_CUT_ASSETS, &isnull));
 	figures->cut_weight = datumCopy(inv_get(INV_JOB, slot, JOB_CUT_WEIGHT, &isnull),
 									false, -1);
@@ -482,6 +507,9 @@ bi_inventory_job_figures(int32 job_id, Snapshot snapshot, TimestampTz now,
 	figures->failed_assets = count.n[COUNT_FAILED_ASSETS];
 	figures->failed_weight = count.weight[WEIGHT_FAILED];
 	figures->skipped = count.n[COUNT_SKIPPED];
+	/* with the guard, no row commits into a batch after its cut */
+	if (!guarded)
+		count_late(batch, snapshot, job_id, figures);
 
 	/* the counters say where a probe can find nothing: an idle job costs none */
 	if (count.n[COUNT_PROCESSING] > 0)

@@ -73,6 +73,7 @@ static const InvIndexDef index_defs[INV_NINDEXES] = {
 	{ATTEMPT_BATCH_ID, ATTEMPT_ATTEMPT}},
 	[INDEX_PROGRESS_JOB] = {"progress_job", INV_PROGRESS, 2,
 	{PROGRESS_JOB_ID, PROGRESS_BACKEND}},
+	[INDEX_BATCH_JOB_LATE] = {"batch_job_late", INV_BATCH, 1, {BATCH_JOB_ID}},
 };
 
 /* The most columns the extension uses of one table */

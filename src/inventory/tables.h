@@ -53,6 +53,7 @@ typedef enum JobColumn
 	JOB_ON_FAILURE,
 	JOB_SOURCE,
 	JOB_ID_COLUMN,
+	JOB_LATE_COMMIT_GUARD,
 	JOB_NCOLUMNS
 } JobColumn;
 
@@ -72,6 +73,7 @@ typedef enum BatchColumn
 	BATCH_RETRY_AFTER,
 	BATCH_CREATED_AT,
 	BATCH_CUT_SNAPSHOT,
+	BATCH_LATE_ROWS,
 	BATCH_NCOLUMNS
 } BatchColumn;
 
@@ -136,6 +138,8 @@ typedef struct BatchRow
 	TimestampTz created_at;
 	bool		has_cut_snapshot;
 	Datum		cut_snapshot;	/* pg_snapshot: what its attempt's cut saw */
+	bool		has_late_rows;
+	int64		late_rows;		/* rows verify found came after that cut */
 } BatchRow;
 
 /* An attempt's row (batchintory.attempt) */
@@ -192,6 +196,7 @@ typedef enum InvIndex
 	INDEX_BATCH_JOB_OPEN,		/* batch (job_id, first_id), processing or failed */
 	INDEX_ATTEMPT_PKEY,			/* attempt (batch_id, attempt) */
 	INDEX_PROGRESS_JOB,			/* progress (job_id, backend) */
+	INDEX_BATCH_JOB_LATE,		/* batch (job_id), live with late rows */
 	INV_NINDEXES
 } InvIndex;
 

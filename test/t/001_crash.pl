@@ -45,7 +45,7 @@ sub check_indexes
 			FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 			JOIN pg_am am ON am.oid = c.relam
 			WHERE am.amname = 'btree' AND c.relnamespace = 'batchintory'::regnamespace}),
-		'15', "the inventory's btree indexes are intact $when");
+		'16', "the inventory's btree indexes are intact $when");
 }
 
 # wait until the server accepts connections again after a crash

@@ -6,7 +6,8 @@
 # batch fails the run (cron.job_run_details says so) and halts the job
 # until the cause is fixed and the batch requeued; then the summary equals
 # a one-shot aggregate of the source.  Also what a schedule needs: pg_cron's
-# schema for the owner, an owner that can log in, a valid schedule.
+# schema for the owner, an owner that can log in, a valid schedule; and an
+# hourly summary on calendar windows whose late events re-open their hours.
 use strict;
 use warnings;
 use Cwd qw(abs_path);
@@ -127,6 +128,43 @@ for my $line (grep { /batchintory_/ } split /\n/, $step{lifecycle})
 is(join(' / ', map { (split /\n/)[-1] } @lifecycle),
 	'batchintory daily */5 * * * * / none / batchintory daily */5 * * * * / none',
 	'alter changes the entry, pause removes it, resume makes it again, drop removes it');
+
+# an hourly summary on calendar windows, on pg_cron: a day of events, then
+# late events, which re-open their hours (late => 'reprocess'); the summary
+# ends equal to a GROUP BY of the source
+$node->safe_psql('postgres', q{
+	CREATE TABLE clicks (at timestamptz NOT NULL, n int NOT NULL);
+	CREATE INDEX ON clicks (at);
+	INSERT INTO clicks SELECT '2026-01-01 00:00+00'::timestamptz + g * interval '7 minutes', g % 10
+	FROM generate_series(0, 205) g;
+	CREATE TABLE per_hour (hour timestamptz PRIMARY KEY, clicks bigint, total bigint);
+	CREATE VIEW clicks_by_hour AS
+	SELECT date_trunc('hour', at) AS hour, count(*) AS clicks, sum(n) AS total FROM clicks GROUP BY 1;
+});
+$node->safe_psql('postgres', q{
+	SELECT batchintory_register('hourly', 'clicks', 'at', window_size => '1 hour',
+		late_commit_guard => false, late => 'reprocess',
+		command => $$INSERT INTO per_hour SELECT date_trunc('hour', at), count(*), sum(n)
+			FROM clicks WHERE at BETWEEN $1 AND $2 GROUP BY 1
+			ON CONFLICT (hour) DO UPDATE SET clicks = excluded.clicks, total = excluded.total$$,
+		schedule => '} . $every . q{')});
+my $summed = q{SELECT NOT EXISTS (TABLE per_hour EXCEPT TABLE clicks_by_hour)
+	AND NOT EXISTS (TABLE clicks_by_hour EXCEPT TABLE per_hour)};
+ok($node->poll_query_until('postgres', $summed),
+	'pg_cron ran the hourly summary: it equals a GROUP BY of the day');
+is($node->safe_psql('postgres', q{SELECT count(*), sum(clicks) FROM per_hour}), '24|206',
+	'24 hours, every click once');
+$node->safe_psql('postgres',
+	q{INSERT INTO clicks VALUES ('2026-01-01 03:30+00', 100), ('2026-01-01 17:05+00', 200)});
+ok($node->poll_query_until('postgres', $summed),
+	'late clicks re-opened their hours: the summary equals the GROUP BY again');
+is($node->safe_psql('postgres', q{
+		SET TimeZone = 'UTC';
+		SELECT string_agg(first_key || ' attempt ' || attempt, ', ' ORDER BY batch)
+		FROM batchintory.batches WHERE job = 'hourly' AND attempt > 1}),
+	'2026-01-01 03:00:00+00 attempt 2, 2026-01-01 17:00:00+00 attempt 2',
+	'the two hours, and only they, were processed again');
+$node->safe_psql('postgres', q{SELECT batchintory_drop('hourly')});
 
 # an owner that may no longer use pg_cron cannot remove its entry: the job
 # is dropped all the same, the entry left with a warning

@@ -127,10 +127,15 @@ CREATE TABLE batchintory.batch (
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	-- what the cut of its current attempt saw (a job without the late-commit
 	-- guard): a row of its range this snapshot does not see came late
-	cut_snapshot pg_snapshot
+	cut_snapshot pg_snapshot,
+	-- how many rows the last verify found came after that cut; NULL: none
+	late_rows bigint
 );
 -- ranges of a job in key order; also serves "batches of a job"
 CREATE INDEX batch_job_range ON batchintory.batch (job_id, first_id);
+-- the batches rows came into after their cut (few): the jobs view's late
+CREATE INDEX batch_job_late ON batchintory.batch (job_id)
+	WHERE late_rows IS NOT NULL AND pg_catalog.textne(status, 'superseded');
 -- batches in flight, by lease end: the abandoned ones are a range of it
 CREATE INDEX batch_job_leased ON batchintory.batch (job_id, lease_until)
 	WHERE status = 'processing';

@@ -142,7 +142,7 @@ RETURNS TABLE (job text, batch bigint, attempt integer, status text,
 	first_id bigint, last_id bigint, acquired_at timestamptz,
 	released_at timestamptz, worker text, message text, config jsonb,
 	application_name text, client_addr inet, lease_until timestamptz,
-	batch_status text, result jsonb)
+	batch_status text, result jsonb, first_key text, last_key text)
 LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'batchintory_lookup';
 COMMENT ON FUNCTION batchintory_lookup(text, bigint)
@@ -153,7 +153,7 @@ RETURNS TABLE (job text, batch bigint, attempt integer, status text,
 	first_id bigint, last_id bigint, acquired_at timestamptz,
 	released_at timestamptz, worker text, message text, config jsonb,
 	application_name text, client_addr inet, lease_until timestamptz,
-	batch_status text, result jsonb)
+	batch_status text, result jsonb, first_key text, last_key text)
 LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'batchintory_lookup';
 COMMENT ON FUNCTION batchintory_lookup(text, text)
@@ -164,7 +164,7 @@ RETURNS TABLE (job text, batch bigint, attempt integer, status text,
 	first_id bigint, last_id bigint, acquired_at timestamptz,
 	released_at timestamptz, worker text, message text, config jsonb,
 	application_name text, client_addr inet, lease_until timestamptz,
-	batch_status text, result jsonb)
+	batch_status text, result jsonb, first_key text, last_key text)
 LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'batchintory_lookup_all';
 COMMENT ON FUNCTION batchintory_lookup_all(regclass, bigint)
@@ -236,12 +236,12 @@ CREATE OR REPLACE FUNCTION batchintory.job_figures(job_id integer,
 	OUT in_flight bigint, OUT abandoned bigint, OUT retry_pending bigint,
 	OUT skipped bigint, OUT last_success timestamptz, OUT oldest_open bigint,
 	OUT halted_by bigint, OUT halt_reason text, OUT backlog_estimate bigint,
-	OUT problem text)
+	OUT problem text, OUT late_batches bigint, OUT late_rows bigint)
 RETURNS record
 LANGUAGE C STABLE STRICT
 AS 'MODULE_PATHNAME', 'batchintory_job_figures';
 COMMENT ON FUNCTION batchintory.job_figures(integer)
-	IS 'a job''s batches by state, processed assets, last success, oldest open key, the batch failed for good that halts it, estimated backlog and what is wrong with the job (internal: used by batchintory.jobs)';
+	IS 'a job''s batches by state, processed assets, last success, oldest open key, the batch failed for good that halts it, estimated backlog, what is wrong with the job, and the batches verify found late rows in (internal: used by batchintory.jobs)';
 
 -- One row per job: its window, progress and the state of its batches, from
 -- the job's counters (batchintory.job_figures) -- no scan of the inventory
@@ -292,7 +292,9 @@ SELECT j.name AS job,
 	batchintory.key_text(j.source, j.id_column, j.lower_bound) AS lower_key,
 	batchintory.key_text(j.source, j.id_column, j.upper_bound) AS upper_key,
 	batchintory.key_text(j.source, j.id_column, j.frontier) AS frontier_key,
-	batchintory.key_text(j.source, j.id_column, t.oldest_unprocessed) AS oldest_unprocessed_key
+	batchintory.key_text(j.source, j.id_column, t.oldest_unprocessed) AS oldest_unprocessed_key,
+	f.late_batches,
+	f.late_rows
 FROM batchintory.job j
 CROSS JOIN LATERAL batchintory.job_figures(j.job_id) f
 CROSS JOIN LATERAL (

@@ -23,16 +23,20 @@ ALTER TABLE batchintory.job
 	ADD COLUMN late_horizon interval NOT NULL DEFAULT '1 day';
 ALTER TABLE batchintory.batch ALTER COLUMN asset_count DROP NOT NULL;
 -- what the cut of a batch's current attempt saw, for a job without the guard
-ALTER TABLE batchintory.batch ADD COLUMN cut_snapshot pg_snapshot;
+ALTER TABLE batchintory.batch ADD COLUMN cut_snapshot pg_snapshot, ADD COLUMN late_rows bigint;
+CREATE INDEX batch_job_late ON batchintory.batch (job_id)
+	WHERE late_rows IS NOT NULL AND pg_catalog.textne(status, 'superseded');
 ALTER TABLE batchintory.attempt ALTER COLUMN asset_count DROP NOT NULL;
 
 -- functions whose arguments or results changed: dropped, then made again
--- below (acquire, peek, backlog and verify return the keys as text too:
--- first_key, last_key)
+-- below (acquire, peek, backlog, verify and the lookups return the keys as
+-- text too: first_key, last_key)
 DROP FUNCTION batchintory_acquire(text, bigint, numeric, text, integer);
 DROP FUNCTION batchintory_peek(text, bigint, numeric);
 DROP FUNCTION batchintory_backlog(text, boolean);
 DROP FUNCTION batchintory_verify(text, boolean);
+DROP FUNCTION batchintory_lookup(text, bigint);
+DROP FUNCTION batchintory_lookup_all(regclass, bigint);
 DROP FUNCTION batchintory_register(text, regclass, name, name, text, bigint, bigint,
 	bigint, numeric, integer, interval, jsonb, interval, boolean, interval, boolean);
 DROP FUNCTION batchintory_alter(text, regclass, name, name, text, bigint, bigint, bigint,
