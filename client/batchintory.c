@@ -194,10 +194,10 @@ const CommandSpec commands[] = {
 		.func = cmd_register,
 		.notes = "Options left out take the defaults of batchintory_register: no weight,\n"
 		"filter, window or limits, --max-attempts 3, --lease '1 hour', --config\n"
-		"'{}', --retry-backoff 0, --late-commit-guard on, --guard-timeout\n"
-	"'10 seconds', --notify off, --on-failure halt, no --command or --schedule,\n"
-	"--paused off, no --window-size, --window-time-zone UTC, --window-delay 0,\n"
-	"--empty-windows off, --late record, --late-horizon '1 day'.\n"},
+		"'{}', --retry-backoff 0, --late-commit-guard on (off for a time key),\n"
+		"--guard-timeout '10 seconds', --notify off, --on-failure halt, no --command\n"
+		"or --schedule, --paused off, no --window-size, --window-time-zone UTC,\n"
+		"--window-delay 0, --empty-windows off, --late record, --late-horizon '1 day'.\n"},
 	{.name = "alter", .summary = "change the settings of a job",
 		.positional = job_arg, .options = alter_options, .func = cmd_alter,
 		.notes = "Options left out leave a setting unchanged; --reset clears settings\n"

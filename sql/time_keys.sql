@@ -21,8 +21,11 @@ CREATE TABLE events (t timestamptz NOT NULL, bytes numeric, kind text);
 -- no index on the key
 SELECT pg_temp.try($$SELECT batchintory_register('ev', 'events', 't', late_commit_guard => false)$$);
 CREATE INDEX events_t ON events (t);
--- the guard needs a sequence; a time key has none
-SELECT pg_temp.try($$SELECT batchintory_register('ev', 'events', 't')$$);
+-- the guard needs a sequence; a time key has none (and is off by default)
+SELECT pg_temp.try($$SELECT batchintory_register('ev', 'events', 't', late_commit_guard => true)$$);
+SELECT batchintory_register('auto', 'events', 't');
+SELECT name, late_commit_guard FROM batchintory.job WHERE name = 'auto';
+SELECT batchintory_drop('auto');
 -- cutting by key range alone counts keys drawn from a sequence
 SELECT pg_temp.try($$SELECT batchintory_register('ev', 'events', 't', max_keys => 10, late_commit_guard => false)$$);
 -- a key of another type
@@ -45,7 +48,7 @@ SELECT batch, first_key, last_key, asset_count, ended_by, state
 FROM batchintory.batches WHERE job = 'ev' ORDER BY batch;
 -- every row in exactly one batch
 SELECT count(*) AS rows, count(*) FILTER (WHERE (SELECT count(*) FROM batchintory.batch b
-	WHERE b.job_id = 1 AND batchintory.key_units(e.t) BETWEEN b.first_id AND b.last_id) = 1) AS in_one_batch
+	WHERE b.job_id = (SELECT job_id FROM batchintory.job WHERE name = 'ev') AND batchintory.key_units(e.t) BETWEEN b.first_id AND b.last_id) = 1) AS in_one_batch
 FROM events e;
 SELECT batchintory_predicate(2);
 SELECT * FROM batchintory_assets(3, NULL::events);

@@ -73,7 +73,7 @@ INSERT INTO events VALUES ('2026-03-01 10:05', 100), ('2026-03-01 10:40', 200),
     ('2026-03-01 11:15', 300), ('2026-03-01 13:30', 400);
 CREATE TABLE traffic (hour timestamptz PRIMARY KEY, events bigint, bytes numeric);
 SELECT batchintory_register('hourly', 'events', 'at', window_size => '1 hour',
-    lower_bound => '2026-03-01 10:00', late_commit_guard => false,
+    lower_bound => '2026-03-01 10:00',
     command => $$INSERT INTO traffic
         SELECT date_trunc('hour', at), count(*), sum(bytes) FROM events
         WHERE at BETWEEN $1 AND $2 GROUP BY 1

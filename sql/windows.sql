@@ -146,6 +146,16 @@ SELECT batch, first_key, last_key, asset_count, to_char(first_key::date, 'Dy') A
 FROM batchintory_acquire('weeks', batches => 10);
 SELECT pg_temp.try_hint($$SELECT batchintory_alter('weeks', upper_bound => '2026-02-20')$$);
 
+-- a key of 'infinity' never lies in a complete window: it is never handed out
+CREATE TABLE forever (t timestamptz NOT NULL);
+CREATE INDEX ON forever (t);
+INSERT INTO forever VALUES ('2026-01-01 00:10'), ('infinity');
+SELECT batchintory_register('forever', 'forever', 't', window_size => '1 day');
+SELECT batch, first_key, last_key, asset_count FROM batchintory_acquire('forever', batches => 5);
+SELECT count(*) AS nothing_more FROM batchintory_acquire('forever');
+SELECT batchintory_drop('forever');
+DROP TABLE forever;
+
 --
 -- a timestamp key: windows on its own wall clock
 --

@@ -46,7 +46,7 @@ bi_guard_check_sequence(Oid relid, const char *column, Oid role, bool key_range)
 				 errmsg("the late-commit guard does not work on key column \"%s\" of type %s",
 						column, format_type_be(get_atttype(relid, get_attnum(relid, column)))),
 				 errdetail("The guard waits for the transactions that drew keys from the key's sequence; a time key has none."),
-				 errhint("Register the job with late_commit_guard => false: rows that commit with keys below those handed out are then not handed out.")));
+				 errhint("Leave late_commit_guard off, a time key's default: each cut then records what it saw, and rows that commit into a batch after it are found as late (batchintory_verify, late => 'reprocess').")));
 	seq = bi_key_sequence(relid, column, &cache);
 	if (!OidIsValid(seq))
 	{

@@ -391,6 +391,14 @@ batchintory_register(PG_FUNCTION_ARGS)
 
 	bi_call_begin(&call);
 	s.owner = call.caller;
+	/* the guard by default where it works: on for an integer key, off for a time */
+	if (s.isnull[S_LATE_COMMIT_GUARD] && !s.isnull[S_SOURCE] && !s.isnull[S_ID_COLUMN])
+	{
+		s.isnull[S_LATE_COMMIT_GUARD] = false;
+		s.values[S_LATE_COMMIT_GUARD] =
+			BoolGetDatum(!BI_KEY_IS_TIME(bi_source_key_kind(DatumGetObjectId(s.values[S_SOURCE]),
+															  name_setting(&s, S_ID_COLUMN))));
+	}
 	if (bi_exec("SELECT FROM batchintory.job WHERE name OPERATOR(pg_catalog.=) $1",
 				1, nametype, namearg, NULL, SPI_OK_SELECT) > 0)
 		report_job_exists(name);

@@ -63,7 +63,7 @@ CREATE OR REPLACE FUNCTION batchintory_register(
 	lease interval DEFAULT '1 hour',
 	config jsonb DEFAULT '{}',
 	retry_backoff interval DEFAULT '0',
-	late_commit_guard boolean DEFAULT true,
+	late_commit_guard boolean DEFAULT NULL,
 	guard_timeout interval DEFAULT '10 seconds',
 	notify boolean DEFAULT false,
 	on_failure text DEFAULT 'halt',
