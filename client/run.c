@@ -152,6 +152,17 @@ report_batch(const Session *session, const PGresult *batch,
 		const char *count = PQgetvalue(batch, 0, count_col);
 		char		assets[64];
 		const char *after = "";
+		int			first_id = PQfnumber(batch, "first_id");
+		int			first_key = PQfnumber(batch, "first_key");
+		int			last_key = PQfnumber(batch, "last_key");
+
+		/* a time key as its type spells it; an integer key (or 0.2.0) as the ids */
+		if (first_key < 0 || last_key < 0 ||
+			strcmp(PQgetvalue(batch, 0, first_key), PQgetvalue(batch, 0, first_id)) == 0)
+		{
+			first_key = first_id;
+			last_key = PQfnumber(batch, "last_id");
+		}
 
 		/* a batch cut by key range alone (max_keys) has no asset count */
 		if (PQgetisnull(batch, 0, count_col))
@@ -166,11 +177,11 @@ report_batch(const Session *session, const PGresult *batch,
 			after = ", no attempt left: failed for good";
 		else if (!outcome->succeeded && state && strcmp(state, "retry_pending") == 0)
 			after = ", to be retried";
-		printf("batch %s attempt %s: ids %s..%s, %s: %s%s%s%s in %.1f s%s%s%s\n",
+		printf("batch %s attempt %s: %s %s..%s, %s: %s%s%s%s in %.1f s%s%s%s\n",
 			   PQgetvalue(batch, 0, PQfnumber(batch, "batch")),
 			   PQgetvalue(batch, 0, PQfnumber(batch, "attempt")),
-			   PQgetvalue(batch, 0, PQfnumber(batch, "first_id")),
-			   PQgetvalue(batch, 0, PQfnumber(batch, "last_id")),
+			   first_key == first_id ? "ids" : "keys",
+			   PQgetvalue(batch, 0, first_key), PQgetvalue(batch, 0, last_key),
 			   assets, outcome->succeeded ? "succeeded" : "failed",
 			   message ? " (" : "", message ? message : "", message ? ")" : "",
 			   seconds, outcome->result ? ", result " : "",

@@ -723,6 +723,12 @@ is($rc, 5, 'verify of a row that came after its batch was cut: exit 5');
 is_deeply([ map { [ @$_{qw(reason late_count first_key)} ] } @{ json_lines($out) } ],
 	[ [ 'late', 1, '2026-01-01 00:02:00+00' ] ],
 	'verify --json: the batch, late, with the late row counted');
+{
+	local $ENV{PGTZ} = 'UTC';
+	($rc, $out, $err) = cli('run', 'stamps', '--', 'true');
+}
+like($out, qr/^batch \d+ attempt 1: keys 2026-01-01 00:05:00\.000001\+00\.\.2026-01-01 00:07:00\+00, 3 assets: succeeded/m,
+	'run of a time-keyed job names its batches by time');
 
 $node->stop;
 done_testing();
