@@ -153,6 +153,10 @@ INSERT INTO forever VALUES ('2026-01-01 00:10'), ('infinity');
 SELECT batchintory_register('forever', 'forever', 't', window_size => '1 day');
 SELECT batch, first_key, last_key, asset_count FROM batchintory_acquire('forever', batches => 5);
 SELECT count(*) AS nothing_more FROM batchintory_acquire('forever');
+-- DDL underneath: the key is no longer a time
+ALTER TABLE forever ALTER t TYPE text;
+SELECT pg_temp.try($$SELECT * FROM batchintory_acquire('forever')$$);
+SELECT job, problem FROM batchintory.jobs WHERE job = 'forever';
 SELECT batchintory_drop('forever');
 DROP TABLE forever;
 
